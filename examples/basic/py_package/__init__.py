@@ -1,0 +1,1 @@
+"""A tiny training program used by the basic example."""

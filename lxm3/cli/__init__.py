@@ -1,0 +1,1 @@
+"""The `lxm3` command line: launch, version, and the lifecycle commands."""

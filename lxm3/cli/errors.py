@@ -1,0 +1,44 @@
+"""Turning exceptions into one actionable line and an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+#: Exception type names that are lxm3's own "the user must fix something" errors.
+USER_ERRORS = (
+    "ConfigError",
+    "PackagingError",
+    "TaskValueError",
+    "SchedulerError",
+    "TransportError",
+    "ExperimentUnitError",
+    "ExperimentUnitFailedError",
+    "ExperimentUnitNotCompletedError",
+    "NotFoundError",
+)
+
+
+def fail(message: str, code: int = 1) -> int:
+    print(f"lxm3: error: {message}", file=sys.stderr)
+    return code
+
+
+def report(error: BaseException, launcher: str | None = None) -> int:
+    """Prints an error briefly; the full traceback only with LXM3_DEBUG=1."""
+    if os.environ.get("LXM3_DEBUG") == "1":
+        traceback.print_exception(type(error), error, error.__traceback__)
+    name = type(error).__name__
+    if name in USER_ERRORS:
+        return fail(str(error))
+    if isinstance(error, (SyntaxError, ImportError)):
+        where = ""
+        if isinstance(error, SyntaxError) and error.filename:
+            where = f" ({error.filename}:{error.lineno})"
+        return fail(f"cannot load launcher {launcher}: {name}: {error.msg if isinstance(error, SyntaxError) else error}{where}", 2)
+    frames = traceback.extract_tb(error.__traceback__)
+    user = [f for f in frames if launcher and os.path.abspath(f.filename) == os.path.abspath(launcher)]
+    frame = (user or frames or [None])[-1]
+    location = f" at {frame.filename}:{frame.lineno}" if frame is not None else ""
+    return fail(f"{name}: {error}{location} (set LXM3_DEBUG=1 for the traceback)")

@@ -1,0 +1,72 @@
+"""`lxm3 launch LAUNCHER.py [launcher flags...]`: run a launch script.
+
+Flags after the script belong to the launcher (absl parses them, including
+`--lxm_config`); a `--` right after the script is accepted as in lxm3 0.4.
+`--dry-run` packages and renders everything but submits nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import runpy
+import sys
+
+
+def add_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="package and print the job scripts and commands; submit nothing")
+    parser.add_argument("--wait", action="store_true", help="after submitting, show progress until every task ends; exit 1 if any failed")
+    parser.add_argument("launcher", help="the launch script (Python)")
+    parser.add_argument("launcher_args", nargs=argparse.REMAINDER, help="flags for the launch script")
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("lxm3: %(message)s"))
+    logger = logging.getLogger("lxm3")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if os.environ.get("LXM3_QUIET") != "1" else logging.WARNING)
+    logger.propagate = False
+
+
+def run(namespace: argparse.Namespace) -> int:
+    from lxm3.cli.errors import fail, report
+
+    launcher = namespace.launcher
+    if not os.path.isfile(launcher):
+        return fail(f"launcher {launcher} does not exist", 2)
+    launcher_args = list(namespace.launcher_args)
+    if launcher_args[:1] == ["--"]:
+        launcher_args = launcher_args[1:]
+    for position, arg in enumerate(launcher_args):
+        if arg.startswith("--lxm_config="):
+            os.environ["LXM_CONFIG"] = arg.split("=", 1)[1]
+        elif arg == "--lxm_config" and position + 1 < len(launcher_args):
+            os.environ["LXM_CONFIG"] = launcher_args[position + 1]
+    if namespace.dry_run:
+        os.environ["LXM3_DRY_RUN"] = "1"
+    path = os.path.abspath(launcher)
+    os.environ["LXM3_LAUNCHER"] = path
+    os.environ["LXM3_LAUNCHER_DIR"] = os.path.dirname(path)
+    _setup_logging()
+    sys.argv = [path, *launcher_args]
+    sys.path.insert(0, os.path.dirname(path))
+    from lxm3.xm_cluster import experiment as experiment_module
+
+    code = 0
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as exit_request:
+        code = exit_request.code if isinstance(exit_request.code, int) else (0 if exit_request.code is None else 1)
+        if isinstance(exit_request.code, str):
+            print(exit_request.code, file=sys.stderr)
+    except KeyboardInterrupt:
+        return fail("interrupted; local jobs were stopped", 130)
+    except BaseException as error:  # noqa: BLE001 - turned into one line and an exit code
+        return report(error, path)
+    if code == 0 and namespace.wait and not namespace.dry_run:
+        from lxm3.cli.progress import wait_with_progress
+
+        code = wait_with_progress(experiment_module.last_experiment_id())
+    return code

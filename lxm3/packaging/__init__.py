@@ -1,0 +1,1 @@
+"""Turns executable specs into deployable, content-addressed artifacts."""

@@ -1,0 +1,92 @@
+"""Builds a Python project into a deterministic zip for the task runner.
+
+`pip install --no-deps --target DIR PROJECT [extra packages]` lays out the
+project as importable modules; resources (Filesets) are copied beside them;
+the tree is zipped deterministically and stored under its digest. The task
+runner extracts the zip and puts it on PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from lxm3.packaging.archive import iter_tree, write_zip
+from lxm3.packaging.artifact import Artifact, ArtifactCache, fingerprint_tree
+from lxm3.packaging.errors import PackagingError
+
+_PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+_TAIL_LINES = 15
+
+
+def check_project(path: Path) -> None:
+    if not path.exists():
+        raise PackagingError(f"PythonPackage path {path} does not exist (it is resolved relative to the launcher)")
+    if not path.is_dir():
+        raise PackagingError(f"PythonPackage path {path} is not a directory")
+    if not any((path / name).exists() for name in _PROJECT_FILES):
+        raise PackagingError(
+            f"{path} has no pyproject.toml, setup.py or setup.cfg: PythonPackage needs an installable project"
+        )
+
+
+def _resource_entries(resources: Mapping[str, str]) -> list[tuple[Path, str]]:
+    entries: list[tuple[Path, str]] = []
+    for source, destination in resources.items():
+        src = Path(source)
+        if not src.exists():
+            raise PackagingError(f"Fileset source {src} does not exist")
+        if src.is_dir():
+            entries.extend((path, f"{destination.rstrip('/')}/{name}") for path, name in iter_tree(src))
+        else:
+            entries.append((src, destination.lstrip("/")))
+    return entries
+
+
+def build_python_package(
+    path: Path,
+    *,
+    resources: Mapping[str, str] | None = None,
+    extra_packages: Sequence[str] = (),
+    pip_args: Sequence[str] = (),
+    cache: ArtifactCache | None = None,
+) -> Artifact:
+    """Builds (or reuses from the cache) the zip for a Python project."""
+    path = path.resolve()
+    check_project(path)
+    cache = cache or ArtifactCache()
+    resources = dict(resources or {})
+    recipe = repr((sys.version_info[:2], sorted(resources.items()), list(extra_packages), list(pip_args)))
+    resource_key = "".join(
+        fingerprint_tree(Path(src), "") if Path(src).is_dir() else f"{src}:{Path(src).stat().st_mtime_ns if Path(src).exists() else 0}"
+        for src in sorted(resources)
+    )
+    fingerprint = fingerprint_tree(path, recipe + resource_key)
+    cached = cache.lookup(fingerprint)
+    if cached is not None:
+        return cached
+
+    with tempfile.TemporaryDirectory(prefix="lxm3-build-") as scratch:
+        target = Path(scratch) / "site"
+        command = [
+            sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile",
+            "--disable-pip-version-check", "--no-warn-script-location", "--quiet",
+            "--target", str(target), *pip_args, str(path), *extra_packages,
+        ]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-_TAIL_LINES:])
+            raise PackagingError(f"pip could not build {path} (exit {result.returncode}):\n{tail}")
+        # Console-script shims hard-code this machine's interpreter; they are useless remotely.
+        shutil.rmtree(target / "bin", ignore_errors=True)
+        entries = list(iter_tree(target))
+        entries += _resource_entries(resources)
+        bundle = Path(scratch) / "package.zip"
+        write_zip(bundle, entries)
+        artifact = cache.store(bundle, "zip")
+    cache.remember(fingerprint, artifact)
+    return artifact

@@ -1,0 +1,1 @@
+"""What runs on the execution host: the task runner and the task table it reads."""

@@ -1,0 +1,1 @@
+"""One module per scheduler (slurm, sge, local): render, submit, query, cancel."""

@@ -1,0 +1,199 @@
+"""The local "scheduler": runs a job's tasks as subprocesses on this machine.
+
+Same job script and task runner as on a cluster; the difference is that this
+process is the scheduler. At most `max_parallel` tasks of a job run at once;
+each task's stdout/stderr go to its own log files under the job's log dir and,
+prefixed with the task id, to the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, Scheduler, SubmittedJob, make_template_env
+from lxm3.transport.base import Transport
+from lxm3.xm.status import TaskState, TaskStatus
+
+_output_lock = threading.Lock()
+
+
+def _pump(stream: IO[bytes], log: IO[bytes], prefix: bytes, terminal: Any) -> None:
+    """Copies a task's output line by line to its log and, prefixed, to the terminal."""
+    for line in iter(stream.readline, b""):
+        log.write(line)
+        log.flush()
+        if terminal is not None:
+            with _output_lock:
+                terminal.write(prefix + line if line.endswith(b"\n") else prefix + line + b"\n")
+                terminal.flush()
+    stream.close()
+
+
+class LocalJob:
+    """The tasks of one submitted local job, run by a small worker pool."""
+
+    def __init__(
+        self,
+        job_id: str,
+        script: Path,
+        chunk: ArrayChunk,
+        log_dir: Path,
+        max_parallel: int,
+        label: str,
+        echo: bool,
+    ) -> None:
+        self.job_id = job_id
+        self.script = script
+        self.chunk = chunk
+        self.log_dir = log_dir
+        self.label = label
+        self.echo = echo
+        self._lock = threading.Lock()
+        self._pending = list(chunk.task_ids)
+        self._statuses: dict[int, TaskStatus] = {
+            task: TaskStatus(task, TaskState.PENDING, job_id=job_id) for task in chunk.task_ids
+        }
+        self._processes: dict[int, subprocess.Popen[bytes]] = {}
+        self._cancelled = False
+        self._done = threading.Event()
+        self._workers = [
+            threading.Thread(target=self._work, name=f"lxm3-local-{job_id}-{n}", daemon=True)
+            for n in range(max(1, min(max_parallel, chunk.count)))
+        ]
+        for worker in self._workers:
+            worker.start()
+        threading.Thread(target=self._finish_when_idle, daemon=True).start()
+
+    def _finish_when_idle(self) -> None:
+        for worker in self._workers:
+            worker.join()
+        self._done.set()
+
+    def _next(self) -> int | None:
+        with self._lock:
+            if self._cancelled or not self._pending:
+                return None
+            return self._pending.pop(0)
+
+    def _work(self) -> None:
+        while (task := self._next()) is not None:
+            self._run(task)
+
+    def _run(self, task: int) -> None:
+        env = dict(os.environ, LXM_TASK_ID=str(task))
+        out_path = self.log_dir / f"{task}.out"
+        err_path = self.log_dir / f"{task}.err"
+        terminal = getattr(sys.stdout, "buffer", None) if self.echo else None
+        terminal_err = getattr(sys.stderr, "buffer", None) if self.echo else None
+        prefix = f"[{self.label} {task}] ".encode()
+        with open(out_path, "ab") as out_log, open(err_path, "ab") as err_log:
+            with self._lock:
+                if self._cancelled:
+                    return
+                process = subprocess.Popen(
+                    ["bash", str(self.script)],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+                self._processes[task] = process
+                self._statuses[task] = TaskStatus(task, TaskState.RUNNING, job_id=self.job_id)
+            assert process.stdout is not None and process.stderr is not None
+            pumps = [
+                threading.Thread(target=_pump, args=(process.stdout, out_log, prefix, terminal), daemon=True),
+                threading.Thread(target=_pump, args=(process.stderr, err_log, prefix, terminal_err), daemon=True),
+            ]
+            for pump in pumps:
+                pump.start()
+            code = process.wait()
+            for pump in pumps:
+                pump.join()
+        with self._lock:
+            self._processes.pop(task, None)
+            if self._cancelled and code != 0:
+                state = TaskState.CANCELLED
+            else:
+                state = TaskState.COMPLETED if code == 0 else TaskState.FAILED
+            self._statuses[task] = TaskStatus(
+                task, state, exit_code=code, log_path=str(err_path if code else out_path), job_id=self.job_id
+            )
+
+    def cancel(self) -> None:
+        """Stops pending tasks and sends SIGTERM to running ones (the runner forwards it)."""
+        with self._lock:
+            self._cancelled = True
+            for task in self._pending:
+                self._statuses[task] = TaskStatus(task, TaskState.CANCELLED, job_id=self.job_id)
+            self._pending.clear()
+            processes = list(self._processes.values())
+        for process in processes:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def statuses(self) -> dict[int, TaskStatus]:
+        with self._lock:
+            return dict(self._statuses)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+
+class LocalScheduler(Scheduler):
+    """Runs job scripts on this machine; keeps job state in this process."""
+
+    name = "local"
+
+    def __init__(self, *, echo: bool = True) -> None:
+        self._templates = make_template_env()
+        self._jobs: dict[str, LocalJob] = {}
+        self._counter = 0
+        self._lock = threading.Lock()
+        self.echo = echo
+
+    def render(self, request: RenderRequest) -> str:
+        return self._templates.get_template("local.sh.j2").render(**request.template_vars())
+
+    def submit(self, transport: Transport, scripts: Sequence[JobScript]) -> list[SubmittedJob]:
+        del transport  # always this machine
+        submitted = []
+        for script in scripts:
+            request = script.request
+            with self._lock:
+                self._counter += 1
+                job_id = f"local-{os.getpid()}-{self._counter}"
+            max_parallel = getattr(request.executor, "parallelism", None) or os.cpu_count() or 1
+            job = LocalJob(
+                job_id, Path(script.path), request.chunk, Path(request.log_dir), max_parallel, request.label, self.echo
+            )
+            self._jobs[job_id] = job
+            submitted.append(SubmittedJob(job_id, request.chunk, script.path))
+        return submitted
+
+    def query(self, transport: Transport, jobs: Sequence[SubmittedJob]) -> dict[str, dict[int, TaskStatus]]:
+        del transport
+        return {job.job_id: self._jobs[job.job_id].statuses() for job in jobs if job.job_id in self._jobs}
+
+    def cancel(self, transport: Transport, job_ids: Sequence[str]) -> None:
+        del transport
+        for job_id in job_ids:
+            local = self._jobs.get(job_id)
+            if local is not None:
+                local.cancel()
+
+    def wait(self, job_ids: Sequence[str], timeout: float | None = None) -> None:
+        """Blocks until the given local jobs have no running or pending task."""
+        for job_id in job_ids:
+            local = self._jobs.get(job_id)
+            if local is not None:
+                local.wait(timeout)

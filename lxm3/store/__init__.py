@@ -1,0 +1,1 @@
+"""The experiment database (SQLite by default)."""

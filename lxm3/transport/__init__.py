@@ -1,0 +1,1 @@
+"""How commands and files reach the cluster: one SSH connection, or this machine."""

@@ -1,0 +1,98 @@
+"""Task and work-unit states, one vocabulary for every scheduler.
+
+Each scheduler module maps its own codes (Slurm's `OUT_OF_MEMORY`, Grid
+Engine's `Eqw`, a local exit code) onto `TaskState`; everything above the
+scheduler layer (wait, status, the CLI) only ever sees these five states.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+from collections.abc import Iterable
+
+import attrs
+
+
+class TaskState(enum.Enum):
+    """The state of one task (one element of a sweep)."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELLED)
+
+
+@attrs.frozen
+class TaskStatus:
+    """What is known about one task; `index` is its 0-based `LXM_TASK_ID`."""
+
+    index: int
+    state: TaskState
+    exit_code: int | None = None
+    message: str = ""
+    log_path: str | None = None
+    job_id: str | None = None
+
+
+def aggregate_state(states: Iterable[TaskState]) -> TaskState:
+    """The state of a unit from its tasks: active beats failed beats cancelled."""
+    seen = set(states)
+    if not seen:
+        return TaskState.UNKNOWN
+    if TaskState.RUNNING in seen:
+        return TaskState.RUNNING
+    if TaskState.PENDING in seen or TaskState.UNKNOWN in seen:
+        return TaskState.PENDING
+    if TaskState.FAILED in seen:
+        return TaskState.FAILED
+    if TaskState.CANCELLED in seen:
+        return TaskState.CANCELLED
+    return TaskState.COMPLETED
+
+
+@attrs.frozen
+class ExperimentUnitStatus:
+    """The status of a work unit, with the per-task detail behind it."""
+
+    tasks: tuple[TaskStatus, ...] = ()
+    launch_error: str | None = None
+
+    @property
+    def state(self) -> TaskState:
+        if self.launch_error is not None:
+            return TaskState.FAILED
+        return aggregate_state(task.state for task in self.tasks)
+
+    @property
+    def is_active(self) -> bool:
+        return not self.state.is_terminal
+
+    @property
+    def is_completed(self) -> bool:
+        return self.state is TaskState.COMPLETED
+
+    @property
+    def is_failed(self) -> bool:
+        return self.state is TaskState.FAILED
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.state is TaskState.CANCELLED
+
+    def counts(self) -> dict[str, int]:
+        """Number of tasks in each state, e.g. `{"COMPLETED": 9, "FAILED": 1}`."""
+        return dict(collections.Counter(task.state.value for task in self.tasks))
+
+    @property
+    def message(self) -> str:
+        if self.launch_error is not None:
+            return f"launch failed: {self.launch_error}"
+        counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(self.counts().items()))
+        return f"{self.state.value.lower()} ({counts})" if counts else self.state.value.lower()

@@ -1,0 +1,35 @@
+"""lxm3's public backend: experiments, specs and executors for Local, Slurm and Grid Engine.
+
+    from lxm3 import xm, xm_cluster
+    with xm_cluster.create_experiment("sweep") as experiment:
+        ...
+"""
+
+from lxm3.xm.executables import CommandList, ModuleName
+from lxm3.xm.resources import JobRequirements
+from lxm3.xm_cluster.array_job import ArrayJob
+from lxm3.xm_cluster.config import Config, define_flags
+from lxm3.xm_cluster.executable_specs import Fileset, PythonPackage, UniversalPackage
+from lxm3.xm_cluster.executables import Command
+from lxm3.xm_cluster.executors import DockerOptions, Local, SingularityOptions
+from lxm3.xm_cluster.experiment import ClusterExperiment, ClusterWorkUnit, create_experiment
+
+define_flags()
+
+__all__ = [
+    "ArrayJob",
+    "ClusterExperiment",
+    "ClusterWorkUnit",
+    "Command",
+    "CommandList",
+    "Config",
+    "DockerOptions",
+    "Fileset",
+    "JobRequirements",
+    "Local",
+    "ModuleName",
+    "PythonPackage",
+    "SingularityOptions",
+    "UniversalPackage",
+    "create_experiment",
+]

@@ -1,0 +1,78 @@
+"""ArrayJob: one job, many tasks (a sweep), submitted as scheduler arrays.
+
+`ArrayJob(executable, executor, args=[{...}, {...}], env_vars=[{...}])` runs
+one task per element; a length-1 list is broadcast to the other's length.
+Task i (0-based, `LXM_TASK_ID`) gets `args[i]` and `env_vars[i]`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from lxm3 import xm
+from lxm3.xm.args import SequentialArgs, merge_args
+
+
+def _to_args_list(values: Sequence[Any] | None) -> list[SequentialArgs]:
+    if values is None:
+        return [SequentialArgs()]
+    if isinstance(values, (Mapping, SequentialArgs)):
+        raise TypeError("ArrayJob args must be a list with one entry per task, e.g. [{'seed': 0}, {'seed': 1}]")
+    return [SequentialArgs.from_collection(value) for value in values]
+
+
+def _to_env_list(values: Sequence[Mapping[str, Any]] | None) -> list[dict[str, str]]:
+    if values is None:
+        return [{}]
+    if isinstance(values, Mapping):
+        raise TypeError("ArrayJob env_vars must be a list with one dict per task")
+    return [{str(k): str(v) for k, v in (value or {}).items()} for value in values]
+
+
+def broadcast(args: list[SequentialArgs], env_vars: list[dict[str, str]]) -> tuple[list[SequentialArgs], list[dict[str, str]]]:
+    """Matches the two lists' lengths; a length-1 list repeats."""
+    if len(args) == len(env_vars):
+        return args, env_vars
+    size = max(len(args), len(env_vars))
+    if min(len(args), len(env_vars)) != 1:
+        raise ValueError(
+            f"ArrayJob args ({len(args)} entries) and env_vars ({len(env_vars)} entries) must have "
+            "the same length, or one of them length 1"
+        )
+    if len(args) == 1:
+        args = [copy.deepcopy(args[0]) for _ in range(size)]
+    if len(env_vars) == 1:
+        env_vars = [dict(env_vars[0]) for _ in range(size)]
+    return args, env_vars
+
+
+@attrs.define
+class ArrayJob(xm.JobConfig):
+    """A job run once per element of `args`/`env_vars`."""
+
+    executable: xm.Executable
+    executor: xm.Executor
+    name: str | None = None
+    args: list[SequentialArgs] = attrs.field(factory=lambda: [SequentialArgs()], converter=_to_args_list)
+    env_vars: list[dict[str, str]] = attrs.field(factory=lambda: [{}], converter=_to_env_list)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.args and not self.env_vars:
+            raise ValueError("ArrayJob needs at least one task")
+        self.args, self.env_vars = broadcast(self.args, self.env_vars)
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.args)
+
+    def apply_args(self, overrides: Mapping[str, Any]) -> None:
+        """`experiment.add(array_job, args={"args": {...}})` applies to every task."""
+        if "args" in overrides:
+            self.args = [merge_args(task_args, overrides["args"]) for task_args in self.args]
+        extra_env = {str(k): str(v) for k, v in (overrides.get("env_vars") or {}).items()}
+        for env in self.env_vars:
+            env.update(extra_env)

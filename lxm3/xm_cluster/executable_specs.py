@@ -1,0 +1,86 @@
+"""What a launch script can package: Python projects, universal packages, containers.
+
+Specs are plain, validated descriptions; `lxm3.xm_cluster.packaging` turns
+them into artifacts. Paths are resolved relative to the launch script, and
+mistakes that can be seen at construction (a missing path, a build script
+that is not executable) raise there, at the line that made them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import attrs
+
+from lxm3.xm import job_blocks
+from lxm3.xm.executables import CommandList, ModuleName
+from lxm3.xm_cluster.paths import resolve_relative_to_launcher
+
+
+def _name_from_path(path: str) -> str:
+    return os.path.basename(os.path.normpath(path)) or "package"
+
+
+class Fileset:
+    """Extra files to ship with a package: `Fileset(files={local_src: dst_in_archive})`."""
+
+    def __init__(self, files: Mapping[str, str] | None = None) -> None:
+        self._files: dict[str, str] = {}
+        for src, dst in (files or {}).items():
+            self.add_path(src, dst)
+
+    def add_path(self, src: str, dst: str) -> None:
+        self._files[resolve_relative_to_launcher(src)] = dst
+
+    def get_path(self, name: str, executor_spec: object = None) -> str:
+        """The path of file `name` (a destination) as the task sees it (relative to its workdir)."""
+        del executor_spec
+        if name not in self._files.values():
+            raise ValueError(f"{name!r} is not a destination of this Fileset: {sorted(self._files.values())}")
+        return name
+
+    @property
+    def files(self) -> dict[str, str]:
+        return dict(self._files)
+
+
+def _check_entrypoint(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if not isinstance(value, (ModuleName, CommandList)):
+        raise TypeError(f"{attribute.name} must be xm.ModuleName or xm.CommandList, got {value!r}")
+
+
+@attrs.define
+class PythonPackage(job_blocks.ExecutableSpec):
+    """A pip-installable project run as `python3 -m module` (or commands) on the cluster."""
+
+    entrypoint: ModuleName | CommandList = attrs.field(validator=_check_entrypoint)
+    path: str = attrs.field(default=".", converter=resolve_relative_to_launcher)
+    resources: list[Fileset] = attrs.field(factory=list, converter=list)
+    extra_packages: list[str] = attrs.field(factory=list, converter=list)
+    pip_args: list[str] = attrs.field(factory=list, converter=list)
+
+    @property
+    def name(self) -> str:
+        return _name_from_path(self.path)
+
+
+@attrs.define
+class UniversalPackage(job_blocks.ExecutableSpec):
+    """Anything a build script can put in `$BUILDDIR`; `entrypoint` is its command line."""
+
+    entrypoint: list[str] = attrs.field(converter=list)
+    build_script: str
+    build_args: list[str] = attrs.field(factory=list, converter=list)
+    path: str = attrs.field(default=".", converter=resolve_relative_to_launcher)
+
+    def __attrs_post_init__(self) -> None:
+        script = os.path.join(self.path, self.build_script)
+        if not os.path.isfile(script):
+            raise ValueError(f"UniversalPackage build script {script} does not exist")
+        if not os.access(script, os.X_OK):
+            raise ValueError(f"UniversalPackage build script {script} is not executable; run: chmod +x {script}")
+
+    @property
+    def name(self) -> str:
+        return _name_from_path(self.path)

@@ -1,0 +1,92 @@
+"""What all cluster executors share: validation, walltime, container options.
+
+Executors are frozen, keyword-validated config objects: a misspelt field or a
+bad value fails at the line of the launch script that built the executor,
+with the list of valid fields, not at submit time on the cluster.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+
+C = TypeVar("C", bound=type)
+
+
+def validated_fields(cls: C) -> C:
+    """Makes an unknown keyword raise a TypeError that lists every valid field."""
+    original: Callable[..., None] = cls.__init__  # type: ignore[misc]
+    valid = [field.name for field in attrs.fields(cls) if field.init]
+
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        unknown = sorted(set(kwargs) - set(valid))
+        if unknown:
+            raise TypeError(
+                f"{cls.__name__} got unknown field(s) {', '.join(unknown)}; valid fields: {', '.join(valid)}"
+            )
+        original(self, *args, **kwargs)
+
+    cls.__init__ = __init__  # type: ignore[misc]
+    return cls
+
+
+def to_walltime_seconds(value: Any) -> int | None:
+    """Walltime as seconds from int seconds, a timedelta, or "[D-]HH:MM:SS"."""
+    if value is None:
+        return None
+    if isinstance(value, datetime.timedelta):
+        seconds = int(value.total_seconds())
+    elif isinstance(value, bool):
+        raise TypeError("walltime must be seconds, a timedelta or 'HH:MM:SS', not a bool")
+    elif isinstance(value, (int, float)):
+        seconds = int(value)
+    elif isinstance(value, str):
+        days = 0
+        text = value
+        if "-" in text:
+            day_text, text = text.split("-", 1)
+            days = int(day_text)
+        parts = [int(part) for part in text.split(":")]
+        while len(parts) < 3:
+            parts.insert(0, 0)
+        hours, minutes, secs = parts
+        seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
+    else:
+        raise TypeError(f"walltime must be seconds, a timedelta or 'HH:MM:SS', got {value!r}")
+    if seconds <= 0:
+        raise ValueError(f"walltime must be positive, got {value!r}")
+    return seconds
+
+
+def format_hms(seconds: int) -> str:
+    """Seconds as `HH:MM:SS` (hours may exceed 24), as Slurm and SGE both accept."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+def _str_dict(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in dict(value or {}).items()}
+
+
+@validated_fields
+@attrs.frozen(kw_only=True)
+class SingularityOptions:
+    """Options for running in Singularity/Apptainer: `bind={src: dst}`, extra CLI options."""
+
+    bind: dict[str, str] = attrs.field(factory=dict, converter=_str_dict)
+    extra_options: list[str] = attrs.field(factory=list, converter=list)
+
+
+@validated_fields
+@attrs.frozen(kw_only=True)
+class DockerOptions:
+    """Options for running in Docker/Podman on the Local executor."""
+
+    volumes: dict[str, str] = attrs.field(factory=dict, converter=_str_dict)
+    extra_options: list[str] = attrs.field(factory=list, converter=list)

@@ -1,0 +1,38 @@
+"""The Local executor: run on this machine, at most `max_parallel` tasks at once."""
+
+from __future__ import annotations
+
+import os
+
+import attrs
+
+from lxm3 import xm
+from lxm3.xm_cluster.executors.base import DockerOptions, SingularityOptions, validated_fields
+
+
+class LocalSpec(xm.ExecutorSpec):
+    """Package for running on this machine."""
+
+
+def _positive_or_none(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValueError(f"Local.{attribute.name} must be a positive integer, got {value!r}")
+
+
+@validated_fields
+@attrs.frozen
+class Local(xm.Executor):
+    """Runs tasks as subprocesses here; `Local(requirements)` as in lxm3 0.4."""
+
+    requirements: xm.JobRequirements = attrs.field(factory=xm.JobRequirements)
+    max_parallel: int | None = attrs.field(default=None, kw_only=True, validator=_positive_or_none)
+    singularity_options: SingularityOptions | None = attrs.field(default=None, kw_only=True)
+    docker_options: DockerOptions | None = attrs.field(default=None, kw_only=True)
+
+    @property
+    def parallelism(self) -> int:
+        return self.max_parallel or os.cpu_count() or 1
+
+    @classmethod
+    def Spec(cls) -> LocalSpec:  # noqa: N802 - XManager's public name
+        return LocalSpec()

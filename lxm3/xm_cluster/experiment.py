@@ -1,0 +1,293 @@
+"""The cluster experiment: lxm3's concrete `xm.Experiment`.
+
+`create_experiment(title)` records the launch in the store (what ran, with
+which args, from which commit), and each work unit launches its jobs through
+`launching` (stage, deploy, submit) on the job's target, then watches them
+through the target's shared status watcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from lxm3 import xm
+from lxm3.schedulers.base import SubmittedJob
+from lxm3.store.db import ExperimentStore
+from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
+from lxm3.xm_cluster import launching, targets
+from lxm3.xm_cluster.config import Config, load_config
+from lxm3.xm_cluster.packaging import Packager
+
+log = logging.getLogger(__name__)
+
+_LAST_EXPERIMENT_ID: int | None = None
+
+
+def last_experiment_id() -> int | None:
+    """The id of the experiment most recently created in this process (for `launch --wait`)."""
+    return _LAST_EXPERIMENT_ID
+
+
+@attrs.define
+class LaunchedJob:
+    """A job of a unit as submitted: where, which scheduler jobs, where its logs are."""
+
+    name: str
+    target: targets.Target
+    num_tasks: int
+    remote_dir: str
+    submitted: list[SubmittedJob]
+
+    @property
+    def log_dir(self) -> str:
+        return f"{self.remote_dir}/logs"
+
+    def log_path(self, task: int, stream: str = "out") -> str:
+        return f"{self.log_dir}/{task}.{stream}"
+
+
+class ClusterWorkUnit(xm.WorkUnit):
+    """A work unit whose jobs run on Local, Slurm or Grid Engine targets."""
+
+    def __init__(self, experiment: ClusterExperiment, work_unit_id: int, args: Mapping[str, Any] | None, role: xm.ExperimentUnitRole, identity: str = "") -> None:
+        super().__init__(experiment, work_unit_id, args, role, identity)
+        self._cluster_experiment = experiment
+        self.jobs: list[LaunchedJob] = []
+
+    @property
+    def unit_rel(self) -> str:
+        return f"experiments/{self.experiment_id}/{self.work_unit_id}"
+
+    async def _launch_job_group(self, job_group: xm.JobGroup, args_view: Mapping[str, Any]) -> None:
+        experiment = self._cluster_experiment
+        experiment.store.add_work_unit(self.experiment_id, self.work_unit_id, args_view)
+        for job in _flatten(job_group):
+            launched = await asyncio.to_thread(self._launch_job, job)
+            self.jobs.append(launched)
+
+    def _launch_job(self, job: Any) -> LaunchedJob:
+        experiment = self._cluster_experiment
+        tasks = launching.job_tasks(job)
+        target = targets.get_target(job.executor, experiment.config)
+        staged = launching.stage_job(
+            tasks, target, experiment.local_root_for(target), self.unit_rel, label=f"{self.experiment_unit_name}_{tasks.name}"
+        )
+        if experiment.dry_run:
+            experiment.report_dry_run(staged, target)
+            return LaunchedJob(staged.name, target, staged.num_tasks, staged.remote_dir, [])
+        experiment.bytes_sent += launching.deploy([staged], target)
+        submitted = launching.submit(staged, target)
+        target.watcher.watch(submitted)
+        experiment.store.add_job(
+            self.experiment_id,
+            self.work_unit_id,
+            {
+                "name": staged.name,
+                "target": target.name,
+                "scheduler": target.scheduler.name,
+                "num_tasks": staged.num_tasks,
+                "remote_dir": staged.remote_dir,
+                "local_dir": str(staged.local_root / staged.job_rel),
+                "artifacts": list(staged.content_addressed),
+                "submitted": [
+                    {"job_id": s.job_id, "offset": s.chunk.offset, "count": s.chunk.count, "script": s.script_path}
+                    for s in submitted
+                ],
+                "executor": repr(job.executor),
+            },
+        )
+        ids = ", ".join(s.job_id for s in submitted)
+        log.info("work unit %s: %s submitted %d task(s) to %s as %s", self.work_unit_id, staged.name, staged.num_tasks, target.name, ids)
+        return LaunchedJob(staged.name, target, staged.num_tasks, staged.remote_dir, submitted)
+
+    def task_statuses(self, refresh: bool = True) -> list[tuple[LaunchedJob, dict[int, TaskStatus]]]:
+        result = []
+        for job in self.jobs:
+            if refresh:
+                job.target.watcher.refresh()
+            result.append((job, job.target.watcher.statuses(job.submitted)))
+        return result
+
+    def get_status(self) -> ExperimentUnitStatus:
+        if self._launch_error is not None:
+            return ExperimentUnitStatus(launch_error=str(self._launch_error))
+        tasks: list[TaskStatus] = []
+        for _, statuses in self.task_statuses():
+            tasks.extend(statuses.values())
+        return ExperimentUnitStatus(tuple(tasks))
+
+    async def _wait_until_complete(self) -> None:
+        if self._cluster_experiment.dry_run:
+            return
+        failures: list[str] = []
+        failed: list[TaskStatus] = []
+        cancelled = 0
+        for job in self.jobs:
+            statuses = await job.target.watcher.wait(job.submitted)
+            for task, status in sorted(statuses.items()):
+                if status.state is TaskState.FAILED:
+                    failed.append(status)
+                    code = "?" if status.exit_code is None else status.exit_code
+                    detail = f" ({status.message})" if status.message else ""
+                    failures.append(f"task {task} exit code {code}{detail}, log {job.log_path(task, 'err')}")
+                elif status.state is TaskState.CANCELLED:
+                    cancelled += 1
+        if failures:
+            shown = "; ".join(failures[:5]) + (f"; and {len(failures) - 5} more" if len(failures) > 5 else "")
+            raise xm.ExperimentUnitFailedError(
+                f"work unit {self.work_unit_id} of experiment {self.experiment_id}: {len(failures)} task(s) failed: {shown}",
+                failures=failed,
+            )
+        if cancelled:
+            raise xm.ExperimentUnitNotCompletedError(
+                f"work unit {self.work_unit_id} of experiment {self.experiment_id}: {cancelled} task(s) cancelled"
+            )
+
+    def stop(self) -> None:
+        by_target: dict[int, tuple[targets.Target, list[str]]] = {}
+        for job in self.jobs:
+            entry = by_target.setdefault(id(job.target), (job.target, []))
+            entry[1].extend(s.job_id for s in job.submitted)
+        for target, job_ids in by_target.values():
+            if job_ids:
+                target.scheduler.cancel(target.transport(), job_ids)
+
+
+def _flatten(group: xm.JobGroup) -> list[Any]:
+    jobs: list[Any] = []
+    for inner in group.jobs.values():
+        if isinstance(inner, xm.JobGroup):
+            jobs.extend(_flatten(inner))
+        else:
+            jobs.append(inner)
+    return jobs
+
+
+def _git_state(path: str) -> tuple[str | None, bool | None]:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=5)
+        if commit.returncode != 0:
+            return None, None
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=path, capture_output=True, text=True, timeout=5)
+        return commit.stdout.strip(), bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+class ClusterExperiment(xm.Experiment):
+    """An experiment recorded in the store, whose units run on cluster targets."""
+
+    def __init__(self, experiment_title: str, *, project: str | None = None, config: Config | None = None, store: ExperimentStore | None = None, dry_run: bool | None = None) -> None:
+        super().__init__()
+        self.config = config or load_config()
+        self.title = experiment_title
+        self.project = project or self.config.project_name
+        self.store = store or ExperimentStore(Path(self.config.store_path).expanduser() if self.config.store_path else None)
+        self.dry_run = dry_run if dry_run is not None else os.environ.get("LXM3_DRY_RUN") == "1"
+        self.bytes_sent = 0
+        self._packager = Packager()
+        from lxm3.xm_cluster.paths import launcher_dir
+
+        here = launcher_dir()
+        commit, dirty = _git_state(here)
+        self._experiment_id = self.store.create_experiment(
+            experiment_title,
+            project=self.project,
+            launcher=os.environ.get("LXM3_LAUNCHER") or getattr(sys.modules.get("__main__"), "__file__", None),
+            argv=sys.argv,
+            cwd=os.getcwd(),
+            git_commit=commit,
+            git_dirty=dirty,
+            config_path=self.config.source,
+        )
+        global _LAST_EXPERIMENT_ID
+        _LAST_EXPERIMENT_ID = self._experiment_id
+
+    @property
+    def experiment_id(self) -> int:
+        return self._experiment_id
+
+    def local_root_for(self, target: targets.Target) -> Path:
+        """The local mirror of a target's staging root (the root itself for Local)."""
+        root = targets.local_staging_root(self.config)
+        if target.is_local:
+            return root
+        return root / "remote" / target.name
+
+    def _package(self, packageables: list[xm.Packageable]) -> list[xm.Executable]:
+        return [self._packager.package(packageable) for packageable in packageables]
+
+    def _create_experiment_unit(self, args: Mapping[str, Any] | None, role: xm.ExperimentUnitRole, identity: str) -> xm.ExperimentUnit:
+        if not isinstance(role, xm.WorkUnitRole):
+            # Auxiliary units get ids after the sweep's, so work unit ids stay dense.
+            return ClusterWorkUnit(self, 100000 + len(self.auxiliary_units()) + 1, args, role, identity)
+        return ClusterWorkUnit(self, self._reserve_work_unit_id(), args, role, identity)
+
+    def report_dry_run(self, staged: launching.StagedJob, target: targets.Target) -> None:
+        from lxm3.cli.dry_run import print_dry_run
+
+        print_dry_run(staged, target)
+
+    async def _on_exit(self, abrupt: bool) -> None:
+        units = [unit for unit in self._units if isinstance(unit, ClusterWorkUnit)]
+        local_jobs = [job for unit in units for job in unit.jobs if job.target.is_local]
+        if abrupt:
+            for unit in units:
+                if any(job.target.is_local for job in unit.jobs):
+                    unit.stop()
+        for job in local_jobs:
+            await job.target.watcher.wait(job.submitted)
+        for unit in units:
+            if any(job.target.is_local for job in unit.jobs) and not abrupt:
+                status = unit.get_status()
+                if status.is_failed:
+                    log.warning("work unit %s: %s", unit.work_unit_id, status.message)
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        try:
+            super().__exit__(exc_type, exc_value, traceback)
+        finally:
+            targets.close_all()
+
+
+def create_experiment(experiment_title: str, project: str | None = None, *, config: Config | None = None) -> ClusterExperiment:
+    """Creates (and records) a new experiment; use it as `with create_experiment(...) as e:`."""
+    return ClusterExperiment(experiment_title, project=project, config=config)
+
+
+def _local_target(executor: Any, config: Config) -> targets.Target:
+    from lxm3.schedulers.local import LocalScheduler
+    from lxm3.transport.local import LocalTransport
+
+    root = targets.local_staging_root(config)
+    return targets.cached_target(
+        targets.target_key("local", config),
+        lambda: targets.Target(
+            name="local",
+            scheduler=LocalScheduler(echo=os.environ.get("LXM3_LOCAL_ECHO", "1") != "0"),
+            transport_factory=LocalTransport,
+            staging=str(root),
+            python=sys.executable if config.local_python is None else config.local_python,
+            env=dict(config.local_env),
+            is_local=True,
+        ),
+    )
+
+
+def _register() -> None:
+    from lxm3.xm_cluster.executors.local import Local
+
+    targets.register_executor(Local, _local_target)
+
+
+_register()
+

@@ -1,0 +1,225 @@
+"""From a job to submitted scheduler jobs: stage, render, deploy, submit.
+
+    stage   write the task table, job spec and one job script per array chunk
+            into a local mirror of the remote staging layout
+    deploy  send what the target lacks: artifacts and the runner by digest
+            (skipped when already there), the job's own small files always
+    submit  hand the scripts to the scheduler in one command
+
+Staging layout (identical locally and on the cluster):
+
+    <staging>/artifacts/<sha256>.zip                  content-addressed code
+    <staging>/runtime/task_runner-<sha12>.py          content-addressed runner
+    <staging>/experiments/<exp>/<wu>/<job>/           job.json, tasks.*, job-<k>.sh
+    <staging>/experiments/<exp>/<wu>/<job>/logs/      <task>.out/.err/.exit
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from lxm3.packaging.digest import file_digest
+from lxm3.runtime import task_runner
+from lxm3.runtime.task_table import INDEX_NAME, TABLE_NAME, write_task_table
+from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob, split_into_chunks
+from lxm3.transport.base import Transport
+from lxm3.xm.args import merge_args
+from lxm3.xm_cluster.array_job import ArrayJob
+from lxm3.xm_cluster.executables import Command
+from lxm3.xm_cluster.targets import Target
+
+RUNNER_SOURCE = Path(task_runner.__file__)
+_RUNNER_DIGEST: str | None = None
+
+
+def runner_name() -> str:
+    global _RUNNER_DIGEST
+    if _RUNNER_DIGEST is None:
+        _RUNNER_DIGEST = file_digest(RUNNER_SOURCE)
+    return f"runtime/task_runner-{_RUNNER_DIGEST[:12]}.py"
+
+
+@attrs.frozen
+class JobTasks:
+    """A job's tasks after merging the executable's baked-in args/env with the job's."""
+
+    name: str
+    executable: Command
+    executor: Any
+    tasks: list[tuple[list[Any], dict[str, str]]]
+
+
+def job_tasks(job: Any) -> JobTasks:
+    """Per-task (argv items, env) for an xm.Job (one task) or an ArrayJob."""
+    executable = job.executable
+    if not isinstance(executable, Command):
+        raise TypeError(f"job {job.name!r}: its executable must come from experiment.package(), got {executable!r}")
+    if isinstance(job, ArrayJob):
+        pairs = list(zip(job.args, job.env_vars))
+    else:
+        pairs = [(job.args, job.env_vars)]
+    tasks = [
+        (merge_args(executable.args, args).to_list(), {**executable.env_vars, **env})
+        for args, env in pairs
+    ]
+    return JobTasks(job.name or executable.name, executable, job.executor, tasks)
+
+
+@attrs.frozen
+class StagedJob:
+    """A job rendered into the local mirror, ready to deploy and submit."""
+
+    name: str
+    local_root: Path
+    remote_root: str
+    job_rel: str
+    num_tasks: int
+    scripts: tuple[JobScript, ...]
+    #: Files named by digest: sent only when the target lacks them.
+    content_addressed: tuple[str, ...]
+    #: The job's own files (relative to the staging root): always sent.
+    job_files: tuple[str, ...]
+
+    @property
+    def remote_dir(self) -> str:
+        return f"{self.remote_root}/{self.job_rel}"
+
+    @property
+    def log_dir(self) -> str:
+        return f"{self.remote_dir}/logs"
+
+
+def _safe_name(name: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    return cleaned.strip(".") or "job"
+
+
+def stage_job(
+    job: JobTasks,
+    target: Target,
+    local_root: Path,
+    unit_rel: str,
+    *,
+    label: str | None = None,
+    chunks: Sequence[ArrayChunk] | None = None,
+    spec_extras: dict[str, Any] | None = None,
+) -> StagedJob:
+    """Writes the job's files into `local_root/unit_rel/<job>/` and renders its scripts."""
+    name = _safe_name(job.name)
+    job_rel = f"{unit_rel}/{name}"
+    job_dir = local_root / job_rel
+    if job_dir.exists():
+        shutil.rmtree(job_dir)
+    (job_dir / "logs").mkdir(parents=True, mode=0o700)
+    write_task_table(job_dir, job.tasks)
+
+    content_addressed: list[str] = []
+    remote_root = target.staging
+    runner_rel = runner_name()
+    runner_local = local_root / runner_rel
+    if not runner_local.exists():
+        runner_local.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(RUNNER_SOURCE, runner_local)
+    content_addressed.append(runner_rel)
+
+    spec: dict[str, Any] = {
+        "name": name,
+        "table": TABLE_NAME,
+        "index": INDEX_NAME,
+        "num_tasks": len(job.tasks),
+        "entrypoint": job.executable.entrypoint.to_spec(),
+        "python": "python3",
+        "log_dir": None if target.is_local else "logs",
+        "env": dict(target.env),
+    }
+    artifact = job.executable.artifact
+    if artifact is not None:
+        artifact_rel = f"artifacts/{artifact.file_name}"
+        artifact_local = local_root / artifact_rel
+        if not artifact_local.exists():
+            artifact_local.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(artifact.path, artifact_local)
+            except OSError:
+                shutil.copyfile(artifact.path, artifact_local)
+        content_addressed.append(artifact_rel)
+        spec["archive"] = f"{remote_root}/{artifact_rel}"
+    if spec_extras:
+        spec.update(spec_extras)
+    (job_dir / "job.json").write_text(json.dumps(spec, indent=1, sort_keys=True))
+
+    if chunks is None:
+        chunks = split_into_chunks(len(job.tasks), target.max_array_size())
+    remote_dir = f"{remote_root}/{job_rel}"
+    scripts: list[JobScript] = []
+    job_files = [f"{job_rel}/job.json", f"{job_rel}/{TABLE_NAME}", f"{job_rel}/{INDEX_NAME}"]
+    for number, chunk in enumerate(chunks):
+        request = RenderRequest(
+            job_name=name,
+            label=label or name,
+            executor=job.executor,
+            chunk=chunk,
+            num_tasks=len(job.tasks),
+            job_dir=remote_dir,
+            log_dir=f"{remote_dir}/logs",
+            runner_path=f"{remote_root}/{runner_rel}",
+            spec_path=f"{remote_dir}/job.json",
+            python=target.python,
+            env=target.env,
+        )
+        script_rel = f"{job_rel}/job-{number}.sh"
+        script_local = local_root / script_rel
+        script_local.write_text(target.scheduler.render(request))
+        script_local.chmod(0o700)
+        scripts.append(JobScript(f"{remote_root}/{script_rel}", request))
+        job_files.append(script_rel)
+    return StagedJob(
+        name=name,
+        local_root=local_root,
+        remote_root=remote_root,
+        job_rel=job_rel,
+        num_tasks=len(job.tasks),
+        scripts=tuple(scripts),
+        content_addressed=tuple(content_addressed),
+        job_files=tuple(job_files),
+    )
+
+
+def deploy(staged_jobs: Sequence[StagedJob], target: Target) -> int:
+    """Sends the jobs' files; content-addressed ones only if missing. Returns bytes sent."""
+    if not staged_jobs:
+        return 0
+    transport = target.transport()
+    local_root = staged_jobs[0].local_root
+    remote_root = staged_jobs[0].remote_root
+    if target.is_local and Path(os.path.expanduser(remote_root)).resolve() == local_root.resolve():
+        return 0
+    wanted = sorted({name for job in staged_jobs for name in job.content_addressed})
+    missing = find_missing(transport, remote_root, wanted)
+    files = sorted(set(missing) | {name for job in staged_jobs for name in job.job_files})
+    dirs = sorted({f"{remote_root}/{job.job_rel}/logs" for job in staged_jobs})
+    transport.run_script("umask 077 && mkdir -p " + " ".join(shlex.quote(d) for d in dirs))
+    return transport.upload(local_root, remote_root, files=files)
+
+
+def find_missing(transport: Transport, remote_root: str, names: Sequence[str]) -> list[str]:
+    """Which content-addressed files the target lacks, in one remote command."""
+    if not names:
+        return []
+    checks = " ".join(shlex.quote(f"{remote_root}/{name}") for name in names)
+    script = f'for f in {checks}; do [ -e "$f" ] || printf "%s\\n" "$f"; done'
+    result = transport.run_script(script)
+    prefix = f"{remote_root}/"
+    return [line[len(prefix):] for line in result.stdout.splitlines() if line.startswith(prefix)]
+
+
+def submit(staged: StagedJob, target: Target) -> list[SubmittedJob]:
+    return target.scheduler.submit(target.transport(), staged.scripts)

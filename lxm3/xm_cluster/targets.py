@@ -1,0 +1,118 @@
+"""Targets: where jobs of a given executor go (this machine, or one cluster).
+
+A target bundles the scheduler module, the ONE transport to the host (opened
+lazily, shared by every job of the process, so a launch makes one SSH
+connection), the staging root there, and the cluster's status watcher. Each
+executor module registers how to make its target from the config.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lxm3.schedulers.base import Scheduler
+from lxm3.schedulers.watcher import StatusWatcher
+from lxm3.transport.base import Transport
+from lxm3.xm_cluster.config import Config
+
+
+class Target:
+    """A scheduler reached through one transport, with a staging root there."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        scheduler: Scheduler,
+        transport_factory: Callable[[], Transport],
+        staging: str,
+        python: str = "python3",
+        env: dict[str, str] | None = None,
+        is_local: bool = False,
+        cluster_config: Any = None,
+    ) -> None:
+        self.name = name
+        self.scheduler = scheduler
+        self.staging = staging
+        self.python = python
+        self.env = dict(env or {})
+        self.is_local = is_local
+        self.cluster_config = cluster_config
+        self._transport_factory = transport_factory
+        self._transport: Transport | None = None
+        self._lock = threading.Lock()
+        self._max_array_size: int | None = None
+        self.watcher = StatusWatcher(scheduler, self.transport)
+
+    def transport(self) -> Transport:
+        """The target's single transport, connected on first use."""
+        with self._lock:
+            if self._transport is None:
+                self._transport = self._transport_factory()
+            return self._transport
+
+    def max_array_size(self) -> int:
+        """The cluster's largest array, asked once per process (the scheduler may cache longer)."""
+        with self._lock:
+            cached = self._max_array_size
+        if cached is None:
+            cached = self.scheduler.max_array_size(self.transport())
+            with self._lock:
+                self._max_array_size = cached
+        return cached
+
+    def close(self) -> None:
+        with self._lock:
+            if self._transport is not None:
+                self._transport.close()
+                self._transport = None
+
+
+TargetFactory = Callable[[Any, Config], Target]
+_FACTORIES: dict[type, TargetFactory] = {}
+_TARGETS: dict[tuple[str, ...], Target] = {}
+_TARGETS_LOCK = threading.Lock()
+
+
+def register_executor(executor_type: type, factory: TargetFactory) -> None:
+    """Teaches lxm3 where jobs with this executor type run."""
+    _FACTORIES[executor_type] = factory
+
+
+def target_key(kind: str, config: Config, cluster: str | None = None) -> tuple[str, ...]:
+    return (kind, cluster or "", config.source or "")
+
+
+def get_target(executor: Any, config: Config) -> Target:
+    """The (shared) target for an executor."""
+    factory = _FACTORIES.get(type(executor))
+    if factory is None:
+        known = ", ".join(sorted(t.__name__ for t in _FACTORIES))
+        raise TypeError(f"lxm3 cannot run jobs on {type(executor).__name__}; executors: {known}")
+    return factory(executor, config)
+
+
+def cached_target(key: tuple[str, ...], make: Callable[[], Target]) -> Target:
+    """One target per key per process, so every job shares its transport and watcher."""
+    with _TARGETS_LOCK:
+        target = _TARGETS.get(key)
+        if target is None:
+            target = make()
+            _TARGETS[key] = target
+        return target
+
+
+def close_all() -> None:
+    """Closes every open transport (end of a launch)."""
+    with _TARGETS_LOCK:
+        targets = list(_TARGETS.values())
+        _TARGETS.clear()
+    for target in targets:
+        target.close()
+
+
+def local_staging_root(config: Config) -> Path:
+    return Path(config.local_staging).expanduser()
