@@ -55,6 +55,13 @@ class Transport(abc.ABC):
     def download(self, remote_path: str, local_path: Path) -> None:
         """Copies one file from the host."""
 
+    def expand_user(self, path: str) -> str:
+        """Expands a leading `~` as the host's shell would."""
+        if not path.startswith("~"):
+            return path
+        home = self.run(["sh", "-c", 'printf "%s" "$HOME"']).stdout
+        return home + path[1:] if path == "~" or path.startswith("~/") else path
+
     def close(self) -> None:
         """Closes the connection, if any."""
 

@@ -41,5 +41,8 @@ class LocalTransport(Transport):
             os.replace(temporary, target)
         return 0
 
+    def expand_user(self, path: str) -> str:
+        return os.path.expanduser(path)
+
     def download(self, remote_path: str, local_path: Path) -> None:
         shutil.copyfile(os.path.expanduser(remote_path), local_path)

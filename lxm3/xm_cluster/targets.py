@@ -36,7 +36,7 @@ class Target:
     ) -> None:
         self.name = name
         self.scheduler = scheduler
-        self.staging = staging
+        self._staging = staging
         self.python = python
         self.env = dict(env or {})
         self.is_local = is_local
@@ -46,6 +46,13 @@ class Target:
         self._lock = threading.Lock()
         self._max_array_size: int | None = None
         self.watcher = StatusWatcher(scheduler, self.transport)
+
+    @property
+    def staging(self) -> str:
+        """The staging root with `~` expanded on the host (quoted paths never expand it)."""
+        if self._staging.startswith("~"):
+            self._staging = self.transport().expand_user(self._staging)
+        return self._staging
 
     def transport(self) -> Transport:
         """The target's single transport, connected on first use."""
