@@ -87,7 +87,7 @@ class LocalJob:
             self._run(task)
 
     def _run(self, task: int) -> None:
-        env = dict(os.environ, LXM_TASK_ID=str(task))
+        env = dict(os.environ, LXM_ARRAY_INDEX=str(task - self.chunk.offset))
         out_path = self.log_dir / f"{task}.out"
         err_path = self.log_dir / f"{task}.err"
         terminal = getattr(sys.stdout, "buffer", None) if self.echo else None
