@@ -19,7 +19,9 @@ class LocalTransport(Transport):
 
     def run(self, argv: Sequence[str], *, input: str | None = None, check: bool = True, timeout: float | None = None) -> CommandResult:
         try:
-            completed = subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=timeout)
+            completed = subprocess.run(
+                list(argv), input=input, capture_output=True, encoding="utf-8", errors="replace", timeout=timeout
+            )
         except FileNotFoundError as error:
             completed = subprocess.CompletedProcess(list(argv), 127, "", f"{argv[0]}: command not found ({error})")
         result = CommandResult(tuple(argv), completed.returncode, completed.stdout, completed.stderr)

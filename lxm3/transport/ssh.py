@@ -1,0 +1,229 @@
+"""One SSH connection per launch: OpenSSH with a ControlMaster.
+
+Why the `ssh` binary and not paramiko: it honours everything in
+`~/.ssh/config` (Host aliases, HostName, Port, User, IdentityFile, ProxyJump,
+ProxyCommand, Match, agent and 2FA setups) exactly as the user's own `ssh`
+does, and rsync can ride on the same connection. The master authenticates
+once in the foreground (so a password or 2FA prompt appears at most once per
+launch); every command and transfer after that is a multiplexed session over
+it, which opens no new connection on the server.
+
+Host keys are verified as the user's ssh config says (OpenSSH's default
+refuses unknown hosts without a terminal); nothing here turns that off.
+Commands are argv lists quoted with `shlex.join` for the remote POSIX shell.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lxm3.transport.base import CommandResult, Transport, TransportError, check_result
+
+_SSH_FAILED = 255
+#: OpenSSH servers allow 10 sessions per connection by default (MaxSessions).
+_MAX_SESSIONS = 8
+_BYTES_SENT = re.compile(r"Total bytes sent:\s*([\d,.]+)")
+
+
+class SSHTransport(Transport):
+    """Runs commands and syncs files over a single multiplexed OpenSSH connection."""
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        user: str | None = None,
+        port: int | None = None,
+        ssh_config: str | None = None,
+        identity_file: str | None = None,
+        proxy_command: str | None = None,
+        password: str | None = None,
+        connect_timeout: int = 30,
+        persist_seconds: int = 60,
+    ) -> None:
+        self.host = host
+        self.user = user
+        self.port = port
+        self.ssh_config = os.path.expanduser(ssh_config) if ssh_config else None
+        self.identity_file = os.path.expanduser(identity_file) if identity_file else None
+        self.proxy_command = proxy_command
+        self._password = password
+        self.connect_timeout = connect_timeout
+        self.persist_seconds = persist_seconds
+        self.label = f"{user}@{host}" if user else host
+        self._control_dir: str | None = None
+        self._lock = threading.Lock()
+        self._sessions = threading.BoundedSemaphore(_MAX_SESSIONS)
+        self._connected = False
+        self._bytes_sent = 0
+        self._home: str | None = None
+        #: Connections opened (1 per launch when all goes well); tests and benchmarks read it.
+        self.connections = 0
+
+    @classmethod
+    def from_cluster_config(cls, cluster: Any) -> SSHTransport:
+        return cls(
+            cluster.server,
+            user=cluster.user,
+            port=cluster.port,
+            ssh_config=cluster.ssh_config,
+            identity_file=cluster.ssh_private_key,
+            proxy_command=cluster.proxycommand,
+            password=cluster.password,
+        )
+
+    # ----- connection -----
+    @property
+    def control_path(self) -> str:
+        if self._control_dir is None:
+            # Short path: unix socket names are limited to ~104 bytes.
+            self._control_dir = tempfile.mkdtemp(prefix="lxm3-ssh-", dir="/tmp")
+        return os.path.join(self._control_dir, "cm")
+
+    def _common_options(self) -> list[str]:
+        options: list[str] = []
+        if self.ssh_config:
+            options += ["-F", self.ssh_config]
+        if self.user:
+            options += ["-l", self.user]
+        if self.port:
+            options += ["-p", str(self.port)]
+        if self.identity_file:
+            options += ["-i", self.identity_file]
+        if self.proxy_command:
+            options += ["-o", f"ProxyCommand={self.proxy_command}"]
+        options += ["-o", f"ControlPath={self.control_path}"]
+        return options
+
+    def ssh_argv(self) -> list[str]:
+        """The `ssh` command that reuses the master connection (for rsync's -e too)."""
+        return ["ssh", *self._common_options(), "-o", "ControlMaster=no", "-o", "BatchMode=yes"]
+
+    def _askpass_env(self) -> dict[str, str]:
+        """Feeds the configured password to ssh without a terminal (SSH_ASKPASS)."""
+        if not self._password:
+            return dict(os.environ)
+        script = os.path.join(os.path.dirname(self.control_path), "askpass")
+        with open(script, "w") as handle:
+            handle.write('#!/bin/sh\nprintf "%s\\n" "$LXM3_SSH_PASSWORD"\n')
+        os.chmod(script, 0o700)
+        return dict(os.environ, SSH_ASKPASS=script, SSH_ASKPASS_REQUIRE="force", LXM3_SSH_PASSWORD=self._password)
+
+    def connect(self) -> None:
+        """Opens the master connection (authenticating once); idempotent."""
+        with self._lock:
+            if self._connected:
+                return
+            argv = [
+                "ssh",
+                *self._common_options(),
+                "-o", "ControlMaster=yes",
+                "-o", f"ControlPersist={self.persist_seconds}",
+                "-o", f"ConnectTimeout={self.connect_timeout}",
+                "-o", "ServerAliveInterval=30",
+                "-N", "-f",
+                self.host,
+            ]  # fmt: skip
+            # stdin stays the terminal so an interactive password/2FA prompt can be answered.
+            result = subprocess.run(argv, env=self._askpass_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if result.returncode != 0:
+                detail = result.stderr.strip().splitlines()
+                raise TransportError(
+                    f"cannot connect to {self.label}: {detail[-1] if detail else 'ssh exit ' + str(result.returncode)}"
+                )
+            self._connected = True
+            self.connections += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connected:
+                subprocess.run(
+                    ["ssh", *self._common_options(), "-O", "exit", self.host],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                self._connected = False
+            if self._control_dir is not None:
+                shutil.rmtree(self._control_dir, ignore_errors=True)
+                self._control_dir = None
+
+    # ----- commands -----
+    def run(self, argv: Sequence[str], *, input: str | None = None, check: bool = True, timeout: float | None = None) -> CommandResult:
+        self.connect()
+        remote = shlex.join(list(argv))
+        command = [*self.ssh_argv(), self.host, "--", remote]
+        with self._sessions:
+            try:
+                completed = subprocess.run(
+                    command,
+                    input=input if input is not None else "",
+                    capture_output=True,
+                    encoding="utf-8",
+                    errors="replace",
+                    timeout=timeout,
+                )
+            except subprocess.TimeoutExpired as error:
+                raise TransportError(f"{argv[0]} on {self.label} timed out after {timeout} s") from error
+        if completed.returncode == _SSH_FAILED and "mux_client" in completed.stderr:
+            raise TransportError(f"lost the connection to {self.label}: {completed.stderr.strip()}")
+        result = CommandResult(tuple(argv), completed.returncode, completed.stdout, completed.stderr)
+        return check_result(result, f"{argv[0]} on {self.label}") if check else result
+
+    def expand_user(self, path: str) -> str:
+        if not path.startswith("~"):
+            return path
+        if self._home is None:
+            self._home = self.run(["sh", "-c", 'printf "%s" "$HOME"']).stdout
+        return self._home + path[1:] if path == "~" or path.startswith("~/") else path
+
+    # ----- files -----
+    def upload(self, local_dir: Path, remote_dir: str, *, files: Sequence[str] | None = None) -> int:
+        """rsync over the master connection; rsync writes temp files and renames them."""
+        self.connect()
+        if files is not None and not files:
+            return 0
+        rsync = shutil.which("rsync")
+        if rsync is None:
+            raise TransportError("rsync is not installed on this machine; install it (e.g. apt-get install rsync)")
+        argv = [
+            rsync, "--recursive", "--links", "--times", "--perms", "--compress", "--stats",
+            "--chmod=Dgo-rwx,Fgo-rwx",
+            "-e", shlex.join(self.ssh_argv()),
+        ]  # fmt: skip
+        payload = None
+        if files is not None:
+            argv += ["--files-from=-", "--from0"]
+            payload = "\0".join(files)
+        argv += [f"{local_dir}/", f"{self.host}:{remote_dir}/"]
+        with self._sessions:
+            completed = subprocess.run(argv, input=payload, capture_output=True, text=True)
+        if completed.returncode != 0:
+            detail = completed.stderr.strip().splitlines()
+            raise TransportError(f"rsync to {self.label}:{remote_dir} failed: {detail[-1] if detail else completed.returncode}")
+        match = _BYTES_SENT.search(completed.stdout)
+        sent = int(re.sub(r"[,.]", "", match.group(1))) if match else 0
+        self._bytes_sent += sent
+        return sent
+
+    def download(self, remote_path: str, local_path: Path) -> None:
+        self.connect()
+        command = [*self.ssh_argv(), self.host, "--", shlex.join(["cat", remote_path])]
+        with self._sessions:
+            completed = subprocess.run(command, capture_output=True)
+        if completed.returncode != 0:
+            detail = completed.stderr.decode(errors="replace").strip().splitlines()
+            raise TransportError(f"cannot fetch {self.label}:{remote_path}: {detail[-1] if detail else completed.returncode}")
+        local_path.write_bytes(completed.stdout)
+
+    @property
+    def bytes_sent(self) -> int:
+        return self._bytes_sent
