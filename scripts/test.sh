@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command: bring up the real testbed (Slurm, Grid Engine, sshd on
+# loopback), install lxm3 with its locked test dependencies, run every test.
+# Extra arguments go to pytest (e.g. `scripts/test.sh -k local`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tests/testbed/up.sh
+scripts/pdm.sh install --frozen-lockfile -G test -G lint --quiet
+set +e
+scripts/pdm.sh run pytest "$@"
+code=$?
+set -e
+exit "$code"
