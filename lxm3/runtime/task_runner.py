@@ -15,6 +15,13 @@ on Python 3.6+. One task model for every backend:
    bash, on purpose), stdout/stderr going to the task's own log files;
 4. forwards SIGTERM/SIGINT (scancel, qdel, Ctrl-C) to the program, removes the
    working directory and exits with the program's exit code.
+
+With a `container` in the job spec, step 3 runs the program inside a
+Singularity/Apptainer (or, locally, Docker/Podman) container instead: the
+runtime binary is found here at run time, the working directory is bound at
+the same path and used as the container's cwd, args stay an argv list, and
+the task's env reaches the program through the runtime's own channels
+(APPTAINERENV_/SINGULARITYENV_ with `--no-eval`, or `docker run -e KEY`).
 """
 
 import json
@@ -285,9 +292,11 @@ def main(argv):
             if spec.get("container"):
                 program, env = wrap_in_container(spec["container"], workdir, env, task_env_keys(spec, record), program)
             child = subprocess.Popen(program, cwd=workdir, env=env, stdout=stdout, stderr=stderr)
-        except (OSError, ContainerError) as error:
-            what = program[0] if program else "the program"
-            (stderr or sys.stderr.buffer).write(("lxm3: cannot start %r: %s\n" % (what, error)).encode())
+        except ContainerError as error:
+            (stderr or sys.stderr.buffer).write(("lxm3: container: %s\n" % (error,)).encode())
+            code = 127
+        except OSError as error:
+            (stderr or sys.stderr.buffer).write(("lxm3: cannot start %r: %s\n" % (program[0], error)).encode())
             code = 127
         else:
             code = child.wait()
