@@ -8,6 +8,7 @@ runner extracts the zip and puts it on PYTHONPATH.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,20 @@ def check_project(path: Path) -> None:
         raise PackagingError(
             f"{path} has no pyproject.toml, setup.py or setup.cfg: PythonPackage needs an installable project"
         )
+
+
+def pip_command() -> list[str]:
+    """This interpreter's pip, else a `pip3`/`pip` on PATH (venvs made by pdm/uv have no pip)."""
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip"]
+    for name in ("pip3", "pip"):
+        found = shutil.which(name)
+        if found:
+            return [found]
+    raise PackagingError(
+        f"pip is not available: {sys.executable} has no pip module and no pip3 is on PATH; "
+        f"install it with: {sys.executable} -m ensurepip"
+    )
 
 
 def _resource_entries(resources: Mapping[str, str]) -> list[tuple[Path, str]]:
@@ -73,7 +88,7 @@ def build_python_package(
     with tempfile.TemporaryDirectory(prefix="lxm3-build-") as scratch:
         target = Path(scratch) / "site"
         command = [
-            sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile",
+            *pip_command(), "install", "--no-deps", "--no-compile",
             "--disable-pip-version-check", "--no-warn-script-location", "--quiet",
             "--target", str(target), *pip_args, str(path), *extra_packages,
         ]

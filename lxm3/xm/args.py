@@ -12,30 +12,36 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Union
 
-import attrs
-
 from lxm3.xm.shell_safe import ShellSafeArg
 
 
-@attrs.frozen
 class _Positional:
-    value: Any
+    """A positional item; keyword items are stored as their bare name (a str)."""
 
+    __slots__ = ("value",)
 
-@attrs.frozen
-class _Keyword:
-    name: str
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Positional) and self.value == other.value
+
+    def __repr__(self) -> str:
+        return f"_Positional({self.value!r})"
 
 
 class SequentialArgs:
     """An ordered mix of positional and keyword arguments.
 
     Keyword arguments keep the slot of their first appearance; a later value
-    for the same name replaces the earlier value in that slot.
+    for the same name replaces the earlier value in that slot. Slots and bare
+    names keep a 100,000-task sweep's args small in memory.
     """
 
+    __slots__ = ("_items", "_kwvalues")
+
     def __init__(self) -> None:
-        self._items: list[_Positional | _Keyword] = []
+        self._items: list[_Positional | str] = []
         self._kwvalues: dict[str, Any] = {}
 
     @classmethod
@@ -65,13 +71,13 @@ class SequentialArgs:
 
     def _set_keyword(self, name: str, value: Any) -> None:
         if name not in self._kwvalues:
-            self._items.append(_Keyword(name))
+            self._items.append(name)
         self._kwvalues[name] = value
 
     def _merge_from(self, other: SequentialArgs) -> None:
         for item in other._items:
-            if isinstance(item, _Keyword):
-                self._set_keyword(item.name, other._kwvalues[item.name])
+            if isinstance(item, str):
+                self._set_keyword(item, other._kwvalues[item])
             else:
                 self._items.append(item)
 
@@ -88,28 +94,28 @@ class SequentialArgs:
             if isinstance(item, _Positional):
                 out.append(_render_value(item.value, escaper))
                 continue
-            value = self._kwvalues[item.name]
+            value = self._kwvalues[item]
             if value is None:
                 continue
             if isinstance(value, bool):
-                flag = f"--{item.name}" if value else f"--no{item.name}"
+                flag = f"--{item}" if value else f"--no{item}"
                 out.append(escaper(flag) if escaper else flag)
                 continue
             rendered = _render_value(value, escaper)
             if kwargs_joiner is not None:
-                out.append(kwargs_joiner(f"--{item.name}", rendered))
+                out.append(kwargs_joiner(f"--{item}", rendered))
             elif isinstance(rendered, ShellSafeArg):
-                out.append(ShellSafeArg(f"--{item.name}={rendered.arg}"))
+                out.append(ShellSafeArg(f"--{item}={rendered.arg}"))
             else:
-                out.append(f"--{item.name}={rendered}")
+                out.append(f"--{item}={rendered}")
         return out
 
     def to_dict(self, kwargs_only: bool = False) -> dict[str, Any]:
         """Keyword args as a dict (positionals keyed by index unless kwargs_only)."""
         result: dict[str, Any] = {}
         for index, item in enumerate(self._items):
-            if isinstance(item, _Keyword):
-                result[item.name] = self._kwvalues[item.name]
+            if isinstance(item, str):
+                result[item] = self._kwvalues[item]
             elif not kwargs_only:
                 result[str(index)] = item.value
         return result
@@ -118,9 +124,9 @@ class SequentialArgs:
         """Returns a copy with every string value passed through `rewriter`."""
         result = SequentialArgs()
         for item in self._items:
-            if isinstance(item, _Keyword):
-                value = self._kwvalues[item.name]
-                result._set_keyword(item.name, rewriter(value) if isinstance(value, str) else value)
+            if isinstance(item, str):
+                value = self._kwvalues[item]
+                result._set_keyword(item, rewriter(value) if isinstance(value, str) else value)
             else:
                 value = item.value
                 result._items.append(_Positional(rewriter(value) if isinstance(value, str) else value))

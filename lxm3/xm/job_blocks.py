@@ -106,12 +106,10 @@ def shallow_copy_job(job: JobType) -> JobType:
         clone.jobs = {name: shallow_copy_job(inner) for name, inner in job.jobs.items()}
         return clone
     if isinstance(job, JobConfig):
-        clone_job = copy.copy(job)
-        # args/env are mutable containers: give the copy its own.
-        for field in ("args", "env_vars"):
-            if hasattr(clone_job, field):
-                setattr(clone_job, field, copy.deepcopy(getattr(job, field)))
-        return clone_job
+        # A shallow copy suffices: applying args replaces args/env containers
+        # instead of mutating them, so the caller's job is never changed (and a
+        # 100,000-task ArrayJob is not deep-copied).
+        return copy.copy(job)
     return job
 
 
@@ -144,7 +142,7 @@ def apply_args(job: JobType, args: Mapping[str, Any] | None) -> None:
             return
         if "args" in args:
             job.args = merge_args(job.args, args["args"])  # type: ignore[attr-defined]
-        job.env_vars.update(_to_env(args.get("env_vars")))  # type: ignore[attr-defined]
+        job.env_vars = {**job.env_vars, **_to_env(args.get("env_vars"))}  # type: ignore[attr-defined]
 
 
 def populate_job_names(job: JobType) -> None:

@@ -12,6 +12,7 @@ from lxm3.xm_cluster.config import Config, define_flags
 from lxm3.xm_cluster.executable_specs import Fileset, PythonPackage, UniversalPackage
 from lxm3.xm_cluster.executables import Command
 from lxm3.xm_cluster.executors import DockerOptions, Local, SingularityOptions
+from lxm3.xm_cluster.executors.slurm import Slurm
 from lxm3.xm_cluster.experiment import ClusterExperiment, ClusterWorkUnit, create_experiment
 
 define_flags()
@@ -30,6 +31,7 @@ __all__ = [
     "ModuleName",
     "PythonPackage",
     "SingularityOptions",
+    "Slurm",
     "UniversalPackage",
     "create_experiment",
 ]

@@ -74,5 +74,6 @@ class ArrayJob(xm.JobConfig):
         if "args" in overrides:
             self.args = [merge_args(task_args, overrides["args"]) for task_args in self.args]
         extra_env = {str(k): str(v) for k, v in (overrides.get("env_vars") or {}).items()}
-        for env in self.env_vars:
-            env.update(extra_env)
+        if extra_env:
+            # New dicts, never mutation: the job may be a shallow copy of the user's.
+            self.env_vars = [{**env, **extra_env} for env in self.env_vars]

@@ -20,7 +20,8 @@ import json
 import os
 import shlex
 import shutil
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,28 +50,56 @@ def runner_name() -> str:
 
 @attrs.frozen
 class JobTasks:
-    """A job's tasks after merging the executable's baked-in args/env with the job's."""
+    """A job's tasks: the executable's baked-in args/env merged with each task's.
+
+    Tasks are produced lazily (`iter_tasks`), so a 100,000-task sweep is
+    streamed into the task table instead of held in memory twice.
+    """
 
     name: str
     executable: Command
     executor: Any
-    tasks: list[tuple[list[Any], dict[str, str]]]
+    pairs: Sequence[tuple[Any, dict[str, str]]]
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.pairs)
+
+    def iter_tasks(self) -> Iterator[tuple[list[Any], dict[str, str]]]:
+        base_args, base_env = self.executable.args, self.executable.env_vars
+        for args, env in self.pairs:
+            yield merge_args(base_args, args).to_list(), {**base_env, **env}
+
+    @property
+    def tasks(self) -> list[tuple[list[Any], dict[str, str]]]:
+        return list(self.iter_tasks())
 
 
 def job_tasks(job: Any) -> JobTasks:
-    """Per-task (argv items, env) for an xm.Job (one task) or an ArrayJob."""
+    """The tasks of an xm.Job (one task) or an ArrayJob (one per element)."""
     executable = job.executable
     if not isinstance(executable, Command):
         raise TypeError(f"job {job.name!r}: its executable must come from experiment.package(), got {executable!r}")
     if isinstance(job, ArrayJob):
-        pairs = list(zip(job.args, job.env_vars))
+        pairs: Sequence[tuple[Any, dict[str, str]]] = _Zipped(job.args, job.env_vars)
     else:
         pairs = [(job.args, job.env_vars)]
-    tasks = [
-        (merge_args(executable.args, args).to_list(), {**executable.env_vars, **env})
-        for args, env in pairs
-    ]
-    return JobTasks(job.name or executable.name, executable, job.executor, tasks)
+    return JobTasks(job.name or executable.name, executable, job.executor, pairs)
+
+
+class _Zipped(Sequence[tuple[Any, dict[str, str]]]):
+    """A zip of two equal-length lists that does not copy them."""
+
+    def __init__(self, first: Sequence[Any], second: Sequence[dict[str, str]]) -> None:
+        self._first, self._second = first, second
+
+    def __len__(self) -> int:
+        return len(self._first)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return list(zip(self._first[index], self._second[index]))
+        return self._first[index], self._second[index]
 
 
 @attrs.frozen
@@ -102,6 +131,25 @@ def _safe_name(name: str) -> str:
     return cleaned.strip(".") or "job"
 
 
+def _place_atomically(source: Path, destination: Path, *, link: bool) -> None:
+    """Puts a content-addressed file in place under a temporary name, then renames it.
+
+    Jobs are staged concurrently (one thread per work unit): a plain
+    check-then-copy let one job see another's half-written runner, or fail with
+    SameFileError when both hard-linked the same artifact.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(f".{destination.name}.{os.getpid()}.{threading.get_ident()}")
+    temporary.unlink(missing_ok=True)
+    try:
+        if not link:
+            raise OSError("copy requested")
+        os.link(source, temporary)
+    except OSError:
+        shutil.copyfile(source, temporary)
+    os.replace(temporary, destination)
+
+
 def stage_job(
     job: JobTasks,
     target: Target,
@@ -119,22 +167,21 @@ def stage_job(
     if job_dir.exists():
         shutil.rmtree(job_dir)
     (job_dir / "logs").mkdir(parents=True, mode=0o700)
-    write_task_table(job_dir, job.tasks)
+    num_tasks = write_task_table(job_dir, job.iter_tasks())
 
     content_addressed: list[str] = []
     remote_root = target.staging
     runner_rel = runner_name()
     runner_local = local_root / runner_rel
     if not runner_local.exists():
-        runner_local.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(RUNNER_SOURCE, runner_local)
+        _place_atomically(RUNNER_SOURCE, runner_local, link=False)
     content_addressed.append(runner_rel)
 
     spec: dict[str, Any] = {
         "name": name,
         "table": TABLE_NAME,
         "index": INDEX_NAME,
-        "num_tasks": len(job.tasks),
+        "num_tasks": num_tasks,
         "entrypoint": job.executable.entrypoint.to_spec(),
         "python": "python3",
         "log_dir": None if target.is_local else "logs",
@@ -145,11 +192,7 @@ def stage_job(
         artifact_rel = f"artifacts/{artifact.file_name}"
         artifact_local = local_root / artifact_rel
         if not artifact_local.exists():
-            artifact_local.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(artifact.path, artifact_local)
-            except OSError:
-                shutil.copyfile(artifact.path, artifact_local)
+            _place_atomically(artifact.path, artifact_local, link=True)
         content_addressed.append(artifact_rel)
         spec["archive"] = f"{remote_root}/{artifact_rel}"
     if spec_extras:
@@ -157,7 +200,7 @@ def stage_job(
     (job_dir / "job.json").write_text(json.dumps(spec, indent=1, sort_keys=True))
 
     if chunks is None:
-        chunks = split_into_chunks(len(job.tasks), target.max_array_size())
+        chunks = split_into_chunks(num_tasks, target.max_array_size())
     remote_dir = f"{remote_root}/{job_rel}"
     scripts: list[JobScript] = []
     job_files = [f"{job_rel}/job.json", f"{job_rel}/{TABLE_NAME}", f"{job_rel}/{INDEX_NAME}"]
@@ -167,7 +210,7 @@ def stage_job(
             label=label or name,
             executor=job.executor,
             chunk=chunk,
-            num_tasks=len(job.tasks),
+            num_tasks=num_tasks,
             job_dir=remote_dir,
             log_dir=f"{remote_dir}/logs",
             runner_path=f"{remote_root}/{runner_rel}",
@@ -186,7 +229,7 @@ def stage_job(
         local_root=local_root,
         remote_root=remote_root,
         job_rel=job_rel,
-        num_tasks=len(job.tasks),
+        num_tasks=num_tasks,
         scripts=tuple(scripts),
         content_addressed=tuple(content_addressed),
         job_files=tuple(job_files),
@@ -203,19 +246,21 @@ def deploy(staged_jobs: Sequence[StagedJob], target: Target) -> int:
     if target.is_local and Path(os.path.expanduser(remote_root)).resolve() == local_root.resolve():
         return 0
     wanted = sorted({name for job in staged_jobs for name in job.content_addressed})
-    missing = find_missing(transport, remote_root, wanted)
-    files = sorted(set(missing) | {name for job in staged_jobs for name in job.job_files})
     dirs = sorted({f"{remote_root}/{job.job_rel}/logs" for job in staged_jobs})
-    transport.run_script("umask 077 && mkdir -p " + " ".join(shlex.quote(d) for d in dirs))
+    missing = prepare_remote(transport, remote_root, dirs, wanted)
+    files = sorted(set(missing) | {name for job in staged_jobs for name in job.job_files})
     return transport.upload(local_root, remote_root, files=files)
 
 
-def find_missing(transport: Transport, remote_root: str, names: Sequence[str]) -> list[str]:
-    """Which content-addressed files the target lacks, in one remote command."""
-    if not names:
-        return []
+def prepare_remote(transport: Transport, remote_root: str, dirs: Sequence[str], names: Sequence[str]) -> list[str]:
+    """In ONE remote command: create `dirs` (0700) and list which of `names` are missing."""
+    quoted_dirs = " ".join(shlex.quote(d) for d in dirs)
     checks = " ".join(shlex.quote(f"{remote_root}/{name}") for name in names)
-    script = f'for f in {checks}; do [ -e "$f" ] || printf "%s\\n" "$f"; done'
+    script = "umask 077"
+    if dirs:
+        script += f" && mkdir -p {quoted_dirs}"
+    if names:
+        script += f' && for f in {checks}; do [ -e "$f" ] || printf "%s\\n" "$f"; done'
     result = transport.run_script(script)
     prefix = f"{remote_root}/"
     return [line[len(prefix):] for line in result.stdout.splitlines() if line.startswith(prefix)]

@@ -1,0 +1,464 @@
+"""Slurm: sbatch job arrays, one `sacct` per poll, one `scancel` per stop.
+
+    render   `slurm.sh.j2`: `#SBATCH` directives from the executor, then the
+             common job script; the array index (`SLURM_ARRAY_TASK_ID`) plus
+             the chunk's offset is the task id
+    submit   ONE remote command running `sbatch --parsable` on each script in
+             order, stopping at the first refusal
+    query    ONE `sacct -X -n -P -j id1,id2,...` for every watched array; if
+             accounting is off (or sacct fails), `squeue -t all` in the same
+             remote command, and for jobs squeue has forgotten, the runner's
+             `<task>.exit` files
+    cancel   ONE `scancel id1 id2 ...`
+
+sacct lags squeue by a few seconds (more for arrays): a task it does not list
+yet, or lists as not final, is simply not final yet, and the watcher polls
+again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import re
+import shlex
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from lxm3.schedulers.base import (
+    JobScript,
+    RenderRequest,
+    Scheduler,
+    SchedulerError,
+    SubmittedJob,
+    make_template_env,
+    shell_quote,
+)
+from lxm3.transport.base import Transport
+from lxm3.xm.status import TaskState, TaskStatus
+
+#: Columns asked of sacct; `-P` separates them with `|`.
+SACCT_FORMAT = "JobID,State,ExitCode"
+#: squeue's `-O` columns; the `:|` suffix separates them and disables padding.
+SQUEUE_FORMAT = "JobArrayID:|,State:|,exit_code:|"
+#: How long a cached `MaxArraySize` is trusted.
+CACHE_TTL_SECONDS = 24 * 3600
+
+_SUBMITTED_MARK = "lxm3-submitted"
+_SECTION_MARK = "@@lxm3"
+
+_PENDING_STATES = frozenset(
+    {
+        "PENDING",
+        "REQUEUED",
+        "REQUEUE_FED",
+        "REQUEUE_HOLD",
+        "RESV_DEL_HOLD",
+        "CONFIGURING",
+        "RESIZING",
+    }
+)
+_RUNNING_STATES = frozenset(
+    {"RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT", "POWER_UP_NODE", "UPDATE_DB"}
+)
+_FAILED_STATES = frozenset(
+    {
+        "FAILED",
+        "TIMEOUT",
+        "OUT_OF_MEMORY",
+        "NODE_FAIL",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "PREEMPTED",
+        "SPECIAL_EXIT",
+    }
+)
+_CANCELLED_STATES = frozenset({"CANCELLED", "REVOKED"})
+
+_ROW_ID = re.compile(r"^(?P<job>\d+)(?:_(?:(?P<index>\d+)|\[(?P<range>[^\]]*)\]))?$")
+
+
+def sbatch_quote(value: object) -> str:
+    """Quotes a directive value as sbatch reads `#SBATCH` lines.
+
+    sbatch understands shell quotes but also treats a backslash as an escape
+    inside them, so backslashes are doubled. A line break cannot be expressed
+    in a directive (it would end the comment and start a shell command).
+    """
+    text = str(value)
+    if "\n" in text or "\r" in text or "\0" in text:
+        raise ValueError(f"an #SBATCH value cannot contain a line break or NUL: {text!r}")
+    return shell_quote(text).replace("\\", "\\\\")
+
+
+def _escape_filename_pattern(path: str) -> str:
+    """A literal directory for `--output`, where Slurm expands `%` sequences."""
+    return path.replace("%", "%%")
+
+
+def _job_name(label: str) -> str:
+    return "".join(ch if ch.isprintable() else "_" for ch in label) or "lxm3"
+
+
+def map_state(state: str) -> tuple[TaskState, str]:
+    """A Slurm state (`CANCELLED by 1001`, `OUT_OF_MEMORY`, `R`) -> lxm3 state and message."""
+    word = state.strip().split(" ", 1)[0].rstrip("+").upper()
+    if word in _PENDING_STATES:
+        return TaskState.PENDING, ""
+    if word in _RUNNING_STATES:
+        return TaskState.RUNNING, ""
+    if word == "COMPLETED":
+        return TaskState.COMPLETED, ""
+    if word in _FAILED_STATES:
+        return TaskState.FAILED, word
+    if word in _CANCELLED_STATES:
+        return TaskState.CANCELLED, state.strip()
+    return TaskState.UNKNOWN, state.strip()
+
+
+def parse_exit_code(text: str) -> int | None:
+    """sacct's `ExitCode` `code:signal` -> a shell-style exit code (128 + signal if killed)."""
+    code, _, signal = text.strip().partition(":")
+    try:
+        number, signo = int(code), int(signal or 0)
+    except ValueError:
+        return None
+    return 128 + signo if signo else number
+
+
+def parse_wait_status(text: str) -> int | None:
+    """squeue's `exit_code` (a raw wait status) -> a shell-style exit code."""
+    try:
+        status = int(text.strip())
+    except ValueError:
+        return None
+    signo = status & 0x7F
+    return 128 + signo if signo else (status >> 8) & 0xFF
+
+
+def parse_index_ranges(text: str) -> list[int]:
+    """The inside of a pending array row, `0-9%2`, `3,5-7`, `0-15:4` -> indices."""
+    text = text.split("%", 1)[0]
+    indices: list[int] = []
+    for part in filter(None, text.split(",")):
+        step = 1
+        if ":" in part:
+            part, step_text = part.split(":", 1)
+            step = max(1, int(step_text))
+        first, _, last = part.partition("-")
+        indices.extend(range(int(first), int(last or first) + 1, step))
+    return indices
+
+
+def _log_dir(job: SubmittedJob) -> str:
+    return posixpath.join(posixpath.dirname(job.script_path), "logs")
+
+
+def _status(job: SubmittedJob, task: int, state: TaskState, exit_code: int | None, message: str) -> TaskStatus:
+    log_path = None
+    if state.is_terminal:
+        stream = "out" if state is TaskState.COMPLETED else "err"
+        log_path = f"{_log_dir(job)}/{task}.{stream}"
+    return TaskStatus(task, state, exit_code=exit_code, message=message, log_path=log_path, job_id=job.job_id)
+
+
+def parse_rows(
+    lines: Iterable[str], jobs: Sequence[SubmittedJob], *, wait_status: bool = False
+) -> dict[str, dict[int, TaskStatus]]:
+    """Rows `JobID|State|ExitCode` (sacct -P, or squeue -O with `|`) -> per-job task statuses.
+
+    A row names one array element (`123_4`), the still-pending rest of an array
+    (`123_[5-9%2]`) or a job that is not an array (`123`, the chunk's only
+    task). Array indices are converted to global task ids with the chunk
+    offset; rows of other jobs and lines that are not rows (warnings) are
+    ignored.
+    """
+    by_id = {job.job_id: job for job in jobs}
+    result: dict[str, dict[int, TaskStatus]] = {}
+    for line in lines:
+        fields = line.strip().split("|")
+        if len(fields) < 2:
+            continue
+        match = _ROW_ID.match(fields[0].strip())
+        if match is None or match["job"] not in by_id:
+            continue
+        job = by_id[match["job"]]
+        state, message = map_state(fields[1])
+        exit_code = None
+        if len(fields) > 2 and state.is_terminal:
+            exit_code = parse_wait_status(fields[2]) if wait_status else parse_exit_code(fields[2])
+        if match["index"] is not None:
+            indices = [int(match["index"])]
+        elif match["range"] is not None:
+            indices = parse_index_ranges(match["range"])
+        else:
+            indices = [0] if job.chunk.count == 1 else []
+        tasks = result.setdefault(job.job_id, {})
+        for index in indices:
+            if 0 <= index < job.chunk.count:
+                task = job.chunk.offset + index
+                tasks[task] = _status(job, task, state, exit_code, message)
+    return result
+
+
+def parse_exit_files(lines: Iterable[str], job: SubmittedJob) -> dict[int, TaskStatus]:
+    """`./<task>.exit:<code>` lines (grep -r) -> final statuses; tasks without a file failed."""
+    codes: dict[int, int] = {}
+    for line in lines:
+        name, _, code = line.strip().partition(":")
+        match = re.fullmatch(r"(?:\./)?(\d+)\.exit", name)
+        if match is not None and code.strip().lstrip("-").isdigit():
+            codes[int(match[1])] = int(code.strip())
+    statuses: dict[int, TaskStatus] = {}
+    for task in job.chunk.task_ids:
+        code = codes.get(task)
+        if code is None:
+            statuses[task] = _status(
+                job, task, TaskState.FAILED, None, "left the queue without an exit file (accounting is off)"
+            )
+        elif code == 0:
+            statuses[task] = _status(job, task, TaskState.COMPLETED, 0, "")
+        else:
+            statuses[task] = _status(job, task, TaskState.FAILED, code, "")
+    return statuses
+
+
+def parse_max_array_size(config_text: str) -> int:
+    """`MaxArraySize = 1001` from `scontrol show config`."""
+    match = re.search(r"^\s*MaxArraySize\s*=\s*(\d+)", config_text, re.M)
+    if match is None:
+        raise SchedulerError("`scontrol show config` did not report MaxArraySize")
+    return int(match[1])
+
+
+def _error_lines(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    cleaned = [re.sub(r"^sbatch: (error: )?", "", line) for line in lines]
+    return "; ".join(cleaned)
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "lxm3" / "clusters"
+
+
+class SlurmScheduler(Scheduler):
+    """Slurm's dialect: sbatch arrays, sacct (or squeue) status, scancel."""
+
+    name = "slurm"
+
+    def __init__(
+        self,
+        *,
+        cluster_name: str | None = None,
+        template_dirs: Sequence[str | Path] = (),
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        self.cluster_name = cluster_name
+        extra = [Path(d).expanduser() for d in template_dirs]
+        from_env = os.environ.get("LXM3_TEMPLATE_DIR")
+        if from_env:
+            extra.extend(Path(d).expanduser() for d in from_env.split(os.pathsep) if d)
+        self._templates = make_template_env(extra)
+        self._templates.filters["dq"] = sbatch_quote
+        self._cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+
+    # ----- render -----
+    def directives(self, request: RenderRequest) -> tuple[list[tuple[str, str | None]], list[str]]:
+        """`(option, value)` directives and raw extra lines for one chunk's script."""
+        executor = request.executor
+        chunk = request.chunk
+        is_array = chunk.count > 1 or request.num_tasks > 1 or request.index_map is not None
+        log_directory = getattr(executor, "log_directory", None) or request.log_dir
+        output_name = "slurm-%A_%a.out" if is_array else "slurm-%j.out"
+        derived: list[tuple[str, str | None]] = [
+            ("job-name", _job_name(request.label)),
+            ("output", f"{_escape_filename_pattern(log_directory.rstrip('/'))}/{output_name}"),
+        ]
+        if is_array:
+            array = f"0-{chunk.count - 1}"
+            max_parallel = getattr(executor, "max_parallel", None)
+            if max_parallel and chunk.count > 1:
+                array += f"%{max_parallel}"
+            derived.append(("array", array))
+        if hasattr(executor, "requirement_directives"):
+            derived.extend(executor.requirement_directives())
+        resources: dict[str, str | None] = dict(getattr(executor, "resources", {}) or {})
+        directives = [(name, value) for name, value in derived if name not in resources]
+        directives.extend(resources.items())
+        skip = {_option_name(name) for name in getattr(executor, "skip_directives", ()) or ()}
+        directives = [(name, value) for name, value in directives if name not in skip]
+        raw = [
+            line
+            for line in getattr(executor, "extra_directives", ()) or ()
+            if _option_name(line.split("=", 1)[0].split(" ", 1)[0]) not in skip
+        ]
+        return directives, raw
+
+    def render(self, request: RenderRequest) -> str:
+        directives, raw = self.directives(request)
+        modules = [module.split() for module in getattr(request.executor, "modules", ()) or ()]
+        template = self._templates.get_template("slurm.sh.j2")
+        return template.render(
+            **request.template_vars(), directives=directives, raw_directives=raw, modules=modules
+        )
+
+    # ----- submit -----
+    def submit_argv(self, script: JobScript) -> list[str]:
+        """The command that submits one script (what `--dry-run` shows)."""
+        return ["sbatch", "--parsable", script.path]
+
+    def submit_command(self, scripts: Sequence[JobScript]) -> str:
+        """One bash script submitting every script in order, stopping at the first refusal."""
+        lines = [f'submit() {{ out="$("$@")" || return 1; printf "{_SUBMITTED_MARK} %s\\n" "$out"; }}']
+        lines.extend(f"submit {shlex.join(self.submit_argv(script))} || exit 1" for script in scripts)
+        return "\n".join(lines)
+
+    def submit(self, transport: Transport, scripts: Sequence[JobScript]) -> list[SubmittedJob]:
+        if not scripts:
+            return []
+        result = transport.run_script(self.submit_command(scripts), check=False)
+        submitted: list[SubmittedJob] = []
+        for line in result.stdout.splitlines():
+            if not line.startswith(_SUBMITTED_MARK + " "):
+                continue
+            job_id = line[len(_SUBMITTED_MARK) + 1 :].strip().split(";", 1)[0]
+            script = scripts[len(submitted)]
+            if not job_id.isdigit():
+                error = SchedulerError(f"sbatch printed {job_id!r} for {script.path}, not a job id")
+                error.submitted = submitted  # type: ignore[attr-defined]
+                raise error
+            submitted.append(SubmittedJob(job_id, script.request.chunk, script.path))
+            if len(submitted) == len(scripts):
+                break
+        if result.returncode != 0 or len(submitted) < len(scripts):
+            refused = scripts[len(submitted)]
+            chunk = refused.request.chunk
+            reason = _error_lines(result.stderr) or f"exit code {result.returncode}"
+            message = (
+                f"Slurm refused job {refused.request.label!r} "
+                f"(tasks {chunk.offset}..{chunk.offset + chunk.count - 1}, {refused.path}) on {transport.label}: {reason}"
+            )
+            if submitted:
+                message += f" (already submitted: {', '.join(job.job_id for job in submitted)})"
+            error = SchedulerError(message)
+            error.submitted = submitted  # type: ignore[attr-defined]
+            raise error
+        return submitted
+
+    # ----- query -----
+    def query_command(self, jobs: Sequence[SubmittedJob]) -> str:
+        """ONE remote command: sacct; if that fails, squeue plus exit files of forgotten jobs."""
+        ids = ",".join(job.job_id for job in jobs)
+        lines = [
+            f"sacct -X -n -P -o {SACCT_FORMAT} -j {ids}",
+            "rc=$?",
+            'if [ "$rc" = 0 ]; then exit 0; fi',
+            f'printf "{_SECTION_MARK} squeue %s\\n" "$rc"',
+            f"sq=$(squeue -h -t all -O {shlex.quote(SQUEUE_FORMAT)} -j {ids} 2>/dev/null)",
+            'printf "%s\\n" "$sq"',
+            "sq=$'\\n'\"$sq\"",
+        ]
+        for job in jobs:
+            job_id = job.job_id
+            logs = shlex.quote(_log_dir(job))
+            lines.append(
+                f"case \"$sq\" in *$'\\n'{job_id}_*|*$'\\n'{job_id}'|'*) ;; *) "
+                f'printf "{_SECTION_MARK} exit-files {job_id}\\n"; '
+                f"grep -r --include='*.exit' '' {logs} 2>/dev/null | sed 's|^.*/||';; esac"
+            )
+        return "\n".join(lines)
+
+    def query(self, transport: Transport, jobs: Sequence[SubmittedJob]) -> dict[str, dict[int, TaskStatus]]:
+        if not jobs:
+            return {}
+        result = transport.run_script(self.query_command(jobs), check=False)
+        return self.parse_query_output(result.stdout, result.stderr, result.returncode, jobs)
+
+    def parse_query_output(
+        self, stdout: str, stderr: str, returncode: int, jobs: Sequence[SubmittedJob]
+    ) -> dict[str, dict[int, TaskStatus]]:
+        """Splits the query command's output into its sections and parses each."""
+        sections: list[tuple[str, list[str]]] = [("sacct", [])]
+        for line in stdout.splitlines():
+            if line.startswith(_SECTION_MARK + " "):
+                sections.append((line[len(_SECTION_MARK) + 1 :], []))
+            else:
+                sections[-1][1].append(line)
+        if len(sections) == 1:
+            if returncode != 0:
+                raise SchedulerError(f"sacct failed: {stderr.strip() or f'exit code {returncode}'}")
+            return parse_rows(sections[0][1], jobs)
+        by_id = {job.job_id: job for job in jobs}
+        statuses: dict[str, dict[int, TaskStatus]] = {}
+        for title, lines in sections[1:]:
+            kind, _, argument = title.partition(" ")
+            if kind == "squeue":
+                statuses.update(parse_rows(lines, jobs, wait_status=True))
+            elif kind == "exit-files" and argument in by_id:
+                statuses[argument] = parse_exit_files(lines, by_id[argument])
+        return statuses
+
+    # ----- cancel -----
+    def cancel(self, transport: Transport, job_ids: Sequence[str]) -> None:
+        if not job_ids:
+            return
+        result = transport.run(["scancel", *job_ids], check=False)
+        if result.returncode != 0:
+            raise SchedulerError(f"scancel {' '.join(job_ids)} failed: {result.stderr.strip()}")
+
+    # ----- limits -----
+    def _cache_path(self) -> Path | None:
+        if not self.cluster_name:
+            return None
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", self.cluster_name)
+        return self._cache_dir / f"{safe}.json"
+
+    def _read_cache(self) -> dict[str, Any]:
+        path = self._cache_path()
+        if path is None:
+            return {}
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write_cache(self, data: dict[str, Any]) -> None:
+        path = self._cache_path()
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(f".tmp{os.getpid()}")
+            temporary.write_text(json.dumps(data, sort_keys=True))
+            os.replace(temporary, path)
+        except OSError:
+            pass  # a cache, not a requirement
+
+    def max_array_size(self, transport: Transport) -> int:
+        """`MaxArraySize` (indices run 0..MaxArraySize-1, so that many tasks per array)."""
+        cached = self._read_cache()
+        entry = cached.get("max_array_size")
+        if (
+            isinstance(entry, dict)
+            and entry.get("host") == transport.label
+            and isinstance(entry.get("value"), int)
+            and time.time() - float(entry.get("time", 0)) < CACHE_TTL_SECONDS
+        ):
+            return int(entry["value"])
+        result = transport.run(["scontrol", "show", "config"], check=False)
+        if result.returncode != 0:
+            raise SchedulerError(f"scontrol show config failed on {transport.label}: {result.stderr.strip()}")
+        value = parse_max_array_size(result.stdout)
+        cached["max_array_size"] = {"value": value, "host": transport.label, "time": time.time()}
+        self._write_cache(cached)
+        return value
+
+
+def _option_name(text: str) -> str:
+    text = text.strip()
+    return text[2:] if text.startswith("--") else text.lstrip("-")
