@@ -39,6 +39,6 @@ def report(error: BaseException, launcher: str | None = None) -> int:
         return fail(f"cannot load launcher {launcher}: {name}: {error.msg if isinstance(error, SyntaxError) else error}{where}", 2)
     frames = traceback.extract_tb(error.__traceback__)
     user = [f for f in frames if launcher and os.path.abspath(f.filename) == os.path.abspath(launcher)]
-    frame = (user or frames or [None])[-1]
-    location = f" at {frame.filename}:{frame.lineno}" if frame is not None else ""
+    chosen = user or frames
+    location = f" at {chosen[-1].filename}:{chosen[-1].lineno}" if chosen else ""
     return fail(f"{name}: {error}{location} (set LXM3_DEBUG=1 for the traceback)")

@@ -23,8 +23,10 @@ def register(name: str, module: str, help_text: str) -> None:
 
 
 def _discover() -> None:
+    import importlib
+
     try:
-        from lxm3.cli import commands  # noqa: F401 - registers lifecycle subcommands
+        importlib.import_module("lxm3.cli.commands")  # registers the lifecycle subcommands
     except ImportError:
         pass
 
@@ -51,8 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if namespace.command is None:
         parser.print_help()
         return 2
-    module = importlib.import_module(COMMANDS[namespace.command][0])
-    return int(module.run(namespace) or 0)
+    command = importlib.import_module(COMMANDS[namespace.command][0])
+    return int(command.run(namespace) or 0)
 
 
 def entry() -> None:  # pragma: no cover - console script shim

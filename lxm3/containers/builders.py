@@ -31,10 +31,11 @@ from lxm3.containers.specs import (
 from lxm3.packaging.artifact import ArtifactCache
 from lxm3.packaging.errors import PackagingError
 from lxm3.runtime.task_runner import DOCKER_BINARIES, SINGULARITY_BINARIES
-from lxm3.xm_cluster.executable_specs import PythonPackage, UniversalPackage
+from lxm3.xm_cluster.executable_specs import PythonPackage
 from lxm3.xm_cluster.executables import Command, ContainerImage, Entrypoint
 from lxm3.xm_cluster.executors.local import LocalSpec
 from lxm3.xm_cluster.packaging import Packager, entrypoint_of, register_spec_builder
+from lxm3.xm_cluster.paths import resolve_relative_to_launcher
 
 #: Run the image's own entrypoint (`apptainer run`, `docker run IMAGE`): no program of ours.
 IMAGE_ENTRYPOINT = Entrypoint("argv", ())
@@ -104,7 +105,8 @@ def _has_local_singularity() -> bool:
 
 
 def _looks_like_path(text: str) -> bool:
-    return text.endswith(".sif") or text.startswith(("/", "./", "../", "~")) or os.sep in text.split(":")[0] and os.path.exists(text)
+    """A file rather than a registry reference such as `python:3.11` or `ghcr.io/org/img`."""
+    return text.endswith(".sif") or text.startswith(("/", "./", "../", "~")) or os.path.isfile(resolve_relative_to_launcher(text))
 
 
 def _image_for(packager: Packager, packageable: xm.Packageable, image: str, what: str) -> dict[str, Any]:
@@ -158,6 +160,3 @@ def register() -> None:
     register_spec_builder(DockerContainer, build_docker_container)
     register_spec_builder(xm.Container, build_xm_container)
     register_spec_builder(xm.PythonContainer, build_xm_python_container)
-
-
-__all__ = ["IMAGE_ENTRYPOINT", "UniversalPackage", "container_image", "register"]

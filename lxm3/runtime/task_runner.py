@@ -32,6 +32,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import typing
 import zipfile
 
 INDEX_ENTRY = struct.Struct("<Q")
@@ -53,7 +54,7 @@ def read_task(table_path, index_path, task_id):
 
 def expand_args(items, env):
     """Plain strings pass through untouched; `{"sh": text}` items are expanded by bash."""
-    argv = []
+    argv = []  # type: list
     for item in items:
         if isinstance(item, dict):
             out = subprocess.run(
@@ -267,7 +268,7 @@ def main(argv):
     env["LXM_WORKDIR"] = workdir
 
     log_dir = spec.get("log_dir")
-    stdout = stderr = None
+    stdout = stderr = None  # type: typing.Optional[typing.BinaryIO]
     if log_dir:
         log_dir = resolve(base, log_dir)
         stdout = open(os.path.join(log_dir, "%d.out" % task_id), "ab")
@@ -302,9 +303,9 @@ def main(argv):
             code = child.wait()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-        for handle in (stdout, stderr):
-            if handle is not None:
-                handle.close()
+        for log_handle in (stdout, stderr):
+            if log_handle is not None:
+                log_handle.close()
     code = 128 - code if code < 0 else code
     if log_dir:
         write_exit_code(log_dir, task_id, code)

@@ -17,7 +17,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, Scheduler, SubmittedJob, make_template_env
+from lxm3.runtime.task_runner import write_exit_code
+from lxm3.schedulers.base import (
+    ArrayChunk,
+    JobScript,
+    RenderRequest,
+    Scheduler,
+    SubmittedJob,
+    make_template_env,
+)
 from lxm3.transport.base import Transport
 from lxm3.xm.status import TaskState, TaskStatus
 
@@ -48,8 +56,11 @@ class LocalJob:
         max_parallel: int,
         label: str,
         echo: bool,
+        task_ids: list[int] | None = None,
     ) -> None:
         self.job_id = job_id
+        #: Global task id at each array position (a rerun's index map); None: offset + position.
+        self.task_ids = task_ids
         self.script = script
         self.chunk = chunk
         self.log_dir = log_dir
@@ -88,11 +99,12 @@ class LocalJob:
 
     def _run(self, task: int) -> None:
         env = dict(os.environ, LXM_ARRAY_INDEX=str(task - self.chunk.offset))
-        out_path = self.log_dir / f"{task}.out"
-        err_path = self.log_dir / f"{task}.err"
+        global_id = task if self.task_ids is None else self.task_ids[task - self.chunk.offset]
+        out_path = self.log_dir / f"{global_id}.out"
+        err_path = self.log_dir / f"{global_id}.err"
         terminal = getattr(sys.stdout, "buffer", None) if self.echo else None
         terminal_err = getattr(sys.stderr, "buffer", None) if self.echo else None
-        prefix = f"[{self.label} {task}] ".encode()
+        prefix = f"[{self.label} {global_id}] ".encode()
         with open(out_path, "ab") as out_log, open(err_path, "ab") as err_log:
             with self._lock:
                 if self._cancelled:
@@ -123,6 +135,9 @@ class LocalJob:
                 state = TaskState.CANCELLED
             else:
                 state = TaskState.COMPLETED if code == 0 else TaskState.FAILED
+                # The completion file, as the runner leaves it on a cluster: other processes
+                # (`lxm3 status`) read it; a cancelled task leaves none.
+                write_exit_code(str(self.log_dir), global_id, 128 - code if code < 0 else code)
             self._statuses[task] = TaskStatus(
                 task, state, exit_code=code, log_path=str(err_path if code else out_path), job_id=self.job_id
             )
@@ -173,8 +188,12 @@ class LocalScheduler(Scheduler):
                 self._counter += 1
                 job_id = f"local-{os.getpid()}-{self._counter}"
             max_parallel = getattr(request.executor, "parallelism", None) or os.cpu_count() or 1
+            task_ids = None
+            if request.index_map is not None:
+                task_ids = [int(line) for line in Path(request.index_map).read_text().split()]
             job = LocalJob(
-                job_id, Path(script.path), request.chunk, Path(request.log_dir), max_parallel, request.label, self.echo
+                job_id, Path(script.path), request.chunk, Path(request.log_dir), max_parallel, request.label, self.echo,
+                task_ids,
             )
             self._jobs[job_id] = job
             submitted.append(SubmittedJob(job_id, request.chunk, script.path))

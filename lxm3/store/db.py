@@ -1,19 +1,41 @@
-"""The experiment database: every launch, unit and job, so it can be looked back on.
+"""The experiment database: every launch, unit, job and rerun, so it can be looked back on.
 
 SQLite in WAL mode under the XDG data dir (`$LXM3_STORE` or the config's
 `[store] path` override it). Experiment ids come from SQLite's autoincrement
-inside a write transaction, so two launches at the same moment still get
-distinct ids. Schema changes go through numbered migrations.
+inside a write transaction (`BEGIN IMMEDIATE`), so launches at the same
+moment, from any number of processes, still get distinct ids; attempt numbers
+are allocated the same way. Schema changes go through numbered migrations
+recorded in `PRAGMA user_version`; each runs once, inside the transaction
+that checks the version, so two processes opening an old store never both
+migrate it.
+
+What a row knows (schema 2):
+
+    experiments   title, project, launcher, argv, cwd, git state, config path;
+                  the launching process (pid, host, start time); `cleaned`
+                  once `lxm3 clean` removed its staged files
+    attempts      attempt 1 is the launch, 2, 3, ... are `lxm3 rerun`s
+    work_units    the unit's args
+    jobs          one row per job per attempt: target and scheduler, the job
+                  dir (`remote_dir`; logs are `<log_dir>/<task>.out|.err|.exit`),
+                  its local mirror, the content-addressed files it needs, the
+                  submitted scheduler jobs (`submitted`: job id, chunk, script,
+                  and for reruns the index map and the global task ids), the
+                  pickled executor (to render rerun scripts), the process that
+                  submitted it (it runs Local jobs), and `final`, the task
+                  states cached once all of the row's tasks ended
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
+import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -58,7 +80,44 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX jobs_by_unit ON jobs(experiment_id, work_unit_id);
     """,
+    # 2: attempts (reruns), the owning process, per-row task ids, index maps (inside
+    #    `submitted`), log dirs, pickled executors, cached final states, cleaning.
+    """
+    CREATE TABLE attempts (
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+        attempt INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        created REAL NOT NULL,
+        argv TEXT,
+        pid INTEGER,
+        host TEXT,
+        PRIMARY KEY (experiment_id, attempt)
+    );
+    INSERT INTO attempts (experiment_id, attempt, kind, created, argv)
+        SELECT id, 1, 'launch', created, argv FROM experiments;
+    ALTER TABLE experiments ADD COLUMN pid INTEGER;
+    ALTER TABLE experiments ADD COLUMN host TEXT;
+    ALTER TABLE experiments ADD COLUMN pid_start TEXT;
+    ALTER TABLE experiments ADD COLUMN cleaned REAL;
+    ALTER TABLE jobs ADD COLUMN task_ids TEXT;
+    ALTER TABLE jobs ADD COLUMN log_dir TEXT;
+    ALTER TABLE jobs ADD COLUMN label TEXT;
+    ALTER TABLE jobs ADD COLUMN executor_pickle BLOB;
+    ALTER TABLE jobs ADD COLUMN pid INTEGER;
+    ALTER TABLE jobs ADD COLUMN host TEXT;
+    ALTER TABLE jobs ADD COLUMN pid_start TEXT;
+    ALTER TABLE jobs ADD COLUMN final TEXT;
+    UPDATE jobs SET log_dir = remote_dir || '/logs';
+    CREATE INDEX experiments_by_created ON experiments(created);
+    """,
 ]
+
+#: Columns holding JSON text, decoded on read.
+_JSON_COLUMNS = ("argv", "args", "artifacts", "submitted", "task_ids", "final")
+
+
+class StoreError(RuntimeError):
+    """The experiment database cannot be opened or is damaged."""
 
 
 def default_store_path() -> Path:
@@ -69,24 +128,65 @@ def default_store_path() -> Path:
     return Path(base) / "lxm3" / "experiments.sqlite3"
 
 
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of a process (Linux), to tell a live pid from a reused one."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read().decode(errors="replace")
+    except OSError:
+        return None
+    # Field 2 (comm) may contain spaces and parentheses; the fields after it follow the last ")".
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_alive(pid: int | None, host: str | None, start: str | None) -> bool | None:
+    """Whether the recorded process still runs: None when it cannot be told (another host)."""
+    if pid is None:
+        return False
+    if host is not None and host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if start is not None:
+        current = process_start_time(pid)
+        if current is not None and current != start:
+            return False
+    return True
+
+
+def _this_process() -> tuple[int, str, str | None]:
+    pid = os.getpid()
+    return pid, socket.gethostname(), process_start_time(pid)
+
+
 class ExperimentStore:
-    """Thread-safe access to the experiment database."""
+    """Process- and thread-safe access to the experiment database."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_store_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._transaction() as db:
-            self._migrate(db)
+        try:
+            with self._transaction() as db:
+                self._migrate(db)
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"cannot open the experiment store {self.path}: {error}") from None
 
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
-        if db is None:
+        # A connection must never cross a fork (multiprocessing): open a fresh one in the child.
+        if db is None or getattr(self._local, "pid", None) != os.getpid():
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA journal_mode=WAL")
             self._local.db = db
+            self._local.pid = os.getpid()
         return db
 
     @contextmanager
@@ -112,26 +212,57 @@ class ExperimentStore:
     def schema_version(self) -> int:
         return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
 
+    def close(self) -> None:
+        """Closes this thread's connection (others close when their threads end)."""
+        db = getattr(self._local, "db", None)
+        if db is not None and getattr(self._local, "pid", None) == os.getpid():
+            db.close()
+        self._local.db = None
+
     # ----- writes -----
     def create_experiment(self, title: str, **fields: Any) -> int:
-        """Inserts an experiment and returns its new unique id."""
+        """Inserts an experiment (and its attempt 1) and returns its new unique id."""
+        pid, host, start = _this_process()
+        now = time.time()
+        argv = json.dumps(fields.get("argv") or [])
         with self._transaction() as db:
             cursor = db.execute(
-                "INSERT INTO experiments (title, project, created, launcher, argv, cwd, git_commit, git_dirty, config_path)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO experiments (title, project, created, launcher, argv, cwd, git_commit, git_dirty,"
+                " config_path, pid, host, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     title,
                     fields.get("project"),
-                    time.time(),
+                    now,
                     fields.get("launcher"),
-                    json.dumps(fields.get("argv") or []),
+                    argv,
                     fields.get("cwd"),
                     fields.get("git_commit"),
                     None if fields.get("git_dirty") is None else int(bool(fields.get("git_dirty"))),
                     fields.get("config_path"),
+                    pid,
+                    host,
+                    start,
                 ),
             )
-            return int(cursor.lastrowid or 0)
+            experiment_id = int(cursor.lastrowid or 0)
+            db.execute(
+                "INSERT INTO attempts (experiment_id, attempt, kind, created, argv, pid, host) VALUES (?, 1, 'launch', ?, ?, ?, ?)",
+                (experiment_id, now, argv, pid, host),
+            )
+            return experiment_id
+
+    def add_attempt(self, experiment_id: int, kind: str = "rerun", argv: Sequence[str] | None = None) -> int:
+        """Allocates the experiment's next attempt number (2 for the first rerun)."""
+        pid, host, _ = _this_process()
+        with self._transaction() as db:
+            row = db.execute("SELECT MAX(attempt) FROM attempts WHERE experiment_id = ?", (experiment_id,)).fetchone()
+            jobs_row = db.execute("SELECT MAX(attempt) FROM jobs WHERE experiment_id = ?", (experiment_id,)).fetchone()
+            attempt = max(row[0] or 1, jobs_row[0] or 1) + 1
+            db.execute(
+                "INSERT INTO attempts (experiment_id, attempt, kind, created, argv, pid, host) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (experiment_id, attempt, kind, time.time(), json.dumps(list(argv or [])), pid, host),
+            )
+            return attempt
 
     def add_work_unit(self, experiment_id: int, work_unit_id: int, args: Mapping[str, Any]) -> None:
         with self._transaction() as db:
@@ -141,11 +272,28 @@ class ExperimentStore:
             )
 
     def add_job(self, experiment_id: int, work_unit_id: int, record: Mapping[str, Any]) -> int:
+        """Records a submitted job (one attempt of it); the calling process is its owner.
+
+        `record["executor"]` may be the executor object itself: its repr is
+        stored for people and a pickle for `lxm3 rerun`, which renders new
+        scripts with it.
+        """
+        executor = record.get("executor")
+        executor_pickle = record.get("executor_pickle")
+        if executor is not None and not isinstance(executor, str):
+            try:
+                executor_pickle = pickle.dumps(executor)
+            except Exception:
+                executor_pickle = None
+            executor = repr(executor)
+        pid, host, start = _this_process()
+        task_ids = record.get("task_ids")
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO jobs (experiment_id, work_unit_id, attempt, name, target, scheduler, num_tasks,"
-                " remote_dir, local_dir, artifacts, submitted, executor, created)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " remote_dir, local_dir, artifacts, submitted, executor, created, task_ids, log_dir, label,"
+                " executor_pickle, pid, host, pid_start)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     experiment_id,
                     work_unit_id,
@@ -156,21 +304,55 @@ class ExperimentStore:
                     record["num_tasks"],
                     record["remote_dir"],
                     record.get("local_dir"),
-                    json.dumps(record.get("artifacts", [])),
+                    json.dumps(list(record.get("artifacts", []))),
                     json.dumps(record["submitted"]),
-                    record.get("executor"),
+                    executor,
                     time.time(),
+                    None if task_ids is None else json.dumps(sorted(task_ids)),
+                    record.get("log_dir") or f"{record['remote_dir']}/logs",
+                    record.get("label"),
+                    executor_pickle,
+                    pid,
+                    host,
+                    start,
                 ),
             )
             return int(cursor.lastrowid or 0)
+
+    def set_final(self, states: Mapping[int, Mapping[str, Any]]) -> None:
+        """Caches the final task states of job rows: row id -> {task: {"state", "exit_code", ...}}."""
+        if not states:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE jobs SET final = ? WHERE id = ?",
+                [(json.dumps({str(task): value for task, value in tasks.items()}), row) for row, tasks in states.items()],
+            )
+
+    def mark_cleaned(self, experiment_ids: Iterable[int]) -> None:
+        ids = list(experiment_ids)
+        if not ids:
+            return
+        now = time.time()
+        with self._transaction() as db:
+            db.executemany("UPDATE experiments SET cleaned = ? WHERE id = ?", [(now, i) for i in ids])
 
     # ----- reads -----
     def experiment(self, experiment_id: int) -> dict[str, Any] | None:
         row = self._connection().execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
         return _decode(row) if row else None
 
-    def experiments(self, limit: int = 50) -> list[dict[str, Any]]:
-        rows = self._connection().execute("SELECT * FROM experiments ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    def experiments(self, limit: int | None = 50) -> list[dict[str, Any]]:
+        """The most recent experiments first (all of them when `limit` is None)."""
+        rows = self._connection().execute(
+            "SELECT * FROM experiments ORDER BY id DESC LIMIT ?", (-1 if limit is None else limit,)
+        ).fetchall()
+        return [_decode(row) for row in rows]
+
+    def attempts(self, experiment_id: int) -> list[dict[str, Any]]:
+        rows = self._connection().execute(
+            "SELECT * FROM attempts WHERE experiment_id = ? ORDER BY attempt", (experiment_id,)
+        ).fetchall()
         return [_decode(row) for row in rows]
 
     def work_units(self, experiment_id: int) -> list[dict[str, Any]]:
@@ -180,6 +362,7 @@ class ExperimentStore:
         return [_decode(row) for row in rows]
 
     def jobs(self, experiment_id: int, work_unit_id: int | None = None) -> list[dict[str, Any]]:
+        """Job rows of every attempt, oldest first."""
         query = "SELECT * FROM jobs WHERE experiment_id = ?"
         params: tuple[Any, ...] = (experiment_id,)
         if work_unit_id is not None:
@@ -188,10 +371,29 @@ class ExperimentStore:
         rows = self._connection().execute(query + " ORDER BY id", params).fetchall()
         return [_decode(row) for row in rows]
 
+    def jobs_of(self, experiment_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """Job rows of many experiments in one query: experiment id -> rows, oldest first."""
+        result: dict[int, list[dict[str, Any]]] = {i: [] for i in experiment_ids}
+        ids = list(experiment_ids)
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._connection().execute(
+                f"SELECT * FROM jobs WHERE experiment_id IN ({marks}) ORDER BY id", part
+            ).fetchall()
+            for row in rows:
+                result[row["experiment_id"]].append(_decode(row))
+        return result
+
+
+def open_store(config_store_path: str | None = None) -> ExperimentStore:
+    """The store a launch with this config uses: the config's `[store] path`, else the default."""
+    return ExperimentStore(Path(config_store_path).expanduser() if config_store_path else None)
+
 
 def _decode(row: sqlite3.Row) -> dict[str, Any]:
     result = dict(row)
-    for key in ("argv", "args", "artifacts", "submitted"):
+    for key in _JSON_COLUMNS:
         if key in result and isinstance(result[key], str):
             try:
                 result[key] = json.loads(result[key])

@@ -125,7 +125,11 @@ class ExperimentUnit(abc.ABC):
         if isinstance(job, job_blocks.JobConfig):
             job_blocks.apply_args(job, args)
             job_blocks.populate_job_names(job)
-            group = job if isinstance(job, job_blocks.JobGroup) else job_blocks.JobGroup(**{job.name: job})  # type: ignore[attr-defined]
+            if isinstance(job, job_blocks.JobGroup):
+                group = job
+            else:
+                group = job_blocks.JobGroup()
+                group.jobs[str(getattr(job, "name", "job"))] = job
             awaitable: Awaitable[Any] = self._launch_job_group(group, self._args or dict(args or {}))
         elif inspect.iscoroutinefunction(job):
             awaitable = job(self, **(args or {}))

@@ -6,6 +6,8 @@ told apart from a cancelled one or a bad experiment id.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class ExperimentUnitError(RuntimeError):
     """An experiment unit could not be launched or completed."""
@@ -14,7 +16,7 @@ class ExperimentUnitError(RuntimeError):
 class ExperimentUnitFailedError(ExperimentUnitError):
     """A job of the unit failed; the message names the tasks, exit codes and logs."""
 
-    def __init__(self, message: str, *, failures: list[object] | None = None) -> None:
+    def __init__(self, message: str, *, failures: Sequence[object] | None = None) -> None:
         super().__init__(message)
         self.failures = list(failures or [])
 

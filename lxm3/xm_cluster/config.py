@@ -180,7 +180,7 @@ def parse_config(data: Mapping[str, Any], source: str) -> Config:
         raise ConfigError(f"{source}: unknown key store.{sorted(set(store) - {'path'})[0]}; valid keys: path")
     return Config(
         project=data.get("project"),
-        local_staging=_staging(source, "local.", local, Config.local_staging),  # type: ignore[arg-type]
+        local_staging=_staging(source, "local.", local, "~/.cache/lxm3/staging"),
         local_env=_string_map(source, "local.env", local.get("env", {})),
         local_python=local.get("python", sys.executable),
         clusters=tuple(clusters),
@@ -218,7 +218,7 @@ def _flag_value() -> str | None:
 
         if "lxm_config" in flags.FLAGS and flags.FLAGS.is_parsed():
             return flags.FLAGS.lxm_config  # type: ignore[no-any-return]
-    except Exception:  # noqa: BLE001 - absl absent or flags not parsed: fall back to env
+    except Exception:
         return None
     return None
 

@@ -102,7 +102,9 @@ class ClusterWorkUnit(xm.WorkUnit):
                     {"job_id": s.job_id, "offset": s.chunk.offset, "count": s.chunk.count, "script": s.script_path}
                     for s in submitted
                 ],
-                "executor": repr(job.executor),
+                # The object itself: the store keeps its repr and a pickle for `lxm3 rerun`.
+                "executor": job.executor,
+                "label": f"{self.experiment_unit_name}_{tasks.name}",
             },
         )
         ids = ", ".join(s.job_id for s in submitted)

@@ -9,6 +9,7 @@
 Staging layout (identical locally and on the cluster):
 
     <staging>/artifacts/<sha256>.zip                  content-addressed code
+    <staging>/artifacts/<sha256>.sif                  content-addressed container image
     <staging>/runtime/task_runner-<sha12>.py          content-addressed runner
     <staging>/experiments/<exp>/<wu>/<job>/           job.json, tasks.*, job-<k>.sh
     <staging>/experiments/<exp>/<wu>/<job>/logs/      <task>.out/.err/.exit
@@ -16,17 +17,21 @@ Staging layout (identical locally and on the cluster):
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import shlex
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from lxm3.containers.job_spec import container_job_spec
+from lxm3.packaging.artifact import Artifact
 from lxm3.packaging.digest import file_digest
 from lxm3.runtime import task_runner
 from lxm3.runtime.task_table import INDEX_NAME, TABLE_NAME, write_task_table
@@ -37,6 +42,7 @@ from lxm3.xm_cluster.array_job import ArrayJob
 from lxm3.xm_cluster.executables import Command
 from lxm3.xm_cluster.targets import Target
 
+log = logging.getLogger(__name__)
 RUNNER_SOURCE = Path(task_runner.__file__)
 _RUNNER_DIGEST: str | None = None
 
@@ -98,7 +104,7 @@ class _Zipped(Sequence[tuple[Any, dict[str, str]]]):
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
-            return list(zip(self._first[index], self._second[index]))
+            return list(zip(self._first[index], self._second[index], strict=True))
         return self._first[index], self._second[index]
 
 
@@ -187,14 +193,22 @@ def stage_job(
         "log_dir": None if target.is_local else "logs",
         "env": dict(target.env),
     }
-    artifact = job.executable.artifact
-    if artifact is not None:
+    def place_artifact(artifact: Artifact) -> str:
+        """Every content-addressed file (code zip, .sif image) goes the same way: by digest."""
         artifact_rel = f"artifacts/{artifact.file_name}"
         artifact_local = local_root / artifact_rel
         if not artifact_local.exists():
             _place_atomically(artifact.path, artifact_local, link=True)
         content_addressed.append(artifact_rel)
-        spec["archive"] = f"{remote_root}/{artifact_rel}"
+        return f"{remote_root}/{artifact_rel}"
+
+    if job.executable.artifact is not None:
+        spec["archive"] = place_artifact(job.executable.artifact)
+    image = job.executable.container
+    image_path = place_artifact(image.artifact) if image is not None and image.artifact is not None else None
+    container = container_job_spec(job.executable, job.executor, target, image_path)
+    if container is not None:
+        spec["container"] = container
     if spec_extras:
         spec.update(spec_extras)
     (job_dir / "job.json").write_text(json.dumps(spec, indent=1, sort_keys=True))
@@ -248,8 +262,39 @@ def deploy(staged_jobs: Sequence[StagedJob], target: Target) -> int:
     wanted = sorted({name for job in staged_jobs for name in job.content_addressed})
     dirs = sorted({f"{remote_root}/{job.job_rel}/logs" for job in staged_jobs})
     missing = prepare_remote(transport, remote_root, dirs, wanted)
-    files = sorted(set(missing) | {name for job in staged_jobs for name in job.job_files})
-    return transport.upload(local_root, remote_root, files=files)
+    # Large files (container images) go one by one under a progress bar; the rest in one transfer.
+    large = [name for name in missing if (local_root / name).stat().st_size >= LARGE_UPLOAD_BYTES]
+    files = sorted((set(missing) - set(large)) | {name for job in staged_jobs for name in job.job_files})
+    sent = 0
+    if large:
+        with upload_progress(local_root, large, transport.label) as advance:
+            for name in large:
+                sent += transport.upload(local_root, remote_root, files=[name])
+                advance(name)
+    return sent + transport.upload(local_root, remote_root, files=files)
+
+
+#: Files at least this big are sent on their own, with a progress bar on a terminal.
+LARGE_UPLOAD_BYTES = 64 * 1024 * 1024
+
+
+@contextlib.contextmanager
+def upload_progress(local_root: Path, names: Sequence[str], where: str) -> Iterator[Callable[[str], None]]:
+    """A byte-counting progress bar over whole files (stderr; a log line when not a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+
+    sizes = {name: (local_root / name).stat().st_size for name in names}
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        for name in names:
+            log.info("sending %s (%.1f MB) to %s", name, sizes[name] / 1e6, where)
+        yield lambda name: None
+        return
+    columns = (TextColumn("sending {task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(f"{len(names)} large file(s) to {where}", total=sum(sizes.values()))
+        yield lambda name: progress.advance(task, sizes[name])
 
 
 def prepare_remote(transport: Transport, remote_root: str, dirs: Sequence[str], names: Sequence[str]) -> list[str]:

@@ -23,7 +23,7 @@ def validated_fields(cls: C) -> C:
     valid = [field.name for field in attrs.fields(cls) if field.init]
 
     @functools.wraps(original)
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807 - replaces __init__
         unknown = sorted(set(kwargs) - set(valid))
         if unknown:
             raise TypeError(
