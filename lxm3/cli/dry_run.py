@@ -24,4 +24,10 @@ def print_dry_run(staged: Any, target: Any) -> None:
         command = getattr(target.scheduler, "submit_argv", None)
         if command is not None:
             out.write(f"# would run: {shlex.join(command(script))}\n")
+    from lxm3.containers.job_spec import describe_task_command
+
+    container = describe_task_command(staged.local_root / staged.job_rel, 0)
+    if container is not None:
+        out.write("# container command of task 0 (the runner picks the binary and --no-eval on the host at run time):\n")
+        out.write("#   " + shlex.join(container).replace("\n", "\n#   ") + "\n")
     out.flush()

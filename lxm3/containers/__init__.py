@@ -11,6 +11,8 @@ The command line itself is built on the execution host by the task runner
 binary there. See docs/containers.md.
 """
 
+# xm_cluster first: the container modules build on its specs, and it re-exports theirs.
+import lxm3.xm_cluster  # noqa: F401
 from lxm3.containers.builders import register as _register
 from lxm3.containers.specs import DockerContainer, SingularityContainer
 

@@ -5,6 +5,7 @@
         ...
 """
 
+from lxm3.containers.specs import DockerContainer, SingularityContainer
 from lxm3.xm.executables import CommandList, ModuleName
 from lxm3.xm.resources import JobRequirements
 from lxm3.xm_cluster.array_job import ArrayJob
@@ -24,12 +25,14 @@ __all__ = [
     "Command",
     "CommandList",
     "Config",
+    "DockerContainer",
     "DockerOptions",
     "Fileset",
     "JobRequirements",
     "Local",
     "ModuleName",
     "PythonPackage",
+    "SingularityContainer",
     "SingularityOptions",
     "Slurm",
     "UniversalPackage",

@@ -13,7 +13,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from lxm3.schedulers.base import SubmittedJob
 from lxm3.store.db import ExperimentStore
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
 from lxm3.xm_cluster import launching, targets
+from lxm3.xm_cluster.batching import SubmitBatcher
 from lxm3.xm_cluster.config import Config, load_config
 from lxm3.xm_cluster.packaging import Packager
 
@@ -69,23 +70,30 @@ class ClusterWorkUnit(xm.WorkUnit):
 
     async def _launch_job_group(self, job_group: xm.JobGroup, args_view: Mapping[str, Any]) -> None:
         experiment = self._cluster_experiment
-        experiment.store.add_work_unit(self.experiment_id, self.work_unit_id, args_view)
+        await asyncio.to_thread(experiment.store.add_work_unit, self.experiment_id, self.work_unit_id, args_view)
         for job in _flatten(job_group):
-            launched = await asyncio.to_thread(self._launch_job, job)
+            target, staged, label = await asyncio.to_thread(self._stage_job, job)
+            if experiment.dry_run:
+                experiment.report_dry_run(staged, target)
+                self.jobs.append(LaunchedJob(staged.name, target, staged.num_tasks, staged.remote_dir, []))
+                continue
+            # Jobs staged in the same burst share one deploy and one submit command.
+            submitted = await experiment.batcher_for(target).submit(staged)
+            launched = await asyncio.to_thread(self._record_job, job, target, staged, label, submitted)
             self.jobs.append(launched)
 
-    def _launch_job(self, job: Any) -> LaunchedJob:
+    def _stage_job(self, job: Any) -> tuple[targets.Target, launching.StagedJob, str]:
         experiment = self._cluster_experiment
         tasks = launching.job_tasks(job)
         target = targets.get_target(job.executor, experiment.config)
-        staged = launching.stage_job(
-            tasks, target, experiment.local_root_for(target), self.unit_rel, label=f"{self.experiment_unit_name}_{tasks.name}"
-        )
-        if experiment.dry_run:
-            experiment.report_dry_run(staged, target)
-            return LaunchedJob(staged.name, target, staged.num_tasks, staged.remote_dir, [])
-        experiment.bytes_sent += launching.deploy([staged], target)
-        submitted = launching.submit(staged, target)
+        label = f"{self.experiment_unit_name}_{tasks.name}"
+        staged = launching.stage_job(tasks, target, experiment.local_root_for(target), self.unit_rel, label=label)
+        return target, staged, label
+
+    def _record_job(
+        self, job: Any, target: targets.Target, staged: launching.StagedJob, label: str, submitted: list[SubmittedJob]
+    ) -> LaunchedJob:
+        experiment = self._cluster_experiment
         target.watcher.watch(submitted)
         experiment.store.add_job(
             self.experiment_id,
@@ -104,7 +112,7 @@ class ClusterWorkUnit(xm.WorkUnit):
                 ],
                 # The object itself: the store keeps its repr and a pickle for `lxm3 rerun`.
                 "executor": job.executor,
-                "label": f"{self.experiment_unit_name}_{tasks.name}",
+                "label": label,
             },
         )
         ids = ", ".join(s.job_id for s in submitted)
@@ -130,29 +138,11 @@ class ClusterWorkUnit(xm.WorkUnit):
     async def _wait_until_complete(self) -> None:
         if self._cluster_experiment.dry_run:
             return
-        failures: list[str] = []
-        failed: list[TaskStatus] = []
-        cancelled = 0
+        outcomes: list[tuple[int, TaskStatus, str]] = []
         for job in self.jobs:
             statuses = await job.target.watcher.wait(job.submitted)
-            for task, status in sorted(statuses.items()):
-                if status.state is TaskState.FAILED:
-                    failed.append(status)
-                    code = "?" if status.exit_code is None else status.exit_code
-                    detail = f" ({status.message})" if status.message else ""
-                    failures.append(f"task {task} exit code {code}{detail}, log {job.log_path(task, 'err')}")
-                elif status.state is TaskState.CANCELLED:
-                    cancelled += 1
-        if failures:
-            shown = "; ".join(failures[:5]) + (f"; and {len(failures) - 5} more" if len(failures) > 5 else "")
-            raise xm.ExperimentUnitFailedError(
-                f"work unit {self.work_unit_id} of experiment {self.experiment_id}: {len(failures)} task(s) failed: {shown}",
-                failures=failed,
-            )
-        if cancelled:
-            raise xm.ExperimentUnitNotCompletedError(
-                f"work unit {self.work_unit_id} of experiment {self.experiment_id}: {cancelled} task(s) cancelled"
-            )
+            outcomes.extend((task, status, job.log_path(task, "err")) for task, status in sorted(statuses.items()))
+        raise_for_outcome(self.experiment_id, self.work_unit_id, outcomes)
 
     def stop(self) -> None:
         by_target: dict[int, tuple[targets.Target, list[str]]] = {}
@@ -162,6 +152,35 @@ class ClusterWorkUnit(xm.WorkUnit):
         for target, job_ids in by_target.values():
             if job_ids:
                 target.scheduler.cancel(target.transport(), job_ids)
+
+
+def raise_for_outcome(experiment_id: int, work_unit_id: int, outcomes: Iterable[tuple[int, TaskStatus, str]]) -> None:
+    """Raises the unit's typed error if a task failed or was cancelled.
+
+    `outcomes` are the unit's final `(task, status, stderr log path)`; shared by
+    launched units and units reloaded from the store (`xm_cluster.get_experiment`).
+    """
+    failures: list[str] = []
+    failed: list[TaskStatus] = []
+    cancelled = 0
+    for task, status, err_log in outcomes:
+        if status.state is TaskState.FAILED:
+            failed.append(status)
+            code = "?" if status.exit_code is None else status.exit_code
+            detail = f" ({status.message})" if status.message else ""
+            failures.append(f"task {task} exit code {code}{detail}, log {err_log}")
+        elif status.state is TaskState.CANCELLED:
+            cancelled += 1
+    if failures:
+        shown = "; ".join(failures[:5]) + (f"; and {len(failures) - 5} more" if len(failures) > 5 else "")
+        raise xm.ExperimentUnitFailedError(
+            f"work unit {work_unit_id} of experiment {experiment_id}: {len(failures)} task(s) failed: {shown}",
+            failures=failed,
+        )
+    if cancelled:
+        raise xm.ExperimentUnitNotCompletedError(
+            f"work unit {work_unit_id} of experiment {experiment_id}: {cancelled} task(s) cancelled"
+        )
 
 
 def _flatten(group: xm.JobGroup) -> list[Any]:
@@ -197,6 +216,7 @@ class ClusterExperiment(xm.Experiment):
         self.dry_run = dry_run if dry_run is not None else os.environ.get("LXM3_DRY_RUN") == "1"
         self.bytes_sent = 0
         self._packager = Packager()
+        self._batchers: dict[int, SubmitBatcher] = {}
         from lxm3.xm_cluster.paths import launcher_dir
 
         here = launcher_dir()
@@ -217,6 +237,17 @@ class ClusterExperiment(xm.Experiment):
     @property
     def experiment_id(self) -> int:
         return self._experiment_id
+
+    def batcher_for(self, target: targets.Target) -> SubmitBatcher:
+        """The target's submit batcher for this experiment (one per target)."""
+        batcher = self._batchers.get(id(target))
+        if batcher is None:
+            batcher = SubmitBatcher(target, on_bytes=self._count_bytes)
+            self._batchers[id(target)] = batcher
+        return batcher
+
+    def _count_bytes(self, sent: int) -> None:
+        self.bytes_sent += sent
 
     def local_root_for(self, target: targets.Target) -> Path:
         """The local mirror of a target's staging root (the root itself for Local)."""

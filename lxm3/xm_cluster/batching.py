@@ -1,0 +1,107 @@
+"""Coalesces the deploys and submissions of a burst of work units.
+
+XManager sweeps are often written as `for hp in sweep: experiment.add(job,
+args=hp)`: hundreds of work units added in a tight loop. Deploying and
+submitting each one separately costs several SSH round trips per unit. The
+batcher collects the jobs staged within a short window and sends them with
+ONE deploy (one remote prepare command + one rsync) and ONE submit command.
+
+A refusal affects only its own work unit: the scheduler stops at the first
+refused script, so the batcher drops the rest of that unit's scripts, fails
+that unit's future with the scheduler's message, and submits the other
+units' remaining scripts in a further call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+
+from lxm3.schedulers.base import JobScript, SchedulerError, SubmittedJob
+from lxm3.xm_cluster.launching import StagedJob, deploy
+from lxm3.xm_cluster.targets import Target
+
+#: How long to wait for more jobs of the same burst before flushing, seconds.
+DEFAULT_WINDOW = 0.03
+
+
+class SubmitBatcher:
+    """Per-target queue of staged jobs awaiting deploy + submit."""
+
+    def __init__(self, target: Target, *, window: float = DEFAULT_WINDOW, on_bytes: Callable[[int], None] | None = None) -> None:
+        self._target = target
+        self._window = window
+        self._on_bytes = on_bytes
+        self._pending: list[tuple[StagedJob, asyncio.Future[list[SubmittedJob]]]] = []
+        self._lock = threading.Lock()
+        self._flush_scheduled = False
+
+    async def submit(self, staged: StagedJob) -> list[SubmittedJob]:
+        """Queues a staged job; returns its scheduler jobs once the batch is submitted."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[SubmittedJob]] = loop.create_future()
+        with self._lock:
+            self._pending.append((staged, future))
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_later(self._window, lambda: loop.create_task(self._flush()))
+        return await future
+
+    async def _flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+            self._flush_scheduled = False
+        if not batch:
+            return
+        try:
+            sent = await asyncio.to_thread(deploy, [staged for staged, _ in batch], self._target)
+            if self._on_bytes is not None:
+                self._on_bytes(sent)
+        except Exception as error:  # noqa: BLE001 - every job of the batch learns why
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        results = await asyncio.to_thread(self._submit_all, [staged for staged, _ in batch])
+        for (staged, future), outcome in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+            del staged
+
+    def _submit_all(self, jobs: Sequence[StagedJob]) -> list[list[SubmittedJob] | BaseException]:
+        """Submits every job's scripts, retrying past a refused unit; blocking."""
+        owner: dict[str, int] = {}
+        remaining: list[JobScript] = []
+        for index, staged in enumerate(jobs):
+            for script in staged.scripts:
+                owner[script.path] = index
+                remaining.append(script)
+        outcomes: list[list[SubmittedJob] | BaseException] = [[] for _ in jobs]
+        transport = self._target.transport()
+        while remaining:
+            try:
+                submitted = self._target.scheduler.submit(transport, remaining)
+                refused: SchedulerError | None = None
+            except SchedulerError as error:
+                submitted = list(getattr(error, "submitted", []) or [])
+                refused = error
+            for job in submitted:
+                index = owner[job.script_path]
+                result = outcomes[index]
+                if isinstance(result, list):
+                    result.append(job)
+            done = {job.script_path for job in submitted}
+            remaining = [script for script in remaining if script.path not in done]
+            if refused is None:
+                break
+            if not remaining:  # pragma: no cover - a refusal always leaves its own script
+                break
+            failed_index = owner[remaining[0].path]
+            outcomes[failed_index] = refused
+            remaining = [script for script in remaining if owner[script.path] != failed_index]
+        return outcomes
