@@ -63,7 +63,7 @@ def run(namespace: argparse.Namespace) -> int:
             print(exit_request.code, file=sys.stderr)
     except KeyboardInterrupt:
         return fail("interrupted; local jobs were stopped", 130)
-    except BaseException as error:
+    except BaseException as error:  # noqa: BLE001 - shown as one line with an exit code
         return report(error, path)
     if code == 0 and namespace.wait and not namespace.dry_run:
         from lxm3.cli.progress import wait_with_progress

@@ -32,7 +32,7 @@ import struct
 import subprocess
 import sys
 import tempfile
-import typing
+import typing  # noqa: F401 - used in type comments (py3.6-compatible)
 import zipfile
 
 INDEX_ENTRY = struct.Struct("<Q")

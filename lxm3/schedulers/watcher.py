@@ -72,7 +72,7 @@ class StatusWatcher:
                 return
             try:
                 statuses = self._scheduler.query(self._transport_factory(), pending)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - tolerated, retried next poll
                 self.errors += 1
                 log.warning("status query failed (will retry): %s", error)
                 self._last_refresh = time.monotonic()

@@ -218,7 +218,7 @@ def _flag_value() -> str | None:
 
         if "lxm_config" in flags.FLAGS and flags.FLAGS.is_parsed():
             return flags.FLAGS.lxm_config  # type: ignore[no-any-return]
-    except Exception:
+    except Exception:  # noqa: BLE001 - no absl or unparsed flags: use the env
         return None
     return None
 
