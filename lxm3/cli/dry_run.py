@@ -10,7 +10,9 @@ from typing import Any
 def print_dry_run(staged: Any, target: Any) -> None:
     """Prints a staged job's scripts and the deploy/submit commands, submitting nothing."""
     out = sys.stdout
-    out.write(f"# ---- dry run: job {staged.name!r} on {target.name} ({target.scheduler.name}), {staged.num_tasks} task(s)\n")
+    out.write(
+        f"# ---- dry run: job {staged.name!r} on {target.name} ({target.scheduler.name}), {staged.num_tasks} task(s)\n"
+    )
     out.write(f"# local mirror: {staged.local_root / staged.job_rel}\n")
     files = sorted(set(staged.content_addressed) | set(staged.job_files))
     if not target.is_local:
@@ -19,7 +21,9 @@ def print_dry_run(staged: Any, target: Any) -> None:
             out.write(f"#   {name}\n")
     for script in staged.scripts:
         local_path = staged.local_root / script.path[len(staged.remote_root) + 1 :]
-        out.write(f"# ---- {script.path} (tasks {script.request.chunk.offset}..{script.request.chunk.offset + script.request.chunk.count - 1})\n")
+        out.write(
+            f"# ---- {script.path} (tasks {script.request.chunk.offset}..{script.request.chunk.offset + script.request.chunk.count - 1})\n"
+        )
         out.write(local_path.read_text())
         command = getattr(target.scheduler, "submit_argv", None)
         if command is not None:
@@ -28,6 +32,8 @@ def print_dry_run(staged: Any, target: Any) -> None:
 
     container = describe_task_command(staged.local_root / staged.job_rel, 0)
     if container is not None:
-        out.write("# container command of task 0 (the runner picks the binary and --no-eval on the host at run time):\n")
+        out.write(
+            "# container command of task 0 (the runner picks the binary and --no-eval on the host at run time):\n"
+        )
         out.write("#   " + shlex.join(container).replace("\n", "\n#   ") + "\n")
     out.flush()

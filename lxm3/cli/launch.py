@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import runpy
+import signal
 import sys
 
 
@@ -54,6 +55,8 @@ def run(namespace: argparse.Namespace) -> int:
     sys.path.insert(0, os.path.dirname(path))
     from lxm3.xm_cluster import experiment as experiment_module
 
+    # `kill PID` and `lxm3 cancel` stop a launch as Ctrl-C does: its local jobs are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     code = 0
     try:
         runpy.run_path(path, run_name="__main__")

@@ -62,4 +62,7 @@ def entry() -> None:  # pragma: no cover - console script shim
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m lxm3.cli.main`: run the importable module, where `lxm3.cli.commands` registers.
+    from lxm3.cli.main import main as _main
+
+    sys.exit(_main())

@@ -40,30 +40,32 @@ from lxm3.xm_cluster.paths import resolve_relative_to_launcher
 #: Run the image's own entrypoint (`apptainer run`, `docker run IMAGE`): no program of ours.
 IMAGE_ENTRYPOINT = Entrypoint("argv", ())
 
+#: Daemon images already resolved in this process (saves a `docker image inspect` per package call).
 _memo: dict[ImageSource, ContainerImage] = {}
 _memo_lock = threading.Lock()
 
 
 def container_image(source: ImageSource, cache: ArtifactCache) -> ContainerImage:
     """The deployable form of an image source (local files become artifacts)."""
+    if source.kind == "sif":
+        # Not memoised: the on-disk digest record is keyed by the file's stat, so an edit is seen.
+        return ContainerImage(artifact=sif_artifact(source.location, cache))
+    if source.kind != "daemon":
+        return ContainerImage(uri=source.location)
     with _memo_lock:
         known = _memo.get(source)
-    if known is not None and (known.artifact is None or known.artifact.path.exists()):
+    if known is not None and known.artifact is not None and known.artifact.path.exists():
         return known
-    if source.kind == "sif":
-        image = ContainerImage(artifact=sif_artifact(source.location, cache))
-    elif source.kind == "daemon":
-        image = ContainerImage(artifact=daemon_artifact(source.engine, source.reference, cache))
-    else:
-        image = ContainerImage(uri=source.location)
+    image = ContainerImage(artifact=daemon_artifact(source.engine, source.reference, cache))
     with _memo_lock:
         _memo[source] = image
     return image
 
 
 def _command(packager: Packager, packageable: xm.Packageable, inner: Any, **container: Any) -> Command:
+    """`inner` (a PythonPackage/UniversalPackage) run in the image; None: the image's own entrypoint."""
     return Command(
-        name=inner.name if inner is not None else container.pop("name"),
+        name=inner.name if inner is not None else packageable.executable_spec.name,
         entrypoint=entrypoint_of(inner) if inner is not None else IMAGE_ENTRYPOINT,
         artifact=packager.build_code(inner) if inner is not None else None,
         args=packageable.args,
@@ -75,7 +77,9 @@ def _command(packager: Packager, packageable: xm.Packageable, inner: Any, **cont
 def build_singularity_container(packager: Packager, packageable: xm.Packageable) -> Command:
     spec = packageable.executable_spec
     assert isinstance(spec, SingularityContainer)
-    return _command(packager, packageable, spec.entrypoint, container=container_image(spec.source, packager.cache))
+    return _command(
+        packager, packageable, spec.entrypoint, container=container_image(spec.source, packager.cache)
+    )
 
 
 def build_docker_container(packager: Packager, packageable: xm.Packageable) -> Command:
@@ -106,7 +110,11 @@ def _has_local_singularity() -> bool:
 
 def _looks_like_path(text: str) -> bool:
     """A file rather than a registry reference such as `python:3.11` or `ghcr.io/org/img`."""
-    return text.endswith(".sif") or text.startswith(("/", "./", "../", "~")) or os.path.isfile(resolve_relative_to_launcher(text))
+    return (
+        text.endswith(".sif")
+        or text.startswith(("/", "./", "../", "~"))
+        or os.path.isfile(resolve_relative_to_launcher(text))
+    )
 
 
 def _image_for(packager: Packager, packageable: xm.Packageable, image: str, what: str) -> dict[str, Any]:
@@ -133,7 +141,7 @@ def build_xm_container(packager: Packager, packageable: xm.Packageable) -> Comma
     spec = packageable.executable_spec
     assert isinstance(spec, xm.Container)
     what = f"xm.Container({spec.image_path!r})"
-    return _command(packager, packageable, None, name=spec.name, **_image_for(packager, packageable, spec.image_path, what))
+    return _command(packager, packageable, None, **_image_for(packager, packageable, spec.image_path, what))
 
 
 def default_base_image() -> str:

@@ -83,13 +83,18 @@ def _run(argv: list[str], what: str) -> str:
         raise PackagingError(f"{what}: {argv[0]} is not installed on this machine") from None
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-_TAIL_LINES:]
-        raise PackagingError(f"{what} failed ({shlex.join(argv)}): {' | '.join(tail) or f'exit code {result.returncode}'}")
+        raise PackagingError(
+            f"{what} failed ({shlex.join(argv)}): {' | '.join(tail) or f'exit code {result.returncode}'}"
+        )
     return result.stdout
 
 
 def image_id(engine: str, reference: str) -> str:
     """The content id (`sha256:...`) of a local Docker/Podman image."""
-    output = _run([engine, "image", "inspect", "--format", "{{.Id}}", reference], f"looking up {engine} image {reference}")
+    output = _run(
+        [engine, "image", "inspect", "--format", "{{.Id}}", reference],
+        f"looking up {engine} image {reference}",
+    )
     ident = output.strip().splitlines()[0] if output.strip() else ""
     if not ident:
         raise PackagingError(f"{engine} image inspect printed no id for {reference}")
@@ -113,9 +118,18 @@ def daemon_artifact(engine: str, reference: str, cache: ArtifactCache) -> Artifa
             else:
                 # Apptainer reads no Podman store; an archive of the image is the portable route.
                 archive = Path(scratch) / "image.tar"
-                _run([engine, "save", "--format", "docker-archive", "-o", str(archive), reference], f"saving {engine} image {reference}")
+                _run(
+                    [engine, "save", "--format", "docker-archive", "-o", str(archive), reference],
+                    f"saving {engine} image {reference}",
+                )
                 source = f"docker-archive://{archive}"
-            log.info("converting %s image %s (%s) to a Singularity image with %s; cached for later launches", engine, reference, ident[:19], binary)
+            log.info(
+                "converting %s image %s (%s) to a Singularity image with %s; cached for later launches",
+                engine,
+                reference,
+                ident[:19],
+                binary,
+            )
             _run([binary, "build", str(output), source], f"converting {engine} image {reference}")
             artifact = cache.store(output, "sif")
         cache.remember(fingerprint, artifact)

@@ -51,7 +51,9 @@ def verb_of(executable: Command) -> str:
     return "run" if entry.kind == "argv" and not entry.value else "exec"
 
 
-def container_job_spec(executable: Command, executor: Any, target: Any, image_path: str | None) -> dict[str, Any] | None:
+def container_job_spec(
+    executable: Command, executor: Any, target: Any, image_path: str | None
+) -> dict[str, Any] | None:
     """The job spec's container field, or None for a job without a container.
 
     `image_path` is where a deployed image artifact lies on the execution host.
@@ -106,7 +108,10 @@ def describe_task_command(job_dir: Path, task_id: int = 0, workdir: str = "<work
     if not container:
         return None
     record = task_runner.read_task(job_dir / spec["table"], job_dir / spec["index"], task_id)
-    args = [item[task_runner.SHELL_ITEM_KEY] if isinstance(item, dict) else item for item in record.get("args", [])]
+    args = [
+        item[task_runner.SHELL_ITEM_KEY] if isinstance(item, dict) else item
+        for item in record.get("args", [])
+    ]
     program = task_runner.entrypoint_argv(spec, args)
     default = "docker" if container.get("runtime") == "docker" else "apptainer"
     binary = container.get("binary") or default

@@ -77,10 +77,12 @@ def parse_image_path(image_path: str) -> ImageSource:
         )
     if os.path.isfile(local):
         return ImageSource("sif", local)
-    if os.path.isabs(os.path.expanduser(text)):
-        # Not here, so it names a file already on the cluster.
+    if os.path.isabs(text):
+        # Not here, so it names a file already on the cluster (`~` would be this machine's home).
         return ImageSource("remote", os.path.normpath(text))
-    raise ValueError(f"image_path {text!r}: no such file {local} (an image already on the cluster needs an absolute path)")
+    raise ValueError(
+        f"image_path {text!r}: no such file {local} (an image already on the cluster needs an absolute path)"
+    )
 
 
 def _check_wrapped(instance: object, attribute: attrs.Attribute, value: object) -> None:

@@ -52,14 +52,20 @@ def read_task(table_path, index_path, task_id):
         return json.loads(table.readline().decode("utf-8"))
 
 
-def expand_args(items, env):
-    """Plain strings pass through untouched; `{"sh": text}` items are expanded by bash."""
+def expand_args(items, env, cwd=None):
+    """Plain strings pass through untouched; `{"sh": text}` items are expanded by bash.
+
+    Expansion happens in the task's work dir (so `$PWD` and globs see it), and
+    an item that expands to no words (an unset variable) adds no argument, as
+    on a shell command line.
+    """
     argv = []  # type: list
     for item in items:
         if isinstance(item, dict):
             out = subprocess.run(
-                ["bash", "-c", 'printf "%s\\0" ' + item[SHELL_ITEM_KEY]],
+                ["bash", "-c", "set -- " + item[SHELL_ITEM_KEY] + '\n[ "$#" -eq 0 ] || printf "%s\\0" "$@"'],
                 env=env,
+                cwd=cwd,
                 stdout=subprocess.PIPE,
                 check=True,
             ).stdout
@@ -119,7 +125,9 @@ def find_container_binary(container, env, which=shutil.which):
         if choice:
             found = which(choice, path=env.get("PATH"))
             if not found:
-                raise ContainerError("container runtime %r (from %s) is not an executable on this host" % (choice, source))
+                raise ContainerError(
+                    "container runtime %r (from %s) is not an executable on this host" % (choice, source)
+                )
             return found
     candidates = DOCKER_BINARIES if docker else SINGULARITY_BINARIES
     for name in candidates:
@@ -135,7 +143,11 @@ def find_container_binary(container, env, which=shutil.which):
 def singularity_env_prefix(binary):
     """APPTAINERENV_ for Apptainer (also when reached through a `singularity` symlink)."""
     real = os.path.basename(os.path.realpath(binary))
-    return "APPTAINERENV_" if "apptainer" in real or "apptainer" in os.path.basename(binary) else "SINGULARITYENV_"
+    return (
+        "APPTAINERENV_"
+        if "apptainer" in real or "apptainer" in os.path.basename(binary)
+        else "SINGULARITYENV_"
+    )
 
 
 def version_supports_no_eval(version_text):
@@ -162,7 +174,9 @@ def version_supports_no_eval(version_text):
 
 def probe_no_eval(binary, env):
     try:
-        out = subprocess.run([binary, "--version"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60)
+        out = subprocess.run(
+            [binary, "--version"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60
+        )
     except (OSError, subprocess.SubprocessError):
         return False
     return version_supports_no_eval(out.stdout.decode("utf-8", "replace"))
@@ -181,13 +195,17 @@ def container_argv(container, binary, workdir, env_keys, argv, no_eval=True):
     options = list(container.get("options", []))
     binds = [tuple(pair) for pair in container.get("bind", [])]
     for src, dst in [(workdir, workdir)] + binds:
-        if "," in src + dst or ":" in src + dst:
-            raise ContainerError("bind path %r:%r contains ',' or ':', which the runtime cannot parse" % (src, dst))
+        # dst may carry mount options (`/data:ro`); paths themselves cannot hold ':' or ','.
+        if ":" in src or "," in src + dst:
+            raise ContainerError(
+                "bind %r -> %r: a path contains ':' or ',', which the runtime cannot parse" % (src, dst)
+            )
     if container.get("runtime") == "docker":
         command = [binary, "run", "--rm", "--init"]
         if container.get("nv"):
             command += ["--gpus", "all"]
-        if os.path.basename(binary).startswith("docker"):
+        user_given = any(o in ("-u", "--user") or o.startswith("--user=") for o in options)
+        if os.path.basename(binary).startswith("docker") and not user_given:
             # Files the task writes in the shared workdir stay the user's (rootless podman maps this itself).
             command += ["--user", "%d:%d" % (os.getuid(), os.getgid())]
         command += ["-v", "%s:%s" % (workdir, workdir), "-w", workdir]
@@ -226,7 +244,11 @@ def container_env(container, binary, env, env_keys):
 
 def task_env_keys(spec, record):
     """The variables lxm3 sets for the task (not the host's), which must reach the container."""
-    keys = set(spec.get("env", {})) | set(record.get("env", {})) | {"LXM_TASK_ID", "LXM_NUM_TASKS", "LXM_WORKDIR"}
+    keys = (
+        set(spec.get("env", {}))
+        | set(record.get("env", {}))
+        | {"LXM_TASK_ID", "LXM_NUM_TASKS", "LXM_WORKDIR"}
+    )
     if spec["entrypoint"]["kind"] == "module":
         keys.add("PYTHONPATH")
     return sorted(keys)
@@ -275,10 +297,13 @@ def main(argv):
         stderr = open(os.path.join(log_dir, "%d.err" % task_id), "ab")
 
     child = None
+    pending = []  # signals that arrived while no program was running to receive them
 
     def forward(signum, _frame):
         if child is not None and child.poll() is None:
             child.send_signal(signum)
+        else:
+            pending.append(signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
@@ -288,19 +313,26 @@ def main(argv):
         if spec["entrypoint"]["kind"] == "module":
             paths = [workdir] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
             env["PYTHONPATH"] = os.pathsep.join(paths)
-        program = entrypoint_argv(spec, expand_args(record.get("args", []), env))
+        program = entrypoint_argv(spec, expand_args(record.get("args", []), env, workdir))
         try:
             if spec.get("container"):
-                program, env = wrap_in_container(spec["container"], workdir, env, task_env_keys(spec, record), program)
-            child = subprocess.Popen(program, cwd=workdir, env=env, stdout=stdout, stderr=stderr)
+                program, env = wrap_in_container(
+                    spec["container"], workdir, env, task_env_keys(spec, record), program
+                )
+            if not pending:  # cancelled (scancel, qdel, Ctrl-C) while preparing: never start
+                child = subprocess.Popen(program, cwd=workdir, env=env, stdout=stdout, stderr=stderr)
         except ContainerError as error:
             (stderr or sys.stderr.buffer).write(("lxm3: container: %s\n" % (error,)).encode())
             code = 127
         except OSError as error:
-            (stderr or sys.stderr.buffer).write(("lxm3: cannot start %r: %s\n" % (program[0], error)).encode())
+            (stderr or sys.stderr.buffer).write(
+                ("lxm3: cannot start %r: %s\n" % (program[0], error)).encode()
+            )
             code = 127
         else:
-            code = child.wait()
+            if child is not None and pending:  # the signal came just as the program started
+                child.send_signal(pending[0])
+            code = child.wait() if child is not None else -pending[0]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         for log_handle in (stdout, stderr):

@@ -108,6 +108,9 @@ class LocalJob:
         with open(out_path, "ab") as out_log, open(err_path, "ab") as err_log:
             with self._lock:
                 if self._cancelled:
+                    # Taken from the queue just before the cancel: never started, so cancelled
+                    # (left PENDING, waiters would wait for it forever).
+                    self._statuses[task] = TaskStatus(task, TaskState.CANCELLED, job_id=self.job_id)
                     return
                 process = subprocess.Popen(
                     ["bash", str(self.script)],
@@ -129,6 +132,8 @@ class LocalJob:
             code = process.wait()
             for pump in pumps:
                 pump.join()
+        if code < 0:  # killed by a signal: report it as a shell (and the .exit file) does, 128 + N
+            code = 128 - code
         with self._lock:
             self._processes.pop(task, None)
             if self._cancelled and code != 0:
@@ -137,7 +142,7 @@ class LocalJob:
                 state = TaskState.COMPLETED if code == 0 else TaskState.FAILED
                 # The completion file, as the runner leaves it on a cluster: other processes
                 # (`lxm3 status`) read it; a cancelled task leaves none.
-                write_exit_code(str(self.log_dir), global_id, 128 - code if code < 0 else code)
+                write_exit_code(str(self.log_dir), global_id, code)
             self._statuses[task] = TaskStatus(
                 task, state, exit_code=code, log_path=str(err_path if code else out_path), job_id=self.job_id
             )

@@ -157,7 +157,9 @@ def _log_dir(job: SubmittedJob) -> str:
     return posixpath.join(posixpath.dirname(job.script_path), "logs")
 
 
-def _status(job: SubmittedJob, task: int, state: TaskState, exit_code: int | None, message: str) -> TaskStatus:
+def _status(
+    job: SubmittedJob, task: int, state: TaskState, exit_code: int | None, message: str
+) -> TaskStatus:
     log_path = None
     if state.is_terminal:
         stream = "out" if state is TaskState.COMPLETED else "err"
@@ -208,10 +210,10 @@ def parse_exit_files(lines: Iterable[str], job: SubmittedJob) -> dict[int, TaskS
     """`./<task>.exit:<code>` lines (grep -r) -> final statuses; tasks without a file failed."""
     codes: dict[int, int] = {}
     for line in lines:
-        name, _, code = line.strip().partition(":")
+        name, _, text = line.strip().partition(":")
         match = re.fullmatch(r"(?:\./)?(\d+)\.exit", name)
-        if match is not None and code.strip().lstrip("-").isdigit():
-            codes[int(match[1])] = int(code.strip())
+        if match is not None and text.strip().lstrip("-").isdigit():
+            codes[int(match[1])] = int(text.strip())
     statuses: dict[int, TaskStatus] = {}
     for task in job.chunk.task_ids:
         code = codes.get(task)
@@ -342,8 +344,6 @@ class SlurmScheduler(Scheduler):
                 f"Slurm refused job {refused.request.label!r} "
                 f"(tasks {chunk.offset}..{chunk.offset + chunk.count - 1}, {refused.path}) on {transport.label}: {reason}"
             )
-            if submitted:
-                message += f" (already submitted: {', '.join(job.job_id for job in submitted)})"
             error = SchedulerError(message)
             error.submitted = submitted  # type: ignore[attr-defined]
             raise error

@@ -106,9 +106,14 @@ class StatusWatcher:
         """Returns when every task of `jobs` is final, polling with backoff."""
         self.watch(jobs)
         next_interval = poll_intervals()
+        interval = next_interval()
+        # Reuse a refresh younger than the pause just taken (another waiter's), not the
+        # next, longer one: that skipped every other poll while the intervals ramped up.
+        max_age = interval * 0.9
         while True:
-            interval = next_interval()
-            await asyncio.to_thread(self.refresh, interval * 0.9)
+            await asyncio.to_thread(self.refresh, max_age)
             if self.all_final(jobs):
                 return self.statuses(jobs)
             await asyncio.sleep(interval)
+            max_age = interval * 0.9
+            interval = next_interval()

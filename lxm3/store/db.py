@@ -128,16 +128,21 @@ def default_store_path() -> Path:
     return Path(base) / "lxm3" / "experiments.sqlite3"
 
 
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of a process (Linux), to tell a live pid from a reused one."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (Linux), starting with the state."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             stat = handle.read().decode(errors="replace")
     except OSError:
         return None
-    # Field 2 (comm) may contain spaces and parentheses; the fields after it follow the last ")".
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None
+    # The command name may contain spaces and parentheses; the fields after it follow the last ")".
+    return stat[stat.rfind(")") + 2 :].split()
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of a process (Linux), to tell a live pid from a reused one."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields is not None and len(fields) > 19 else None
 
 
 def process_alive(pid: int | None, host: str | None, start: str | None) -> bool | None:
@@ -152,11 +157,9 @@ def process_alive(pid: int | None, host: str | None, start: str | None) -> bool 
         return False
     except PermissionError:
         pass
-    if start is not None:
-        current = process_start_time(pid)
-        if current is not None and current != start:
-            return False
-    return True
+    fields = _proc_stat(pid) or ["?"]
+    # A zombie has exited (its parent has not reaped it yet); a new start time means a reused pid.
+    return not (fields[0] == "Z" or (start is not None and len(fields) > 19 and fields[19] != start))
 
 
 def _this_process() -> tuple[int, str, str | None]:
@@ -255,8 +258,12 @@ class ExperimentStore:
         """Allocates the experiment's next attempt number (2 for the first rerun)."""
         pid, host, _ = _this_process()
         with self._transaction() as db:
-            row = db.execute("SELECT MAX(attempt) FROM attempts WHERE experiment_id = ?", (experiment_id,)).fetchone()
-            jobs_row = db.execute("SELECT MAX(attempt) FROM jobs WHERE experiment_id = ?", (experiment_id,)).fetchone()
+            row = db.execute(
+                "SELECT MAX(attempt) FROM attempts WHERE experiment_id = ?", (experiment_id,)
+            ).fetchone()
+            jobs_row = db.execute(
+                "SELECT MAX(attempt) FROM jobs WHERE experiment_id = ?", (experiment_id,)
+            ).fetchone()
             attempt = max(row[0] or 1, jobs_row[0] or 1) + 1
             db.execute(
                 "INSERT INTO attempts (experiment_id, attempt, kind, created, argv, pid, host) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -283,7 +290,7 @@ class ExperimentStore:
         if executor is not None and not isinstance(executor, str):
             try:
                 executor_pickle = pickle.dumps(executor)
-            except Exception:
+            except Exception:  # noqa: BLE001 - an unpicklable executor only loses `lxm3 rerun`
                 executor_pickle = None
             executor = repr(executor)
         pid, host, start = _this_process()
@@ -319,14 +326,17 @@ class ExperimentStore:
             )
             return int(cursor.lastrowid or 0)
 
-    def set_final(self, states: Mapping[int, Mapping[str, Any]]) -> None:
+    def set_final(self, states: Mapping[int, Mapping[int, Mapping[str, Any]]]) -> None:
         """Caches the final task states of job rows: row id -> {task: {"state", "exit_code", ...}}."""
         if not states:
             return
         with self._transaction() as db:
             db.executemany(
                 "UPDATE jobs SET final = ? WHERE id = ?",
-                [(json.dumps({str(task): value for task, value in tasks.items()}), row) for row, tasks in states.items()],
+                [
+                    (json.dumps({str(task): value for task, value in tasks.items()}), row)
+                    for row, tasks in states.items()
+                ],
             )
 
     def mark_cleaned(self, experiment_ids: Iterable[int]) -> None:
@@ -339,26 +349,36 @@ class ExperimentStore:
 
     # ----- reads -----
     def experiment(self, experiment_id: int) -> dict[str, Any] | None:
-        row = self._connection().execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+        row = (
+            self._connection().execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+        )
         return _decode(row) if row else None
 
     def experiments(self, limit: int | None = 50) -> list[dict[str, Any]]:
         """The most recent experiments first (all of them when `limit` is None)."""
-        rows = self._connection().execute(
-            "SELECT * FROM experiments ORDER BY id DESC LIMIT ?", (-1 if limit is None else limit,)
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute("SELECT * FROM experiments ORDER BY id DESC LIMIT ?", (-1 if limit is None else limit,))
+            .fetchall()
+        )
         return [_decode(row) for row in rows]
 
     def attempts(self, experiment_id: int) -> list[dict[str, Any]]:
-        rows = self._connection().execute(
-            "SELECT * FROM attempts WHERE experiment_id = ? ORDER BY attempt", (experiment_id,)
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute("SELECT * FROM attempts WHERE experiment_id = ? ORDER BY attempt", (experiment_id,))
+            .fetchall()
+        )
         return [_decode(row) for row in rows]
 
     def work_units(self, experiment_id: int) -> list[dict[str, Any]]:
-        rows = self._connection().execute(
-            "SELECT * FROM work_units WHERE experiment_id = ? ORDER BY work_unit_id", (experiment_id,)
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT * FROM work_units WHERE experiment_id = ? ORDER BY work_unit_id", (experiment_id,)
+            )
+            .fetchall()
+        )
         return [_decode(row) for row in rows]
 
     def jobs(self, experiment_id: int, work_unit_id: int | None = None) -> list[dict[str, Any]]:
@@ -378,9 +398,11 @@ class ExperimentStore:
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
             marks = ",".join("?" * len(part))
-            rows = self._connection().execute(
-                f"SELECT * FROM jobs WHERE experiment_id IN ({marks}) ORDER BY id", part
-            ).fetchall()
+            rows = (
+                self._connection()
+                .execute(f"SELECT * FROM jobs WHERE experiment_id IN ({marks}) ORDER BY id", part)
+                .fetchall()
+            )
             for row in rows:
                 result[row["experiment_id"]].append(_decode(row))
         return result

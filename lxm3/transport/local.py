@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from lxm3.transport.base import CommandResult, Transport, check_result
+from lxm3.transport.base import CommandResult, Transport, TransportError, check_result
 
 
 class LocalTransport(Transport):
@@ -24,6 +24,9 @@ class LocalTransport(Transport):
             )
         except FileNotFoundError as error:
             completed = subprocess.CompletedProcess(list(argv), 127, "", f"{argv[0]}: command not found ({error})")
+        except subprocess.TimeoutExpired as error:
+            # The Transport contract (and SSHTransport): failures are TransportErrors.
+            raise TransportError(f"{argv[0]} on {self.label} timed out after {timeout} s") from error
         result = CommandResult(tuple(argv), completed.returncode, completed.stdout, completed.stderr)
         return check_result(result, argv[0]) if check else result
 

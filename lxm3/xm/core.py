@@ -355,6 +355,9 @@ class Experiment(abc.ABC):
         for a Job `{"args": ..., "env_vars": ...}` overrides, for a JobGroup
         such dicts keyed by job name.
         """
+        if self._loop is None:
+            # Checked before creating the unit, so a misplaced add reserves no work unit id.
+            raise RuntimeError("use the experiment inside `with` or `async with` before adding jobs")
         unit = self._create_experiment_unit(args, role, identity)
         self._units.append(unit)
         launched = unit.add(job, args)

@@ -13,8 +13,10 @@ from lxm3.xm_cluster.config import Config, define_flags
 from lxm3.xm_cluster.executable_specs import Fileset, PythonPackage, UniversalPackage
 from lxm3.xm_cluster.executables import Command
 from lxm3.xm_cluster.executors import DockerOptions, Local, SingularityOptions
+from lxm3.xm_cluster.executors.gridengine import GridEngine
 from lxm3.xm_cluster.executors.slurm import Slurm
 from lxm3.xm_cluster.experiment import ClusterExperiment, ClusterWorkUnit, create_experiment
+from lxm3.xm_cluster.reload import get_experiment
 
 define_flags()
 
@@ -28,6 +30,7 @@ __all__ = [
     "DockerContainer",
     "DockerOptions",
     "Fileset",
+    "GridEngine",
     "JobRequirements",
     "Local",
     "ModuleName",
@@ -37,4 +40,5 @@ __all__ = [
     "Slurm",
     "UniversalPackage",
     "create_experiment",
+    "get_experiment",
 ]

@@ -282,7 +282,14 @@ LARGE_UPLOAD_BYTES = 64 * 1024 * 1024
 def upload_progress(local_root: Path, names: Sequence[str], where: str) -> Iterator[Callable[[str], None]]:
     """A byte-counting progress bar over whole files (stderr; a log line when not a terminal)."""
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
 
     sizes = {name: (local_root / name).stat().st_size for name in names}
     console = Console(stderr=True)

@@ -53,7 +53,9 @@ def _check_walltime(value: Any) -> int | None:
         raise TypeError(f"Slurm.walltime: {error}") from None
     except ValueError as error:
         if isinstance(value, str) and not re.fullmatch(r"(\d+-)?(\d+:){0,2}\d+", value.strip()):
-            raise ValueError(f"Slurm.walltime must be seconds, a timedelta or '[D-]HH:MM:SS', got {value!r}") from None
+            raise ValueError(
+                f"Slurm.walltime must be seconds, a timedelta or '[D-]HH:MM:SS', got {value!r}"
+            ) from None
         raise ValueError(f"Slurm.walltime: {error}") from None
 
 
@@ -63,7 +65,9 @@ def _optional_text(instance: object, attribute: attrs.Attribute, value: object) 
     if not isinstance(value, str):
         raise TypeError(f"Slurm.{attribute.name} must be a string, got {value!r}")
     if not value or value != value.strip() or "\n" in value or "\r" in value:
-        raise _fail(attribute, f"must be a non-empty single-line string without surrounding spaces, got {value!r}")
+        raise _fail(
+            attribute, f"must be a non-empty single-line string without surrounding spaces, got {value!r}"
+        )
 
 
 def _positive_int_or_none(instance: object, attribute: attrs.Attribute, value: object) -> None:
@@ -89,10 +93,13 @@ def _to_resources(value: Any) -> dict[str, str | None]:
     result: dict[str, str | None] = {}
     for key, item in value.items():
         if not isinstance(key, str) or not _OPTION_NAME.match(_option_name(key)):
-            raise ValueError(f"Slurm.resources: {key!r} is not a Slurm option name (e.g. 'gres', 'constraint')")
-        if isinstance(item, bool):
-            if item:
-                result[_option_name(key)] = None  # a flag, e.g. {"exclusive": True}
+            raise ValueError(
+                f"Slurm.resources: {key!r} is not a Slurm option name (e.g. 'gres', 'constraint')"
+            )
+        if item is None or item is True:
+            result[_option_name(key)] = None  # a flag: {"requeue": True} -> --requeue
+            continue
+        if item is False:
             continue
         if not isinstance(item, (str, int, float)):
             raise TypeError(f"Slurm.resources[{key!r}] must be a string or number, got {item!r}")
@@ -103,24 +110,33 @@ def _to_resources(value: Any) -> dict[str, str | None]:
     return result
 
 
-def _to_lines(field: str) -> Any:
-    def convert(value: Any) -> list[str]:
-        if value is None:
-            return []
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, Sequence):
-            raise TypeError(f"Slurm.{field} must be a list of strings, got {value!r}")
-        lines = []
-        for item in value:
-            if not isinstance(item, str) or not item.strip():
-                raise TypeError(f"Slurm.{field} must be a list of non-empty strings, got {item!r}")
-            if "\n" in item or "\r" in item:
-                raise ValueError(f"Slurm.{field} items must be single lines, got {item!r}")
-            lines.append(item.strip())
-        return lines
+def _to_lines(field: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Sequence):
+        raise TypeError(f"Slurm.{field} must be a list of strings, got {value!r}")
+    lines = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise TypeError(f"Slurm.{field} must be a list of non-empty strings, got {item!r}")
+        if "\n" in item or "\r" in item:
+            raise ValueError(f"Slurm.{field} items must be single lines, got {item!r}")
+        lines.append(item.strip())
+    return lines
 
-    return convert
+
+def _modules(value: Any) -> list[str]:
+    return _to_lines("modules", value)
+
+
+def _extra_directives(value: Any) -> list[str]:
+    return _to_lines("extra_directives", value)
+
+
+def _skip_directives(value: Any) -> list[str]:
+    return _to_lines("skip_directives", value)
 
 
 def _check_extra_directives(instance: object, attribute: attrs.Attribute, value: list[str]) -> None:
@@ -170,12 +186,12 @@ class Slurm(xm.Executor):
     account: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
     exclusive: bool = attrs.field(default=False, validator=_bool, kw_only=True)
     log_directory: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
-    modules: list[str] = attrs.field(factory=list, converter=_to_lines("modules"), kw_only=True)
+    modules: list[str] = attrs.field(factory=list, converter=_modules, kw_only=True)
     extra_directives: list[str] = attrs.field(
-        factory=list, converter=_to_lines("extra_directives"), validator=_check_extra_directives, kw_only=True
+        factory=list, converter=_extra_directives, validator=_check_extra_directives, kw_only=True
     )
     skip_directives: list[str] = attrs.field(
-        factory=list, converter=_to_lines("skip_directives"), validator=_check_skip_directives, kw_only=True
+        factory=list, converter=_skip_directives, validator=_check_skip_directives, kw_only=True
     )
     singularity_options: SingularityOptions | None = attrs.field(
         default=None, validator=_check_singularity, kw_only=True
@@ -206,8 +222,8 @@ class Slurm(xm.Executor):
         disk = requirements.task_requirements.get(ResourceType.EPHEMERAL_STORAGE)
         if disk:
             directives.append(("tmp", format_memory(disk)))
-        if requirements.accelerator in GpuType and requirements.accelerator_count:
-            kind = requirements.accelerator
+        kind = requirements.accelerator
+        if kind is not None and kind in GpuType and requirements.accelerator_count:
             model = "" if kind is ResourceType.GPU else f"{kind.value}:"
             directives.append(("gres", f"gpu:{model}{requirements.accelerator_count}"))
         if self.walltime is not None:
@@ -242,7 +258,9 @@ def _slurm_target(executor: Any, config: Any) -> Any:
     from lxm3.schedulers.slurm import SlurmScheduler
     from lxm3.xm_cluster.cluster_target import cluster_target
 
-    return cluster_target("slurm", lambda cluster: SlurmScheduler(cluster_name=cluster.name), executor, config)
+    return cluster_target(
+        "slurm", lambda cluster: SlurmScheduler(cluster_name=cluster.name), executor, config
+    )
 
 
 def _register() -> None:

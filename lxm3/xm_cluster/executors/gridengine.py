@@ -1,0 +1,369 @@
+"""The Grid Engine executor: run on an SGE cluster, as a `qsub -t` array job per sweep.
+
+    executor = xm_cluster.GridEngine(
+        requirements=xm.JobRequirements(cpu=4, ram=8 * xm.GiB, gpu=1),
+        walltime="2:00:00",
+        queue="gpu.q",
+        max_parallel_tasks=10,     # at most 10 tasks of the sweep at once (-tc 10)
+    )
+
+Every value is checked here, when the launch script builds the executor, so a
+typo, a negative number or a value Grid Engine cannot read in a `#$` line fails
+at that line rather than in `qsub` on the cluster. The job name, output paths
+and array range come from the job, in `lxm3.schedulers.sge`.
+
+How `requirements` map to Grid Engine (which counts resources PER SLOT):
+
+- `cpu=N` (N > 1) -> `-pe <parallel_environment> N` (default PE "smp"); the
+  job then has N slots. `parallel_environments={"mpi": 16}` names the PE and
+  slots directly instead (one PE per job, as qsub allows).
+- `memory`/`ram` is what the whole task needs. Grid Engine multiplies a
+  memory request by the job's slots, so lxm3 divides it: `cpu=4, ram=8 GiB`
+  becomes `-l h_vmem=2G` (4 slots x 2G = 8G). Which complexes are set is the
+  `memory_resources` field: `["h_vmem"]` (a hard limit, the default),
+  `["mem_free"]` (a scheduling hint), both, or `[]` for none.
+- `gpu=N` -> `-l <gpu_resource>=N` (default complex "gpu"), as given: if your
+  site's GPU complex is a per-slot consumable, a job with S slots asks for S x N.
+  Named GPU models (`a100=1`) have no standard Grid Engine form; request the
+  count with `gpu=` and the model through `resources` (e.g. `{"gpu_type": "a100"}`).
+- TPUs, `disk`, `location` and `replicas` have no portable Grid Engine form and
+  are refused; use `resources`, `queue` or `parallel_environments`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from lxm3 import xm
+from lxm3.schedulers.sge import Directive, check_directive_value
+from lxm3.xm.resources import GpuType, ResourceType
+from lxm3.xm_cluster.executors.base import (
+    SingularityOptions,
+    format_hms,
+    to_walltime_seconds,
+    validated_fields,
+)
+
+#: A Grid Engine complex (resource) or parallel environment name.
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+#: What qsub accepts as an account or project ("object name"): printable ASCII
+#: without spaces, / : @ \\ * ? (and without the quotes and # no directive can hold).
+_OBJECT_NAME = re.compile(r"^[^\s/:@\\*?'\"#]+$", re.ASCII)
+
+
+class GridEngineSpec(xm.ExecutorSpec):
+    """Package for running on a Grid Engine cluster."""
+
+
+def _text(what: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"GridEngine.{what} must be a string, got {value!r}")
+    if value != value.strip():
+        raise ValueError(f"GridEngine.{what} must not start or end with spaces, got {value!r}")
+    return check_directive_value(value, f"GridEngine.{what}")
+
+
+def _name(what: str, value: Any) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise ValueError(f"GridEngine.{what}: {value!r} is not a Grid Engine resource or PE name")
+    return value
+
+
+def _optional_text(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if value is not None:
+        _text(attribute.name, value)
+
+
+def _object_name_or_none(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.isascii() or not _OBJECT_NAME.match(value):
+        raise ValueError(
+            f"GridEngine.{attribute.name}: {value!r} is not a name Grid Engine accepts "
+            "(printable ASCII without spaces, quotes, #, /, :, @, \\, *, ?)"
+        )
+
+
+def _check_name(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    _name(attribute.name, value)
+
+
+def _positive_int_or_none(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValueError(f"GridEngine.{attribute.name} must be a positive integer, got {value!r}")
+
+
+def _bool(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"GridEngine.{attribute.name} must be True or False, got {value!r}")
+
+
+def _optional_bool(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if value is not None:
+        _bool(instance, attribute, value)
+
+
+def _to_walltime(value: Any) -> int | None:
+    try:
+        return to_walltime_seconds(value)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"GridEngine.walltime: {error}") from None
+
+
+def _to_resources(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"GridEngine.resources must be a dict of complex -> value, got {value!r}")
+    result = {}
+    for key, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise TypeError(f"GridEngine.resources[{key!r}] must be a string or number, got {item!r}")
+        text = str(item)
+        if any(ch.isspace() for ch in text):
+            raise ValueError(f"GridEngine.resources[{key!r}] must not contain spaces, got {text!r}")
+        result[_name(f"resources key {key!r}", key)] = check_directive_value(text, f"GridEngine.resources[{key!r}]")
+    return result
+
+
+def _to_parallel_environments(value: Any) -> dict[str, int]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"GridEngine.parallel_environments must be a dict of PE name -> slots, got {value!r}")
+    if len(value) > 1:
+        raise ValueError(f"GridEngine.parallel_environments: a job runs in one PE, got {sorted(value)}")
+    result = {}
+    for key, slots in value.items():
+        if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+            raise ValueError(f"GridEngine.parallel_environments[{key!r}] must be a positive integer, got {slots!r}")
+        result[_name("parallel_environments", key)] = slots
+    return result
+
+
+def _to_strings(field: str) -> Any:
+    def convert(value: Any) -> list[str]:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, Sequence):
+            raise TypeError(f"GridEngine.{field} must be a list of strings, got {value!r}")
+        items = []
+        for item in value:
+            if not isinstance(item, str) or not item.strip():
+                raise TypeError(f"GridEngine.{field} must be a list of non-empty strings, got {item!r}")
+            if "\n" in item or "\r" in item or "\0" in item:
+                raise ValueError(f"GridEngine.{field} items must be single lines, got {item!r}")
+            items.append(item.strip())
+        return items
+
+    return convert
+
+
+def _to_memory_resources(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, Sequence):
+        raise TypeError(f"GridEngine.memory_resources must be a list of complex names, got {value!r}")
+    return [_name("memory_resources", item) for item in value]
+
+
+def _check_extra_directives(instance: object, attribute: attrs.Attribute, value: list[str]) -> None:
+    for item in value:
+        if not item.startswith("-"):
+            raise ValueError(f"GridEngine.extra_directives items are raw qsub options such as '-l ssd=1', got {item!r}")
+
+
+def _check_skip_directives(instance: object, attribute: attrs.Attribute, value: list[str]) -> None:
+    for item in value:
+        if not item.startswith("-"):
+            raise ValueError(
+                f"GridEngine.skip_directives items are directive prefixes such as '-l h_vmem' or '-pe', got {item!r}"
+            )
+
+
+def _check_singularity(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if value is not None and not isinstance(value, SingularityOptions):
+        raise TypeError(f"GridEngine.{attribute.name} must be an xm_cluster.SingularityOptions, got {value!r}")
+
+
+def _check_log_directory(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if value is None:
+        return
+    text = _text(attribute.name, value)
+    if not (text.startswith("/") or text.startswith("~/") or text.startswith("$HOME/")):
+        raise ValueError(f"GridEngine.log_directory must be absolute or start with '~/', got {text!r}")
+
+
+def _check_requirements(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if not isinstance(value, xm.JobRequirements):
+        raise TypeError(f"GridEngine.{attribute.name} must be an xm.JobRequirements, got {value!r}")
+    for resource in value.task_requirements:
+        if resource in GpuType and resource is not ResourceType.GPU:
+            raise ValueError(
+                f"GridEngine.requirements: {resource.value} names a GPU model, which Grid Engine has no standard "
+                f"resource for; ask for gpu={value.task_requirements[resource]:g} and pick the model with "
+                "resources={...} (your site's GPU-type complex)"
+            )
+        if resource not in (ResourceType.CPU, ResourceType.MEMORY, ResourceType.GPU):
+            raise ValueError(
+                f"GridEngine.requirements: {resource.value} has no portable Grid Engine form; "
+                "request it through resources={...}"
+            )
+    if value.location:
+        raise ValueError("GridEngine.requirements: location is not supported; use queue=... instead")
+    if value.replicas and value.replicas > 1:
+        raise ValueError(
+            "GridEngine.requirements: replicas is not supported; request slots with parallel_environments={'mpi': N}"
+        )
+
+
+@validated_fields
+@attrs.frozen
+class GridEngine(xm.Executor):
+    """Runs tasks as a Grid Engine array job; `GridEngine(requirements, walltime=...)` as in lxm3 0.4.
+
+    - `requirements`: cpu, memory and gpu, mapped as the module docstring says.
+    - `resources`: any other `-l complex=value` (`{"scratch": "10G"}`).
+    - `parallel_environments`: `{pe_name: slots}` -> `-pe pe_name slots`.
+    - `walltime`: seconds, a `timedelta`, or `"[D-]HH:MM:SS"` -> `-l h_rt=`.
+    - `queue` (`-q`), `reserved` (`-R y|n`), `project` (`-P`), `account` (`-A`),
+      `shell` (`-S`, default /bin/bash): the usual qsub options.
+    - `log_directory`: where Grid Engine writes the job script's own output
+      (`<name>.o<job>.<task>`; default: the job's `logs/`); task output always
+      goes to the job's `logs/<task>.out/.err`. `merge_output` (default True)
+      puts stderr in the same file (`-j y`).
+    - `modules`: `module load` lines run before the task.
+    - `max_parallel_tasks`: at most this many tasks of the sweep at once (`-tc`).
+    - `extra_directives`: raw qsub options written as given (`"-l ssd=true"`);
+      `skip_directives`: prefixes of directives to leave out, matched on whole
+      words (`"-l h_vmem"` drops `-l h_vmem=2G`, `"-pe"` drops the PE request).
+    - `parallel_environment`, `memory_resources`, `gpu_resource`: the names
+      your site uses for the PE, memory and GPU complexes.
+    - `cluster`: which `[[clusters]]` entry of the config to submit to.
+    """
+
+    requirements: xm.JobRequirements = attrs.field(factory=xm.JobRequirements, validator=_check_requirements)
+    resources: dict[str, str] = attrs.field(factory=dict, converter=_to_resources, kw_only=True)
+    parallel_environments: dict[str, int] = attrs.field(
+        factory=dict, converter=_to_parallel_environments, kw_only=True
+    )
+    walltime: int | None = attrs.field(default=None, converter=_to_walltime, kw_only=True)
+    queue: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
+    reserved: bool | None = attrs.field(default=None, validator=_optional_bool, kw_only=True)
+    log_directory: str | None = attrs.field(default=None, validator=_check_log_directory, kw_only=True)
+    merge_output: bool = attrs.field(default=True, validator=_bool, kw_only=True)
+    shell: str | None = attrs.field(default="/bin/bash", validator=_optional_text, kw_only=True)
+    project: str | None = attrs.field(default=None, validator=_object_name_or_none, kw_only=True)
+    account: str | None = attrs.field(default=None, validator=_object_name_or_none, kw_only=True)
+    modules: list[str] = attrs.field(factory=list, converter=_to_strings("modules"), kw_only=True)
+    max_parallel_tasks: int | None = attrs.field(default=None, validator=_positive_int_or_none, kw_only=True)
+    extra_directives: list[str] = attrs.field(
+        factory=list, converter=_to_strings("extra_directives"), validator=_check_extra_directives, kw_only=True
+    )
+    skip_directives: list[str] = attrs.field(
+        factory=list, converter=_to_strings("skip_directives"), validator=_check_skip_directives, kw_only=True
+    )
+    singularity_options: SingularityOptions | None = attrs.field(
+        default=None, validator=_check_singularity, kw_only=True
+    )
+    parallel_environment: str = attrs.field(default="smp", validator=_check_name, kw_only=True)
+    memory_resources: list[str] = attrs.field(
+        factory=lambda: ["h_vmem"], converter=_to_memory_resources, kw_only=True
+    )
+    gpu_resource: str = attrs.field(default="gpu", validator=_check_name, kw_only=True)
+    cluster: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        requirements = self.requirements
+        if requirements.cpu and requirements.cpu > 1 and self.parallel_environments:
+            raise ValueError(
+                "GridEngine: give the slots either as requirements cpu= or as parallel_environments, not both"
+            )
+        derived = {"h_rt": self.walltime is not None, self.gpu_resource: bool(requirements.gpu_count)}
+        derived.update({name: bool(requirements.memory) for name in self.memory_resources})
+        clashes = sorted(name for name, used in derived.items() if used and name in self.resources)
+        if clashes:
+            raise ValueError(
+                f"GridEngine.resources sets {', '.join(clashes)}, which lxm3 also derives from "
+                "requirements/walltime; set it in one place"
+            )
+
+    @classmethod
+    def Spec(cls) -> GridEngineSpec:  # noqa: N802 - XManager's public name
+        return GridEngineSpec()
+
+    @property
+    def walltime_timedelta(self) -> datetime.timedelta | None:
+        return None if self.walltime is None else datetime.timedelta(seconds=self.walltime)
+
+    @property
+    def slots(self) -> int:
+        """Slots per task: the PE's, `ceil(cpu)`, else 1."""
+        if self.parallel_environments:
+            return next(iter(self.parallel_environments.values()))
+        cpu = self.requirements.cpu
+        return max(1, math.ceil(cpu)) if cpu else 1
+
+    def requirement_directives(self) -> list[Directive]:
+        """qsub options (as argument tuples) from `requirements` and the typed fields.
+
+        The job-specific ones (`-N`, `-o`, `-t`, `-tc`) are added by the scheduler.
+        """
+        directives: list[Directive] = []
+        if self.shell is not None:
+            directives.append(("-S", self.shell))
+        if self.queue is not None:
+            directives.append(("-q", self.queue))
+        if self.parallel_environments:
+            name, slots = next(iter(self.parallel_environments.items()))
+            directives.append(("-pe", name, str(slots)))
+        elif self.slots > 1:
+            directives.append(("-pe", self.parallel_environment, str(self.slots)))
+        if self.walltime is not None:
+            directives.append(("-l", f"h_rt={format_hms(self.walltime)}"))
+        memory = self.requirements.memory
+        if memory:
+            per_slot = format_memory(memory / self.slots)
+            directives.extend(("-l", f"{name}={per_slot}") for name in self.memory_resources)
+        if self.requirements.gpu_count:
+            directives.append(("-l", f"{self.gpu_resource}={self.requirements.gpu_count}"))
+        directives.extend(("-l", f"{name}={value}") for name, value in self.resources.items())
+        if self.reserved is not None:
+            directives.append(("-R", "y" if self.reserved else "n"))
+        if self.project is not None:
+            directives.append(("-P", self.project))
+        if self.account is not None:
+            directives.append(("-A", self.account))
+        return directives
+
+
+def format_memory(num_bytes: float) -> str:
+    """Bytes in Grid Engine's binary units: whole GiB as `8G`, else MiB rounded up (`1908M`)."""
+    mib = max(1, math.ceil(num_bytes / 1024**2))
+    if mib % 1024 == 0:
+        return f"{mib // 1024}G"
+    return f"{mib}M"
+
+
+def _gridengine_target(executor: Any, config: Any) -> Any:
+    from lxm3.schedulers.sge import GridEngineScheduler
+    from lxm3.xm_cluster.cluster_target import cluster_target
+
+    return cluster_target("sge", lambda cluster: GridEngineScheduler(), executor, config)
+
+
+def _register() -> None:
+    from lxm3.xm_cluster import targets
+
+    targets.register_executor(GridEngine, _gridengine_target)
+
+
+_register()
