@@ -21,11 +21,15 @@ from absl import app, flags
 from lxm3 import xm, xm_cluster
 
 _TASKS = flags.DEFINE_integer("tasks", 1000, "Tasks in the sweep.")
-_SWEEP = flags.DEFINE_integer("sweep", 0, "Changes every task's hyperparameters (a relaunch with new values).")
+_SWEEP = flags.DEFINE_integer(
+    "sweep", 0, "Changes every task's hyperparameters (a relaunch with new values)."
+)
 _HOLD = flags.DEFINE_bool("hold", True, "Submit held (sbatch --hold).")
 _NAME = flags.DEFINE_string("job_name", "lxmbench", "ArrayJob name (the harness finds the jobs by it).")
 
-PROJECT = os.environ.get("LXM_BENCH_PROJECT") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "project")
+PROJECT = os.environ.get("LXM_BENCH_PROJECT") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "project"
+)
 
 
 def main(_):
@@ -35,10 +39,17 @@ def main(_):
         [executable] = experiment.package([xm.Packageable(spec, executor_spec=executor.Spec())])
         sweep = _SWEEP.value
         args = [
-            {"seed": task, "lr": 10.0 ** -(1 + (task + sweep) % 5), "batch_size": 32 << (task % 4), "sweep": sweep}
+            {
+                "seed": task,
+                "lr": 10.0 ** -(1 + (task + sweep) % 5),
+                "batch_size": 32 << (task % 4),
+                "sweep": sweep,
+            }
             for task in range(_TASKS.value)
         ]
-        experiment.add(xm_cluster.ArrayJob(executable=executable, executor=executor, args=args, name=_NAME.value))
+        experiment.add(
+            xm_cluster.ArrayJob(executable=executable, executor=executor, args=args, name=_NAME.value)
+        )
     stats_path = os.environ.get("LXM_BENCH_STATS")
     if stats_path:
         with open(stats_path, "w") as handle:

@@ -45,10 +45,14 @@ def main() -> int:
     for size in (int(text) for text in parsed.sizes.split(",")):
         started = time.perf_counter()
         with xm_cluster.create_experiment(experiment_title="lxmbench-p3") as experiment:
-            spec = xm_cluster.PythonPackage(path=parsed.project, entrypoint=xm_cluster.ModuleName("benchproj.train"))
+            spec = xm_cluster.PythonPackage(
+                path=parsed.project, entrypoint=xm_cluster.ModuleName("benchproj.train")
+            )
             [executable] = experiment.package([xm.Packageable(spec, executor_spec=executor.Spec())])
             args = [{"seed": task, "lr": 0.001} for task in range(size)]
-            experiment.add(xm_cluster.ArrayJob(executable=executable, executor=executor, args=args, name="lxmbench"))
+            experiment.add(
+                xm_cluster.ArrayJob(executable=executable, executor=executor, args=args, name="lxmbench")
+            )
         launch_seconds = time.perf_counter() - started
         [unit] = list(experiment.work_units().values())
         [job] = unit.jobs
@@ -83,15 +87,25 @@ def main() -> int:
                 "arrays": len(job.submitted),
                 "remote_dir": job.remote_dir,
                 "chunks": [
-                    {"job_id": s.job_id, "offset": s.chunk.offset, "count": s.chunk.count, "script": s.script_path}
+                    {
+                        "job_id": s.job_id,
+                        "offset": s.chunk.offset,
+                        "count": s.chunk.count,
+                        "script": s.script_path,
+                    }
                     for s in job.submitted
                 ],
                 "polls": polls,
-                "max_scheduler_commands_per_poll": max(p["scheduler_commands"] for p in polls) if polls else None,
+                "max_scheduler_commands_per_poll": max(p["scheduler_commands"] for p in polls)
+                if polls
+                else None,
                 "max_watcher_queries_per_poll": max(p["watcher_queries"] for p in polls) if polls else None,
             }
         )
-        print(f"P3 N={size}: {results[-1]['max_scheduler_commands_per_poll']} scheduler command(s) per poll", file=sys.stderr)
+        print(
+            f"P3 N={size}: {results[-1]['max_scheduler_commands_per_poll']} scheduler command(s) per poll",
+            file=sys.stderr,
+        )
     with open(parsed.out, "w") as handle:
         json.dump(results, handle, indent=1)
     return 0

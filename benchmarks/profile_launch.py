@@ -27,7 +27,14 @@ _LOCK = threading.Lock()
 
 def _record(kind: str, start: float, end: float, detail: str = "") -> None:
     with _LOCK:
-        EVENTS.append({"kind": kind, "start": round(start - _PERF0, 4), "seconds": round(end - start, 4), "detail": detail[:160]})
+        EVENTS.append(
+            {
+                "kind": kind,
+                "start": round(start - _PERF0, 4),
+                "seconds": round(end - start, 4),
+                "detail": detail[:160],
+            }
+        )
 
 
 def classify(argv: list[str]) -> str:

@@ -52,14 +52,50 @@ JOB_NAME = "lxmbench"  # every benchmark job's Slurm name contains it; cleanup c
 PROJECT_VERSION = "3"  # bump when generate_project changes
 
 MODES: dict[str, dict[str, Any]] = {
-    "full": dict(runs=5, tasks=1000, p3_sizes=[1, 100, 10000], p4_sizes=(10, 10000), polls=5, p4_reps=40,
-                 p5_runs=20, p6_tasks=100_000, p6_runs=3),
-    "quick": dict(runs=3, tasks=1000, p3_sizes=[1, 100, 10000], p4_sizes=(10, 10000), polls=3, p4_reps=20,
-                  p5_runs=10, p6_tasks=100_000, p6_runs=3),
-    "tiny": dict(runs=1, tasks=50, p3_sizes=[1, 10, 250], p4_sizes=(10, 250), polls=2, p4_reps=3,
-                 p5_runs=3, p6_tasks=2000, p6_runs=1),
+    "full": dict(
+        runs=5,
+        tasks=1000,
+        p3_sizes=[1, 100, 10000],
+        p4_sizes=(10, 10000),
+        polls=5,
+        p4_reps=40,
+        p5_runs=20,
+        p6_tasks=100_000,
+        p6_runs=3,
+    ),
+    "quick": dict(
+        runs=3,
+        tasks=1000,
+        p3_sizes=[1, 100, 10000],
+        p4_sizes=(10, 10000),
+        polls=3,
+        p4_reps=20,
+        p5_runs=10,
+        p6_tasks=100_000,
+        p6_runs=3,
+    ),
+    "tiny": dict(
+        runs=1,
+        tasks=50,
+        p3_sizes=[1, 10, 250],
+        p4_sizes=(10, 250),
+        polls=2,
+        p4_reps=3,
+        p5_runs=3,
+        p6_tasks=2000,
+        p6_runs=1,
+    ),
 }
-TARGETS = {"P1": 0.5, "P1b": 1.5, "P2": 2.0, "P3": 1, "P4": 1.2, "P5": 0.5, "P6_seconds": 10.0, "P6_mb": 200.0}
+TARGETS = {
+    "P1": 0.5,
+    "P1b": 1.5,
+    "P2": 2.0,
+    "P3": 1,
+    "P4": 1.2,
+    "P5": 0.5,
+    "P6_seconds": 10.0,
+    "P6_mb": 200.0,
+}
 
 _T0 = time.perf_counter()
 
@@ -83,7 +119,9 @@ def run(argv: list[str], *, check: bool = True, **kwargs: Any) -> subprocess.Com
     result = subprocess.run(argv, **kwargs)
     if check and result.returncode != 0:
         detail = ((result.stderr or "") + (result.stdout or "")).strip().splitlines()[-15:]
-        raise BenchError(f"{shlex.join(map(str, argv))[:200]} failed ({result.returncode}):\n" + "\n".join(detail))
+        raise BenchError(
+            f"{shlex.join(map(str, argv))[:200]} failed ({result.returncode}):\n" + "\n".join(detail)
+        )
     return result
 
 
@@ -128,7 +166,9 @@ class Relay:
             threading.Thread(target=self._pump, args=(client, upstream, "up", state), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, "down", state), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket, direction: str, state: dict[str, int]) -> None:
+    def _pump(
+        self, source: socket.socket, sink: socket.socket, direction: str, state: dict[str, int]
+    ) -> None:
         try:
             while True:
                 data = source.recv(1 << 16)
@@ -227,8 +267,14 @@ def generate_project(root: Path) -> None:
 
 
 def project_stats(root: Path) -> dict[str, Any]:
-    files = [p for p in root.rglob("*") if p.is_file() and ".git" not in p.parts and "build" not in p.parts
-             and not any(part.endswith(".egg-info") for part in p.parts)]
+    files = [
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and ".git" not in p.parts
+        and "build" not in p.parts
+        and not any(part.endswith(".egg-info") for part in p.parts)
+    ]
     code = sum(p.stat().st_size for p in files if p.suffix == ".py")
     data = sum(p.stat().st_size for p in files if p.suffix in (".bin", ".json"))
     return {"files": len(files), "code_bytes": code, "data_bytes": data}
@@ -243,8 +289,9 @@ def clean_build_dirs(root: Path) -> None:
 
 # ---------------------------------------------------------------- the harness
 class Bench:
-    def __init__(self, mode: str, full_arrays: bool, keep: bool) -> None:
+    def __init__(self, mode: str, full_arrays: bool, keep: bool, only: list[str] | None = None) -> None:
         self.mode = mode
+        self.only = only or []
         self.cfg = MODES[mode]
         self.full_arrays = full_arrays
         self.keep = keep
@@ -253,6 +300,17 @@ class Bench:
         self.ssh_config = WORK / "ssh" / "ssh_config"
         self.peer_home = WORK / "peer-home"
         self.results: dict[str, Any] = {"mode": mode, "errors": {}}
+        previous = RESULTS / "latest.json"
+        if self.only and previous.is_file():
+            # A partial run updates the measures it ran and keeps the others (see "updated").
+            self.results = json.loads(previous.read_text())
+            self.results["errors"] = {}
+            self.results["partial_update"] = {
+                "measures": self.only,
+                "at": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "mode": mode,
+            }
+        self.results.setdefault("measured_at", time.strftime("%Y-%m-%d %H:%M:%S"))
         self.relay: Relay | None = None
         self.remote_home = ""
         self.max_array_size = 0
@@ -263,7 +321,9 @@ class Bench:
         log("testbed: tests/testbed/up.sh")
         up = run(["bash", str(REPO / "tests/testbed/up.sh")], check=False)
         if up.returncode != 0:
-            raise BenchError("tests/testbed/up.sh failed:\n" + "\n".join((up.stdout + up.stderr).splitlines()[-20:]))
+            raise BenchError(
+                "tests/testbed/up.sh failed:\n" + "\n".join((up.stdout + up.stderr).splitlines()[-20:])
+            )
         self.results["testbed"] = up.stdout.strip().splitlines()[-1] if up.stdout.strip() else ""
         if not (OURS_VENV / "bin" / "lxm3").exists():
             log("ours: scripts/pdm.sh install (project venv missing)")
@@ -273,7 +333,15 @@ class Bench:
             shutil.rmtree(PEER_VENV, ignore_errors=True)
             VENVS.mkdir(parents=True, exist_ok=True)
             run([sys.executable, "-m", "venv", str(PEER_VENV)])
-            run([str(PEER_VENV / "bin/pip"), "install", "-q", "--disable-pip-version-check", f"lxm3=={PEER_VERSION}"])
+            run(
+                [
+                    str(PEER_VENV / "bin/pip"),
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    f"lxm3=={PEER_VERSION}",
+                ]
+            )
         versions = {}
         for tool in ("ours", "peer"):
             versions[tool] = run([str(self.venv(tool) / "bin/lxm3"), "version"]).stdout.strip()
@@ -298,15 +366,21 @@ class Bench:
         if (self.project / "launcher.py").read_bytes() != (BENCH / "launcher.py").read_bytes():
             shutil.copyfile(BENCH / "launcher.py", self.project / "launcher.py")
         self.results["project"] = project_stats(self.project)
-        self.remote_home = self.ssh("printf %s \"$HOME\"").stdout.strip()
+        self.remote_home = self.ssh('printf %s "$HOME"').stdout.strip()
         self.remote_root = f"{self.remote_home}/lxm3-bench/{self.session}"
         self.cancel_jobs()
         self.results["environment"] = {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "slurm": run(["sbatch", "--version"], check=False).stdout.strip(),
-            "repo_commit": run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], check=False).stdout.strip(),
-            "repo_dirty": bool(run(["git", "-C", str(REPO), "status", "--porcelain", "--", "lxm3"], check=False).stdout.strip()),
+            "repo_commit": run(
+                ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], check=False
+            ).stdout.strip(),
+            "repo_dirty": bool(
+                run(
+                    ["git", "-C", str(REPO), "status", "--porcelain", "--", "lxm3"], check=False
+                ).stdout.strip()
+            ),
             "max_array_size": self.max_array_size,
             "sbatch_mode": "full" if self.full_arrays else "one-task",
         }
@@ -316,7 +390,9 @@ class Bench:
         directory = self.ssh_config.parent
         directory.mkdir(parents=True, exist_ok=True)
         hostkey = " ".join((PEER_SSH_DIR / "ssh_host_ed25519_key.pub").read_text().split()[:2])
-        (directory / "known_hosts").write_text(f"127.0.0.1 {hostkey}\n[127.0.0.1]:{self.relay.port} {hostkey}\n")
+        (directory / "known_hosts").write_text(
+            f"127.0.0.1 {hostkey}\n[127.0.0.1]:{self.relay.port} {hostkey}\n"
+        )
         common = (
             "  User hpcuser\n"
             f"  IdentityFile {KEY}\n  IdentitiesOnly yes\n"
@@ -333,7 +409,9 @@ class Bench:
     def venv(self, tool: str) -> Path:
         return OURS_VENV if tool == "ours" else PEER_VENV
 
-    def ssh(self, command: str, *, host: str = "benchcluster-direct", check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    def ssh(
+        self, command: str, *, host: str = "benchcluster-direct", check: bool = True, timeout: float = 600
+    ) -> subprocess.CompletedProcess:
         return run(["ssh", "-F", str(self.ssh_config), host, command], check=check, timeout=timeout)
 
     def cancel_jobs(self) -> None:
@@ -378,8 +456,17 @@ class Bench:
             env["HOME"] = str(self.peer_home)
         return env
 
-    def launch(self, tool: str, configs: dict[str, Path], run_dir: Path, *, tasks: int, sweep: int,
-               dry_run: bool = False, profile: Path | None = None) -> dict[str, Any]:
+    def launch(
+        self,
+        tool: str,
+        configs: dict[str, Path],
+        run_dir: Path,
+        *,
+        tasks: int,
+        sweep: int,
+        dry_run: bool = False,
+        profile: Path | None = None,
+    ) -> dict[str, Any]:
         """One `lxm3 launch` of the benchmark launcher; wall time, peak RSS, relay bytes."""
         env = self.tool_env(tool, configs[tool], run_dir)
         stats_path = Path(env["LXM_BENCH_STATS"])
@@ -387,7 +474,13 @@ class Bench:
         flags = [str(self.project / "launcher.py"), f"--tasks={tasks}", f"--sweep={sweep}"]
         if profile is not None:
             env["LXM_BENCH_T0"] = f"{time.time():.6f}"
-            argv = [str(OURS_VENV / "bin/python"), str(BENCH / "profile_launch.py"), str(profile), *flags]
+            argv = [
+                str(OURS_VENV / "bin/python"),
+                str(BENCH / "profile_launch.py"),
+                str(profile),
+                *(["--dry-run"] if dry_run else []),
+                *flags,
+            ]
         else:
             argv = [str(self.venv(tool) / "bin/lxm3"), "launch", *(["--dry-run"] if dry_run else []), *flags]
         log_path = run_dir / f"{tool}-{'dry' if dry_run else 'launch'}-{tasks}-{sweep}.log"
@@ -395,14 +488,18 @@ class Bench:
         up0, down0 = self.relay.counters()
         with open(log_path, "w") as log_file:
             started = time.perf_counter()
-            process = subprocess.Popen(argv, cwd=self.project, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                argv, cwd=self.project, env=env, stdout=log_file, stderr=subprocess.STDOUT
+            )
             _, status, usage = os.wait4(process.pid, 0)
             wall = time.perf_counter() - started
             process.returncode = os.waitstatus_to_exitcode(status)
         up1, down1 = self.relay.counters()
         if process.returncode != 0:
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
-            raise BenchError(f"{tool} launch ({tasks} tasks, sweep {sweep}) exited {process.returncode}; {log_path}:\n{tail}")
+            raise BenchError(
+                f"{tool} launch ({tasks} tasks, sweep {sweep}) exited {process.returncode}; {log_path}:\n{tail}"
+            )
         stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
         return {
             "tool": tool,
@@ -420,6 +517,20 @@ class Bench:
     def job_dir(self, remote: str, experiment_id: Any) -> str:
         return f"{remote}/ours/experiments/{experiment_id}/1/{JOB_NAME}"
 
+    def floor(self, command: str) -> dict[str, Any]:
+        """P1b's floor: one new ssh connection running sbatch on each prebuilt script."""
+        assert self.relay is not None
+        up0, _ = self.relay.counters()
+        started = time.perf_counter()
+        result = self.ssh(command, host="benchcluster")
+        wall = time.perf_counter() - started
+        up1, _ = self.relay.counters()
+        return {
+            "wall_s": round(wall, 4),
+            "arrays": result.stdout.count("Submitted batch job"),
+            "wire_bytes_up": up1 - up0,
+        }
+
     # ----- P1, P1b, P2 -----
     def bench_launches(self) -> None:
         runs = []
@@ -431,26 +542,20 @@ class Bench:
             sweep = 10 * number + 1
             clean_build_dirs(self.project)
             order = ["ours", "peer"] if number % 2 == 0 else ["peer", "ours"]
-            first = {tool: self.launch(tool, configs, run_dir, tasks=self.cfg["tasks"], sweep=sweep) for tool in order}
+            first = {
+                tool: self.launch(tool, configs, run_dir, tasks=self.cfg["tasks"], sweep=sweep)
+                for tool in order
+            }
             self.cancel_jobs()
             # P1b: ours again with new hyperparameters vs the floor, one ssh + sbatch of prebuilt scripts.
             scripts = self.job_dir(remote, first["ours"]["experiment_id"])
             floor_command = f'for f in {shlex.quote(scripts)}/job-*.sh; do sbatch "$f" || exit 1; done'
 
-            def floor() -> dict[str, Any]:
-                assert self.relay is not None
-                up0, _ = self.relay.counters()
-                started = time.perf_counter()
-                result = self.ssh(floor_command, host="benchcluster")
-                wall = time.perf_counter() - started
-                up1, _ = self.relay.counters()
-                return {"wall_s": round(wall, 4), "arrays": result.stdout.count("Submitted batch job"), "wire_bytes_up": up1 - up0}
-
             if number % 2 == 0:
                 relaunch = self.launch("ours", configs, run_dir, tasks=self.cfg["tasks"], sweep=sweep + 1)
-                floor_run = floor()
+                floor_run = self.floor(floor_command)
             else:
-                floor_run = floor()
+                floor_run = self.floor(floor_command)
                 relaunch = self.launch("ours", configs, run_dir, tasks=self.cfg["tasks"], sweep=sweep + 1)
             self.cancel_jobs()
             entry = {
@@ -460,8 +565,11 @@ class Bench:
                 "P1": first["ours"]["wall_s"] / first["peer"]["wall_s"],
                 "P1b": relaunch["wall_s"] / floor_run["wall_s"],
                 "P2": 100.0 * relaunch["wire_bytes_up"] / max(1, first["ours"]["wire_bytes_up"]),
-                "P2_transport": (100.0 * relaunch["transport_bytes_sent"] / max(1, first["ours"]["transport_bytes_sent"]))
-                if relaunch.get("transport_bytes_sent") is not None else None,
+                "P2_transport": (
+                    100.0 * relaunch["transport_bytes_sent"] / max(1, first["ours"]["transport_bytes_sent"])
+                )
+                if relaunch.get("transport_bytes_sent") is not None
+                else None,
             }
             runs.append(entry)
             log(
@@ -488,13 +596,30 @@ class Bench:
             "value": median([r["P2"] for r in runs]),
             "first_bytes_up": median([r["first"]["ours"]["wire_bytes_up"] for r in runs]),
             "relaunch_bytes_up": median([r["relaunch"]["wire_bytes_up"] for r in runs]),
-            "transport_counter_percent": median([r["P2_transport"] for r in runs if r["P2_transport"] is not None]),
+            "transport_counter_percent": median(
+                [r["P2_transport"] for r in runs if r["P2_transport"] is not None]
+            ),
             "first_transport_bytes": median([r["first"]["ours"]["transport_bytes_sent"] or 0 for r in runs]),
             "relaunch_transport_bytes": median([r["relaunch"]["transport_bytes_sent"] or 0 for r in runs]),
             "runs": len(runs),
         }
 
     # ----- profile of our launch -----
+    def profiled(
+        self, configs: dict[str, Path], run_dir: Path, *, tasks: int, sweep: int, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """One launch of ours under benchmarks/profile_launch.py: seconds per phase."""
+        out = run_dir / f"profile-{tasks}-{sweep}.json"
+        result = self.launch("ours", configs, run_dir, tasks=tasks, sweep=sweep, profile=out, dry_run=dry_run)
+        data = json.loads(out.read_text())
+        data["wall_s"] = result["wall_s"]
+        data["launcher_maxrss_mb"] = result["launcher_maxrss_mb"]
+        data["wire_bytes_up"] = result["wire_bytes_up"]
+        data["unaccounted_s (process exit, interpreter teardown)"] = round(
+            result["wall_s"] - data["interpreter_startup_s"] - data["in_process_total_s"], 4
+        )
+        return data
+
     def bench_profile(self) -> None:
         run_dir = WORK / "runs" / "profile"
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -503,14 +628,7 @@ class Bench:
         clean_build_dirs(self.project)
         profiles = {}
         for name, sweep in (("first", 101), ("relaunch", 102)):
-            out = run_dir / f"profile-{name}.json"
-            result = self.launch("ours", configs, run_dir, tasks=self.cfg["tasks"], sweep=sweep, profile=out)
-            data = json.loads(out.read_text())
-            data["wall_s"] = result["wall_s"]
-            data["unaccounted_s"] = round(
-                result["wall_s"] - data["interpreter_startup_s"] - data["in_process_total_s"], 4
-            )
-            profiles[name] = data
+            profiles[name] = self.profiled(configs, run_dir, tasks=self.cfg["tasks"], sweep=sweep)
         self.cancel_jobs()
         imports = {}
         for tool in ("ours", "peer"):
@@ -518,11 +636,14 @@ class Bench:
             for _ in range(3):
                 started = time.perf_counter()
                 # cwd WORK: `python -c` puts the cwd first on sys.path, and the repo's cwd holds ours.
-                run([str(self.venv(tool) / "bin/python"), "-c", "import lxm3.xm_cluster"],
-                    env=self.tool_env(tool, configs[tool], run_dir), cwd=WORK)
+                run(
+                    [str(self.venv(tool) / "bin/python"), "-c", "import lxm3.xm_cluster"],
+                    env=self.tool_env(tool, configs[tool], run_dir),
+                    cwd=WORK,
+                )
                 times.append(time.perf_counter() - started)
             imports[tool] = round(median(times), 4)
-        self.results["profile"] = {"ours": profiles, "import_lxm3_xm_cluster_s": imports}
+        self.results.setdefault("profile", {}).update({"ours": profiles, "import_lxm3_xm_cluster_s": imports})
 
     # ----- P3 and P4 -----
     def bench_watch_and_runner(self) -> None:
@@ -536,14 +657,28 @@ class Bench:
         env = self.tool_env("ours", configs["ours"], run_dir)
         env["LXM3_QUIET"] = "1"
         result = run(
-            [str(OURS_VENV / "bin/python"), str(BENCH / "p3_driver.py"), str(out),
-             "--calls-log", str(PEER_SSH_DIR / "calls.log"), "--sizes", ",".join(map(str, sizes)),
-             "--polls", str(self.cfg["polls"]), "--project", str(self.project)],
-            env=env, cwd=self.project, check=False,
+            [
+                str(OURS_VENV / "bin/python"),
+                str(BENCH / "p3_driver.py"),
+                str(out),
+                "--calls-log",
+                str(PEER_SSH_DIR / "calls.log"),
+                "--sizes",
+                ",".join(map(str, sizes)),
+                "--polls",
+                str(self.cfg["polls"]),
+                "--project",
+                str(self.project),
+            ],
+            env=env,
+            cwd=self.project,
+            check=False,
         )
         self.cancel_jobs()
         if result.returncode != 0:
-            raise BenchError("p3_driver.py failed:\n" + "\n".join((result.stdout + result.stderr).splitlines()[-20:]))
+            raise BenchError(
+                "p3_driver.py failed:\n" + "\n".join((result.stdout + result.stderr).splitlines()[-20:])
+            )
         watched = json.loads(out.read_text())
         by_size = {entry["tasks"]: entry for entry in watched}
         self.results["P3"] = {
@@ -561,7 +696,9 @@ class Bench:
             },
             "polls": self.cfg["polls"],
         }
-        log(f"P3: {self.results['P3']['value']} scheduler command(s) per poll (max over N={self.cfg['p3_sizes']})")
+        log(
+            f"P3: {self.results['P3']['value']} scheduler command(s) per poll (max over N={self.cfg['p3_sizes']})"
+        )
         self.bench_runner(by_size[small], by_size[large], remote)
 
     def bench_runner(self, small: dict[str, Any], large: dict[str, Any], remote: str) -> None:
@@ -579,7 +716,7 @@ class Bench:
         copies: dict[str, str] = {}
         lines = ["set -u", f"mkdir -p {shlex.quote(scratch)}", f"cd {shlex.quote(scratch)}"]
         # The bench copy of a job script: its first line after the shebang records the start time.
-        mark = "printf '%s\\n' \"$EPOCHREALTIME\" >\"$LXM_BENCH_T0\""
+        mark = 'printf \'%s\\n\' "$EPOCHREALTIME" >"$LXM_BENCH_T0"'
         for job in (small, large):
             for rep in range(reps):
                 script, _, _ = pick(job, rep)
@@ -591,12 +728,14 @@ class Bench:
                     )
         warmup = 2  # not counted: the first runs pay for cold page caches
         for rep in range(-warmup, reps):
-            order = (("small", small), ("large", large)) if rep % 2 == 0 else (("large", large), ("small", small))
+            order = (
+                (("small", small), ("large", large)) if rep % 2 == 0 else (("large", large), ("small", small))
+            )
             for label, job in order:
                 script, index, task = pick(job, rep)
                 lines.append(
                     f"rm -f t0 t1; SLURM_ARRAY_TASK_ID={index} LXM_BENCH_T0=$PWD/t0 LXM_BENCH_T1=$PWD/t1 "
-                    f"bash {copies[script]} >/dev/null 2>&1; echo \"R {rep} {label} {task} $(cat t0) $(cat t1)\""
+                    f'bash {copies[script]} >/dev/null 2>&1; echo "R {rep} {label} {task} $(cat t0) $(cat t1)"'
                 )
         # Micro: the runner's own task lookup (read_task) for the same tasks.
         runner = f"{remote}/ours/runtime"
@@ -616,7 +755,12 @@ class Bench:
             "    out[label] = min(best) * 1e6\n"
             "print('LOOKUP ' + json.dumps(out))\n"
         )
-        lookup_args = json.dumps([["small", small["remote_dir"], small["tasks"] - 1], ["large", large["remote_dir"], large["tasks"] - 1]])
+        lookup_args = json.dumps(
+            [
+                ["small", small["remote_dir"], small["tasks"] - 1],
+                ["large", large["remote_dir"], large["tasks"] - 1],
+            ]
+        )
         lines.append(f"python3 -c {shlex.quote(py)} {shlex.quote(lookup_args)}")
         result = self.ssh("\n".join(lines), timeout=1200)
         samples: dict[str, dict[int, float]] = {"small": {}, "large": {}}
@@ -626,21 +770,30 @@ class Bench:
             if parts[:1] == ["R"] and len(parts) == 6 and int(parts[1]) >= 0:
                 samples[parts[2]][int(parts[1])] = (float(parts[5]) - float(parts[4])) * 1000.0
             elif line.startswith("LOOKUP "):
-                lookup = json.loads(line[len("LOOKUP "):])
+                lookup = json.loads(line[len("LOOKUP ") :])
         if len(samples["small"]) != reps or len(samples["large"]) != reps:
-            raise BenchError(f"P4: expected {reps} samples per size, got {len(samples['small'])}/{len(samples['large'])}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+            raise BenchError(
+                f"P4: expected {reps} samples per size, got {len(samples['small'])}/{len(samples['large'])}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+            )
         ratios = [samples["large"][r] / samples["small"][r] for r in range(reps)]
         self.results["P4"] = {
             "value": median(ratios),
-            "ratio_of_medians": median(list(samples["large"].values())) / median(list(samples["small"].values())),
+            "ratio_of_medians": median(list(samples["large"].values()))
+            / median(list(samples["small"].values())),
             "small_tasks": small["tasks"],
             "large_tasks": large["tasks"],
             "small_overhead_ms": median(list(samples["small"].values())),
             "large_overhead_ms": median(list(samples["large"].values())),
             "reps": reps,
-            "read_task_us": {"small": round(lookup.get("small", float("nan")), 2), "large": round(lookup.get("large", float("nan")), 2)},
+            "read_task_us": {
+                "small": round(lookup.get("small", float("nan")), 2),
+                "large": round(lookup.get("large", float("nan")), 2),
+            },
+            "samples_ms": {label: [round(samples[label][r], 2) for r in range(reps)] for label in samples},
         }
-        log(f"P4: {self.results['P4']['small_overhead_ms']:.1f} ms (N={small['tasks']}) vs {self.results['P4']['large_overhead_ms']:.1f} ms (N={large['tasks']}): {self.results['P4']['value']:.3f}")
+        log(
+            f"P4: {self.results['P4']['small_overhead_ms']:.1f} ms (N={small['tasks']}) vs {self.results['P4']['large_overhead_ms']:.1f} ms (N={large['tasks']}): {self.results['P4']['value']:.3f}"
+        )
 
     # ----- P5 -----
     def bench_version(self) -> None:
@@ -649,7 +802,14 @@ class Bench:
 
         def once(tool: str) -> float:
             started = time.perf_counter()
-            subprocess.run([bins[tool], "version"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=WORK, check=True)
+            subprocess.run(
+                [bins[tool], "version"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                cwd=WORK,
+                check=True,
+            )
             return time.perf_counter() - started
 
         for _ in range(2):
@@ -658,7 +818,7 @@ class Bench:
         ratios = []
         for number in range(self.cfg["p5_runs"]):
             pair = {}
-            for tool in (("ours", "peer") if number % 2 == 0 else ("peer", "ours")):
+            for tool in ("ours", "peer") if number % 2 == 0 else ("peer", "ours"):
                 pair[tool] = once(tool)
                 times[tool].append(pair[tool])
             ratios.append(pair["ours"] / pair["peer"])
@@ -677,23 +837,35 @@ class Bench:
         run_dir = WORK / "runs" / "p6"
         shutil.rmtree(run_dir, ignore_errors=True)
         remote = f"{self.remote_root}/p6"
-        configs = self.write_configs(run_dir, remote, host="benchcluster-direct")
+        configs = self.write_configs(run_dir, remote)
         log("P6: warm-up launch (10 tasks) so code is built and on the cluster")
         self.launch("ours", configs, run_dir, tasks=10, sweep=0)
         self.cancel_jobs()
-        dry = [self.launch("ours", configs, run_dir, tasks=tasks, sweep=1000 + n, dry_run=True) for n in range(self.cfg["p6_runs"])]
+        dry = [
+            self.launch("ours", configs, run_dir, tasks=tasks, sweep=1000 + n, dry_run=True)
+            for n in range(self.cfg["p6_runs"])
+        ]
+        profiles = {}
+        if self.mode != "tiny":
+            profiles["dry_run"] = self.profiled(configs, run_dir, tasks=tasks, sweep=1500, dry_run=True)
         arrays = math.ceil(tasks / self.max_array_size)
         counted = arrays if not self.full_arrays else tasks
         in_slurm = int(self.ssh("/usr/bin/squeue -h -t all -r | wc -l").stdout.strip() or 0)
         real: list[dict[str, Any]] = []
         skipped = None
         if in_slurm + counted * self.cfg["p6_runs"] > 8000:
-            skipped = (f"{in_slurm} job records in Slurm + {counted} per run counted for this sweep would come near "
-                       "MaxJobCount=10000 (every array task counts until MinJobAge after it ends)")
+            skipped = (
+                f"{in_slurm} job records in Slurm + {counted} per run counted for this sweep would come near "
+                "MaxJobCount=10000 (every array task counts until MinJobAge after it ends)"
+            )
         else:
             for number in range(self.cfg["p6_runs"]):
                 real.append(self.launch("ours", configs, run_dir, tasks=tasks, sweep=2000 + number))
                 self.cancel_jobs()
+            if self.mode != "tiny":
+                profiles["real"] = self.profiled(configs, run_dir, tasks=tasks, sweep=2500)
+                self.cancel_jobs()
+        self.results.setdefault("profile", {})["p6"] = profiles
         if skipped:
             log(f"P6: real submission skipped: {skipped}")
         headline = real or dry
@@ -703,13 +875,22 @@ class Bench:
             "measured": "real submission" if real else "dry run",
             "tasks": tasks,
             "arrays": arrays,
-            "real": {"wall_s": [r["wall_s"] for r in real], "launcher_maxrss_mb": [r["launcher_maxrss_mb"] for r in real],
-                     "tree_maxrss_mb": [r["tree_maxrss_mb"] for r in real], "wire_bytes_up": [r["wire_bytes_up"] for r in real]},
-            "dry_run": {"wall_s": [r["wall_s"] for r in dry], "launcher_maxrss_mb": [r["launcher_maxrss_mb"] for r in dry],
-                        "tree_maxrss_mb": [r["tree_maxrss_mb"] for r in dry]},
+            "real": {
+                "wall_s": [r["wall_s"] for r in real],
+                "launcher_maxrss_mb": [r["launcher_maxrss_mb"] for r in real],
+                "tree_maxrss_mb": [r["tree_maxrss_mb"] for r in real],
+                "wire_bytes_up": [r["wire_bytes_up"] for r in real],
+            },
+            "dry_run": {
+                "wall_s": [r["wall_s"] for r in dry],
+                "launcher_maxrss_mb": [r["launcher_maxrss_mb"] for r in dry],
+                "tree_maxrss_mb": [r["tree_maxrss_mb"] for r in dry],
+            },
             "real_skipped": skipped,
         }
-        log(f"P6: {self.results['P6']['seconds']:.2f} s / {self.results['P6']['mb']:.0f} MB ({self.results['P6']['measured']})")
+        log(
+            f"P6: {self.results['P6']['seconds']:.2f} s / {self.results['P6']['mb']:.0f} MB ({self.results['P6']['measured']})"
+        )
 
     # ----- driver -----
     def cleanup(self) -> None:
@@ -729,17 +910,24 @@ class Bench:
             ("big sweep (P6)", self.bench_big_sweep),
         ]
         failed = 0
+        load: dict[str, list[float]] = self.results.setdefault("load_average", {})
         try:
             self.setup()
             for name, step in steps:
-                log(f"== {name}")
+                if self.only and not any(word in name for word in self.only):
+                    continue
+                log(f"== {name} (load average {os.getloadavg()[0]:.1f})")
+                load[name] = [round(os.getloadavg()[0], 2)]
                 try:
                     step()
                 except Exception as error:  # noqa: BLE001 - reported, the other measures still run
                     failed += 1
-                    self.results["errors"][name] = "".join(traceback.format_exception_only(type(error), error)).strip()
+                    self.results["errors"][name] = "".join(
+                        traceback.format_exception_only(type(error), error)
+                    ).strip()
                     log(f"{name} FAILED: {error}")
                     self.cancel_jobs()
+                load[name].append(round(os.getloadavg()[0], 2))
         except Exception as error:  # noqa: BLE001
             failed += 1
             self.results["errors"]["setup"] = str(error)
@@ -755,35 +943,82 @@ class Bench:
 
         def value(key: str, field: str = "value") -> float:
             entry = r.get(key)
-            return float(entry[field]) if isinstance(entry, dict) and entry.get(field) is not None else float("nan")
+            return (
+                float(entry[field])
+                if isinstance(entry, dict) and entry.get(field) is not None
+                else float("nan")
+            )
 
         rows = [
-            ("P1", "first launch, 1,000 tasks: ours / 0.4.2", value("P1"), "<= 0.5",
-             _detail(r, "P1", "ours {ours_first_s:.2f} s vs 0.4.2 {peer_first_s:.2f} s")),
-            ("P1b", "relaunch, new hparams: ours / floor", value("P1b"), "<= 1.5",
-             _detail(r, "P1b", "ours {ours_relaunch_s:.2f} s vs ssh+{floor_arrays}x sbatch {floor_s:.2f} s")),
-            ("P2", "relaunch bytes up, % of first", value("P2"), "<= 2 %",
-             _detail(r, "P2", "{relaunch_bytes_up:.0f} B vs {first_bytes_up:.0f} B on the wire")),
-            ("P3", "scheduler commands per poll (max)", value("P3"), "1",
-             _detail(r, "P3", "N = " + ", ".join(r.get("P3", {}).get("per_size", {}).keys()))),
-            ("P4", "task start N=10k / N=10", value("P4"), "<= 1.2",
-             _detail(r, "P4", "{large_overhead_ms:.1f} ms vs {small_overhead_ms:.1f} ms")),
-            ("P5", "`lxm3 version`: ours / 0.4.2", value("P5"), "<= 0.5",
-             _detail(r, "P5", "{ours_ms} ms vs {peer_ms} ms")),
-            ("P6", "100k-task launch: s / MB", value("P6", "seconds"), "<= 10 s / 200 MB",
-             _detail(r, "P6", "{seconds:.2f} s, {mb:.0f} MB ({measured})")),
+            (
+                "P1",
+                "first launch, 1,000 tasks: ours / 0.4.2",
+                value("P1"),
+                "<= 0.5",
+                _detail(r, "P1", "ours {ours_first_s:.2f} s vs 0.4.2 {peer_first_s:.2f} s"),
+            ),
+            (
+                "P1b",
+                "relaunch, new hparams: ours / floor",
+                value("P1b"),
+                "<= 1.5",
+                _detail(
+                    r, "P1b", "ours {ours_relaunch_s:.2f} s vs ssh+{floor_arrays}x sbatch {floor_s:.2f} s"
+                ),
+            ),
+            (
+                "P2",
+                "relaunch bytes up, % of first",
+                value("P2"),
+                "<= 2 %",
+                _detail(r, "P2", "{relaunch_bytes_up:.0f} B vs {first_bytes_up:.0f} B on the wire"),
+            ),
+            (
+                "P3",
+                "scheduler commands per poll (max)",
+                value("P3"),
+                "1",
+                _detail(r, "P3", "N = " + ", ".join(r.get("P3", {}).get("per_size", {}).keys())),
+            ),
+            (
+                "P4",
+                "task start N=10k / N=10",
+                value("P4"),
+                "<= 1.2",
+                _detail(r, "P4", "{large_overhead_ms:.1f} ms vs {small_overhead_ms:.1f} ms"),
+            ),
+            (
+                "P5",
+                "`lxm3 version`: ours / 0.4.2",
+                value("P5"),
+                "<= 0.5",
+                _detail(r, "P5", "{ours_ms} ms vs {peer_ms} ms"),
+            ),
+            (
+                "P6",
+                "100k-task launch: s / MB",
+                value("P6", "seconds"),
+                "<= 10 s / 200 MB",
+                _detail(r, "P6", "{seconds:.2f} s, {mb:.0f} MB ({measured})"),
+            ),
         ]
         met = {
-            "P1": value("P1") <= TARGETS["P1"], "P1b": value("P1b") <= TARGETS["P1b"], "P2": value("P2") <= TARGETS["P2"],
-            "P3": value("P3") <= TARGETS["P3"], "P4": value("P4") <= TARGETS["P4"], "P5": value("P5") <= TARGETS["P5"],
+            "P1": value("P1") <= TARGETS["P1"],
+            "P1b": value("P1b") <= TARGETS["P1b"],
+            "P2": value("P2") <= TARGETS["P2"],
+            "P3": value("P3") <= TARGETS["P3"],
+            "P4": value("P4") <= TARGETS["P4"],
+            "P5": value("P5") <= TARGETS["P5"],
             "P6": value("P6", "seconds") <= TARGETS["P6_seconds"] and value("P6", "mb") <= TARGETS["P6_mb"],
         }
         r["targets_met"] = met
         r["targets"] = TARGETS
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "latest.json").write_text(json.dumps(r, indent=1, default=str))
-        print(f"\nlxm3 benchmarks ({self.mode}; {r.get('versions', {}).get('ours', '?')} vs {r.get('versions', {}).get('peer', '?')}; "
-              f"{r['elapsed_s']} s; results in {RESULTS / 'latest.json'})")
+        print(
+            f"\nlxm3 benchmarks ({self.mode}; {r.get('versions', {}).get('ours', '?')} vs {r.get('versions', {}).get('peer', '?')}; "
+            f"{r['elapsed_s']} s; results in {RESULTS / 'latest.json'})"
+        )
         print(f"{'':4} {'measure':40} {'value':>9} {'target':>17}  {'met':3}  detail")
         for key, title, number, target, detail in rows:
             shown = "n/a" if math.isnan(number) else (f"{number:.0f}" if key == "P3" else f"{number:.3f}")
@@ -813,19 +1048,34 @@ def _detail(results: dict[str, Any], key: str, template: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quick", action="store_true", help="3 runs per measure; under 10 minutes")
-    group.add_argument("--tiny", action="store_true", help="CI smoke test: tiny sizes, 1 run, under 2 minutes")
-    parser.add_argument("--full-arrays", action="store_true",
-                        help="submit arrays with all their tasks (needs MaxJobCount headroom; see README)")
+    group.add_argument(
+        "--tiny", action="store_true", help="CI smoke test: tiny sizes, 1 run, under 2 minutes"
+    )
+    parser.add_argument(
+        "--full-arrays",
+        action="store_true",
+        help="submit arrays with all their tasks (needs MaxJobCount headroom; see README)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the remote staging dirs")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="PN",
+        help="run only these measures (P1, P1b, P2, P3, P4, P5, P6, profile); repeatable",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
-        print("benchmarks/run.py must run as root (it brings up the testbed and a second sshd)", file=sys.stderr)
+        print(
+            "benchmarks/run.py must run as root (it brings up the testbed and a second sshd)", file=sys.stderr
+        )
         return 2
     mode = "quick" if args.quick else "tiny" if args.tiny else "full"
-    return Bench(mode, args.full_arrays, args.keep).run_all()
+    return Bench(mode, args.full_arrays, args.keep, args.only).run_all()
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> None:
+def isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory, session_cache: Path
+) -> None:
     home = tmp_path_factory.mktemp("env")
     monkeypatch.setenv("LXM3_STORE", str(home / "store.sqlite3"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(session_cache))
@@ -30,7 +32,14 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("LXM3_LOCAL_ECHO", "0")
     monkeypatch.setenv("LXM3_POLL_MAX_INTERVAL", "0.5")
-    for name in ("LXM_CONFIG", "LXM_CLUSTER", "LXM_PROJECT", "LXM3_DRY_RUN", "LXM3_LAUNCHER_DIR", "LXM3_DEBUG"):
+    for name in (
+        "LXM_CONFIG",
+        "LXM_CLUSTER",
+        "LXM_PROJECT",
+        "LXM3_DRY_RUN",
+        "LXM3_LAUNCHER_DIR",
+        "LXM3_DEBUG",
+    ):
         monkeypatch.delenv(name, raising=False)
     # As in an activated venv: `python3` in tasks is this interpreter (and starts fast).
     monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))

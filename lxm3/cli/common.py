@@ -7,8 +7,6 @@ command's parser costs nothing until it runs.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -99,6 +97,8 @@ def console(stderr: bool = False) -> Console:
 
 
 def print_json(value: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(value, indent=1) + "\n")
     sys.stdout.flush()
 
@@ -124,12 +124,16 @@ def public_state(state: Any) -> str:
 
 
 def iso_time(timestamp: float | None) -> str | None:
+    import datetime
+
     if timestamp is None:
         return None
     return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def local_time(timestamp: float | None) -> str:
+    import datetime
+
     if timestamp is None:
         return "-"
     return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")

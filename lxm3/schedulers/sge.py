@@ -7,15 +7,18 @@
              order (never `-b y`, which re-splits arguments), stopping at the
              first refusal
     query    ONE `qstat -xml` of the user's jobs; only when tasks have left it
-             (or sit in the error state Eqw), ONE more remote command with ONE
-             `qacct` (filtered on the host to the jobs asked about) and the
-             runner's `<task>.exit` files of those jobs
+             (or sit in the error state Eqw), ONE more remote command reading
+             the `lxm3-exit <code>` line the job script leaves at the end of
+             Grid Engine's own output file of each such task, and running ONE
+             `qacct` (filtered on the host to the jobs asked about) only for
+             what those lines cannot settle
     cancel   ONE `qdel id1 id2 ...`
 
-qacct lags qstat (by the cluster's accounting flush time): a task that left
-qstat with neither an accounting record nor an exit file is simply not final
-yet. Tasks deleted while pending never get a record; they count as cancelled
-once this process cancelled them, or after `missing_grace` seconds.
+The end-of-task line needs no accounting file scan and has no accounting lag
+(qacct can lag qstat by the cluster's flush time). A task that left qstat with
+neither that line nor an accounting record is simply not final yet. Tasks
+deleted while pending never get either; they count as cancelled once this
+process cancelled them, or after `missing_grace` seconds.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ FAILED_KILLED = 100
 _MAX_NAME = 200
 #: Words in qdel's output that are fine: deleted, marked for deletion, or already gone.
 _QDEL_FINE = ("does not exist", "has deleted", "for deletion")
-#: Above this many tasks of one job to look up, read its whole log dir instead of naming files.
+#: Above this many tasks of one job to look up, search its log dir instead of naming files.
 _MAX_LISTED_FILES = 64
 #: Grid Engine's array limit when `max_aj_tasks` is 0 (unlimited).
 _UNLIMITED_ARRAY = 1_000_000
@@ -216,20 +219,30 @@ def parse_qacct(text: str) -> dict[tuple[str, int], AccountingRecord]:
     return records
 
 
-def parse_exit_files(lines: Iterable[str]) -> dict[int, int]:
-    """`<path>/<task>.exit:<code>` lines (grep -H) -> task id -> the program's exit code."""
-    codes: dict[int, int] = {}
+#: The job script's last line of output, in Grid Engine's `<name>.o<job>[.<task>]` file.
+EXIT_MARKER = "lxm3-exit"
+_MARKER_LINE = re.compile(r"\.o(\d+)(?:\.(\d+))?:" + EXIT_MARKER + r" (-?\d+)\s*$")
+
+
+def parse_exit_markers(lines: Iterable[str]) -> dict[tuple[str, int], int]:
+    """`<dir>/<name>.o<job>[.<task>]:lxm3-exit <code>` lines (grep -H) -> (job id, array index) -> code.
+
+    A job that is not an array has no task suffix: its index is 1. The code is
+    the task runner's (the program's) exit code, before the 99/100 remapping.
+    """
+    codes: dict[tuple[str, int], int] = {}
     for line in lines:
-        name, _, code = line.strip().rpartition(":")
-        match = re.fullmatch(r"(?:.*/)?(\d+)\.exit", name)
-        if match is not None and re.fullmatch(r"-?\d+", code.strip()):
-            codes[int(match[1])] = int(code.strip())
+        match = _MARKER_LINE.search(line.rstrip("\n"))
+        if match is not None:
+            codes[(match[1], int(match[2] or 1))] = int(match[3])
     return codes
 
 
 def parse_qsub_ids(stdout: str) -> list[str]:
     """`qsub -terse` prints `41` for a job and `42.1-10:1` for an array: the ids."""
-    return [line.strip().split(".", 1)[0] for line in stdout.splitlines() if re.match(r"^\d+(\.|$)", line.strip())]
+    return [
+        line.strip().split(".", 1)[0] for line in stdout.splitlines() if re.match(r"^\d+(\.|$)", line.strip())
+    ]
 
 
 def parse_max_aj_tasks(config_text: str) -> int:
@@ -245,7 +258,9 @@ def _log_dir(job: SubmittedJob) -> str:
     return posixpath.join(posixpath.dirname(job.script_path), "logs")
 
 
-def _status(job: SubmittedJob, task: int, state: TaskState, exit_code: int | None = None, message: str = "") -> TaskStatus:
+def _status(
+    job: SubmittedJob, task: int, state: TaskState, exit_code: int | None = None, message: str = ""
+) -> TaskStatus:
     log_path = None
     if state.is_terminal:
         log_path = f"{_log_dir(job)}/{task}.{'out' if state is TaskState.COMPLETED else 'err'}"
@@ -253,27 +268,39 @@ def _status(job: SubmittedJob, task: int, state: TaskState, exit_code: int | Non
 
 
 def final_status(
-    job: SubmittedJob, task: int, record: AccountingRecord | None, exit_file: int | None, cancelled: bool
+    job: SubmittedJob, task: int, record: AccountingRecord | None, exit_code: int | None, cancelled: bool
 ) -> TaskStatus | None:
-    """The final status of a task that left qstat, or None while that is not known yet."""
+    """The final status of a task that left qstat, or None while that is not known yet.
+
+    `exit_code` is what the job script's `lxm3-exit` line says, if it got that far.
+    """
     if record is not None:
         if record.failed == FAILED_RESCHEDULED:
             return None  # requeued: a later record will follow
         if record.failed == FAILED_KILLED:
             how = "deleted with qdel" if cancelled else "killed by Grid Engine (qdel, or a limit)"
-            return _status(job, task, TaskState.CANCELLED, record.exit_status, f"{how}: failed {record.failed} ({record.reason})")
+            return _status(
+                job,
+                task,
+                TaskState.CANCELLED,
+                record.exit_status,
+                f"{how}: failed {record.failed} ({record.reason})",
+            )
         if record.failed:
             return _status(
-                job, task, TaskState.FAILED, record.exit_status, f"Grid Engine: failed {record.failed} ({record.reason})"
+                job,
+                task,
+                TaskState.FAILED,
+                record.exit_status,
+                f"Grid Engine: failed {record.failed} ({record.reason})",
             )
-        # The job script passes 99/100 on as 1 (they mean requeue/Eqw); the exit file has the real code.
-        code = exit_file if exit_file is not None else record.exit_status
+        # The job script passes 99/100 on as 1 (they mean requeue/Eqw); its lxm3-exit line has the real code.
+        code = exit_code if exit_code is not None else record.exit_status
         if code == 0 and record.exit_status == 0:
             return _status(job, task, TaskState.COMPLETED, 0)
         return _status(job, task, TaskState.FAILED, code)
-    if exit_file is not None:
-        state = TaskState.COMPLETED if exit_file == 0 else TaskState.FAILED
-        return _status(job, task, state, exit_file)
+    if exit_code is not None:
+        return _status(job, task, TaskState.COMPLETED if exit_code == 0 else TaskState.FAILED, exit_code)
     return None
 
 
@@ -298,7 +325,7 @@ class GridEngineScheduler(Scheduler):
         self._missing_since: dict[tuple[str, int], float] = {}
         self._max_array_size: int | None = None
         #: Remote commands run by `query`: one qstat each, then (only when tasks left
-        #: qstat) one lookup, which runs qacct only when exit files cannot answer.
+        #: qstat) one lookup, which runs qacct only when `lxm3-exit` lines cannot answer.
         self.qstat_calls = 0
         self.lookup_calls = 0
         self.qacct_calls = 0
@@ -334,7 +361,9 @@ class GridEngineScheduler(Scheduler):
         # qsub reads `#$` lines anywhere in the file, so a value that put one at the start of a
         # line of the script's body (a line break in an env value or path) would be a directive.
         lines = script.splitlines()
-        body = next((n for n, line in enumerate(lines) if line.strip() and not line.startswith("#")), len(lines))
+        body = next(
+            (n for n, line in enumerate(lines) if line.strip() and not line.startswith("#")), len(lines)
+        )
         stray = [line for line in lines[body:] if line.lstrip().startswith("#$")]
         if stray:
             raise SchedulerError(
@@ -359,7 +388,9 @@ class GridEngineScheduler(Scheduler):
         )
         if custom:
             # Grid Engine puts a job whose output directory is missing in Eqw: make them first.
-            quoted = ['"$HOME"/' + shlex.quote(d[6:]) if d.startswith("$HOME/") else shlex.quote(d) for d in custom]
+            quoted = [
+                '"$HOME"/' + shlex.quote(d[6:]) if d.startswith("$HOME/") else shlex.quote(d) for d in custom
+            ]
             lines.append(f"mkdir -p {' '.join(quoted)} || exit 1")
         lines.append(f'submit() {{ out="$("$@")" || return 1; printf "{_SUBMITTED_MARK} %s\\n" "$out"; }}')
         lines.extend(f"submit {shlex.join(self.submit_argv(script))} || exit 1" for script in scripts)
@@ -383,7 +414,11 @@ class GridEngineScheduler(Scheduler):
         if result.returncode != 0 or len(submitted) < len(scripts):
             refused = scripts[len(submitted)]
             chunk = refused.request.chunk
-            lines = [line.strip() for line in result.stderr.splitlines() if line.strip() and line.strip() != "Exiting."]
+            lines = [
+                line.strip()
+                for line in result.stderr.splitlines()
+                if line.strip() and line.strip() != "Exiting."
+            ]
             reason = "; ".join(lines) or f"exit code {result.returncode}"
             message = (
                 f"Grid Engine refused job {refused.request.label!r} "
@@ -402,29 +437,36 @@ class GridEngineScheduler(Scheduler):
         return 'qstat -xml -u "$(id -un)"'
 
     def lookup_command(self, lookup: dict[SubmittedJob, list[int]], ask_qacct: set[str]) -> str:
-        """ONE remote command for tasks gone from qstat: their exit files, then at most ONE qacct.
+        """ONE remote command for tasks gone from qstat: their `lxm3-exit` lines, then at most ONE qacct.
 
-        The runner's `<task>.exit` settles most tasks at once and cheaply (no
-        accounting lag, no scan of the accounting file). qacct runs only for jobs
-        in `ask_qacct` (Eqw reasons) and jobs with a task that left no exit file
-        (killed, deleted, or failed before the runner started). qacct takes a
-        single -j, so for several jobs it lists the user's jobs and awk keeps ours.
+        The job script ends by printing `lxm3-exit <code>` into Grid Engine's own
+        output file of the task (`<name>.o<job>[.<task>]` in the job's log dir),
+        which settles most tasks at once and cheaply. qacct runs only for jobs in
+        `ask_qacct` (Eqw reasons) and jobs with a task that left no such line
+        (killed, deleted, failed before the script's end, or a custom
+        log_directory). qacct takes a single -j, so for several jobs it lists the
+        user's jobs and awk keeps ours.
         """
-        lines = ['need=" "']
+        lines = ['need=" "', f'printf "{_SECTION_MARK} exit-lines\\n"']
         for job, tasks in lookup.items():
             job_id = shlex.quote(job.job_id)
-            logs = _log_dir(job)
-            lines.append(f'printf "{_SECTION_MARK} exit-files %s\\n" {job_id}')
-            if len(tasks) > _MAX_LISTED_FILES:  # too many to name: read the directory, ask qacct
-                lines.append(f"grep -r -s --include='*.exit' '' {shlex.quote(logs)}")
-                ask = True
+            logs = shlex.quote(_log_dir(job))
+            if len(tasks) > _MAX_LISTED_FILES:  # too many to name: search the log dir
+                suffixes = f"--include='*.o{job.job_id}' --include='*.o{job.job_id}.*'"
+                search = f"grep -r -H -s {suffixes} '^{EXIT_MARKER} ' {logs}"
             else:
-                files = " ".join(shlex.quote(f"{logs}/{task}.exit") for task in tasks)
-                lines.append(f"grep -H -s '' {files}")
-                lines.append(f'for f in {files}; do [ -e "$f" ] || {{ need="$need"{job_id}" "; break; }}; done')
-                ask = False
-            if ask or job.job_id in ask_qacct:
-                lines.append(f'need="$need"{job_id}" "')
+                names = [
+                    f"*.o{job.job_id}" + (f".{task - job.chunk.offset + 1}" if job.chunk.count > 1 else "")
+                    for task in tasks
+                ]
+                search = f"grep -H -s '^{EXIT_MARKER} ' " + " ".join(f"{logs}/{name}" for name in names)
+            lines.append(f"found=$({search})")
+            lines.append('[ -z "$found" ] || printf "%s\\n" "$found"')
+            lines.append(
+                f'[ "$(printf "%s" "$found" | grep -c "")" -ge {len(tasks)} ] || need="$need"{job_id}" "'
+            )
+        for job_id in sorted(ask_qacct):
+            lines.append(f'need="$need"{shlex.quote(job_id)}" "')
         keep = (
             "/^error:/ { print; next } /^=+$/ { keep = 0; next } "
             '$1 == "jobnumber" { keep = index(ids, " " $2 " ") > 0; if (keep) print "==" } '
@@ -445,7 +487,9 @@ class GridEngineScheduler(Scheduler):
         self.qstat_calls += 1
         result = transport.run_script(self.qstat_command(), check=False)
         if result.returncode != 0:
-            raise SchedulerError(f"qstat failed on {transport.label}: {result.stderr.strip() or result.returncode}")
+            raise SchedulerError(
+                f"qstat failed on {transport.label}: {result.stderr.strip() or result.returncode}"
+            )
         live = parse_qstat_xml(result.stdout)
         statuses: dict[str, dict[int, TaskStatus]] = {}
         lookup: dict[str, list[int]] = {}
@@ -474,7 +518,9 @@ class GridEngineScheduler(Scheduler):
             self._resolve(transport, [by_id[job_id] for job_id in lookup], lookup, live, statuses)
         return statuses
 
-    def _eqw_status(self, job: SubmittedJob, task: int, code: str, record: AccountingRecord | None) -> TaskStatus:
+    def _eqw_status(
+        self, job: SubmittedJob, task: int, code: str, record: AccountingRecord | None
+    ) -> TaskStatus:
         reason = f": failed {record.failed} ({record.reason})" if record is not None and record.failed else ""
         message = (
             f"Grid Engine holds it in error state {code}{reason}; `qstat -j {job.job_id}` says why, "
@@ -490,28 +536,28 @@ class GridEngineScheduler(Scheduler):
         live: dict[str, dict[int, str]],
         statuses: dict[str, dict[int, TaskStatus]],
     ) -> None:
-        """Final states of tasks that left qstat (and reasons for Eqw): exit files, then qacct."""
+        """Final states of tasks that left qstat (and reasons for Eqw): `lxm3-exit` lines, then qacct."""
         in_error = {
             job.job_id
             for job in jobs
             if any(task - job.chunk.offset + 1 in live.get(job.job_id, {}) for task in lookup[job.job_id])
         }
         self.lookup_calls += 1
-        result = transport.run_script(self.lookup_command({job: lookup[job.job_id] for job in jobs}, in_error), check=False)
-        exit_lines: dict[str, list[str]] = {}
+        result = transport.run_script(
+            self.lookup_command({job: lookup[job.job_id] for job in jobs}, in_error), check=False
+        )
+        exit_lines: list[str] = []
         qacct_lines: list[str] = []
-        current: list[str] = []
+        current: list[str] = exit_lines
         for line in result.stdout.splitlines():
             if line.startswith(_SECTION_MARK + " "):
                 kind, _, argument = line[len(_SECTION_MARK) + 1 :].partition(" ")
-                if kind == "exit-files":
-                    current = exit_lines.setdefault(argument, [])
-                elif kind == "qacct":
-                    current = qacct_lines
+                current = qacct_lines if kind == "qacct" else exit_lines
+                if kind == "qacct":
                     self.qacct_calls += bool(argument.split())
                 continue
             current.append(line)
-        exit_files = {job_id: parse_exit_files(lines) for job_id, lines in exit_lines.items()}
+        exit_codes = parse_exit_markers(exit_lines)
         errors = [line for line in qacct_lines if line.startswith("error:") and "not found" not in line]
         if errors:
             log.warning("qacct on %s: %s", transport.label, "; ".join(errors))
@@ -529,13 +575,21 @@ class GridEngineScheduler(Scheduler):
                     if code is not None:  # still in qstat, in an error state
                         self._eqw[key] = tasks[task] = self._eqw_status(job, task, code, record)
                         continue
-                    status = final_status(job, task, record, exit_files.get(job.job_id, {}).get(task), cancelled)
+                    status = final_status(job, task, record, exit_codes.get((job.job_id, index)), cancelled)
                     if status is None:
                         first_missing = self._missing_since.setdefault(key, now)
                         if cancelled or now - first_missing >= self.missing_grace:
-                            how = "deleted with qdel" if cancelled else "left the queue (deleted while pending?)"
+                            how = (
+                                "deleted with qdel"
+                                if cancelled
+                                else "left the queue (deleted while pending?)"
+                            )
                             status = _status(
-                                job, task, TaskState.CANCELLED, None, f"{how}; no accounting record or exit file"
+                                job,
+                                task,
+                                TaskState.CANCELLED,
+                                None,
+                                f"{how}; no accounting record or exit file",
                             )
                     if status is not None:
                         self._missing_since.pop(key, None)
@@ -549,7 +603,9 @@ class GridEngineScheduler(Scheduler):
             self._cancelled.update(job_ids)
         result = transport.run(["qdel", *job_ids], check=False)
         if result.returncode != 0:
-            lines = [line.strip() for line in (result.stdout + "\n" + result.stderr).splitlines() if line.strip()]
+            lines = [
+                line.strip() for line in (result.stdout + "\n" + result.stderr).splitlines() if line.strip()
+            ]
             # qdel deletes what it can and fails for jobs that already ended: not an error here.
             unexpected = [line for line in lines if not any(word in line for word in _QDEL_FINE)]
             if unexpected or not lines:

@@ -272,16 +272,23 @@ def combine(
     """A task's state from the scheduler's word and the completion file's exit code.
 
     A final scheduler state wins (it knows about cancellation, timeouts, memory
-    kills), taking the exit code from the file if it has none; otherwise the
-    file wins (the scheduler's accounting lags); otherwise the scheduler's
-    active state; a task nobody knows yet is pending.
+    kills), taking the exit code from the file if it has none. Otherwise the
+    file wins (the scheduler's accounting lags behind it), except for a task
+    killed by a signal (code > 128, as after `scancel`/`qdel` or a time
+    limit) that the scheduler still reports active: only the scheduler can say
+    why, so its answer is awaited. A task nobody knows yet is pending.
     """
+    active = (
+        scheduler is not None
+        and scheduler.state not in (TaskState.UNKNOWN,)
+        and not scheduler.state.is_terminal
+    )
     if scheduler is not None and scheduler.state.is_terminal:
         code = scheduler.exit_code if scheduler.exit_code is not None else exit_code
         return attrs.evolve(
             scheduler, index=task, exit_code=code, log_path=log_path, job_id=scheduler.job_id or job_id
         )
-    if exit_code is not None:
+    if exit_code is not None and not (active and exit_code > 128):
         return _from_exit_code(task, exit_code, job_id, log_path)
     if scheduler is not None and scheduler.state is not TaskState.UNKNOWN:
         return attrs.evolve(scheduler, index=task, log_path=log_path, job_id=scheduler.job_id or job_id)

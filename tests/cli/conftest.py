@@ -122,7 +122,10 @@ def task_states(document: dict[str, Any]) -> dict[int, dict[int, tuple[str, int 
 
 
 def wait_for(
-    experiment_id: int, predicate: Callable[[dict[str, Any]], bool], timeout: float = 90, interval: float = 0.5
+    experiment_id: int,
+    predicate: Callable[[dict[str, Any]], bool],
+    timeout: float = 90,
+    interval: float = 0.5,
 ) -> dict[str, Any]:
     """Polls `lxm3 status --json` until `predicate` holds; fails with the last document."""
     deadline = time.monotonic() + timeout
@@ -137,7 +140,9 @@ def wait_for(
 
 def all_final(document: dict[str, Any]) -> bool:
     return all(
-        task["state"] in ("COMPLETED", "FAILED", "CANCELLED") for unit in document["work_units"] for task in unit["tasks"]
+        task["state"] in ("COMPLETED", "FAILED", "CANCELLED")
+        for unit in document["work_units"]
+        for task in unit["tasks"]
     )
 
 
@@ -145,7 +150,9 @@ def all_final(document: dict[str, Any]) -> bool:
 def local_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A config whose Local staging is this test's own (selected with $LXM_CONFIG)."""
     config = tmp_path / "lxm.toml"
-    config.write_text(f'project = "cli"\n[local.storage]\nstaging = {json.dumps(str(tmp_path / "staging"))}\n')
+    config.write_text(
+        f'project = "cli"\n[local.storage]\nstaging = {json.dumps(str(tmp_path / "staging"))}\n'
+    )
     monkeypatch.setenv("LXM_CONFIG", str(config))
     return tmp_path / "staging"
 

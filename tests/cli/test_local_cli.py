@@ -37,7 +37,9 @@ def launch(project: Path, control: Path, *flags: str, check: int = 0) -> int:
     return launched_id(result)
 
 
-def test_status_logs_rerun_after_the_launcher_exited(flaky_project: Path, local_config: Path, control: Path) -> None:
+def test_status_logs_rerun_after_the_launcher_exited(
+    flaky_project: Path, local_config: Path, control: Path
+) -> None:
     (control / "fail-2").touch()
     experiment_id = launch(flaky_project, control, "--units=2")
 
@@ -72,7 +74,10 @@ def test_status_logs_rerun_after_the_launcher_exited(flaky_project: Path, local_
     per_task = run_lxm3("status", str(experiment_id), "--wu", "1").stdout
     assert per_task.count("COMPLETED") == 3
 
-    assert run_lxm3("logs", str(experiment_id), "--wu", "1", "--task", "1").stdout == "task 1 seed 1 started\ntask 1 done\n"
+    assert (
+        run_lxm3("logs", str(experiment_id), "--wu", "1", "--task", "1").stdout
+        == "task 1 seed 1 started\ntask 1 done\n"
+    )
     stderr = run_lxm3("logs", str(experiment_id), "--wu", "2", "--task", "2", "--stderr").stdout
     assert stderr == "stderr of task 2\nfailing on purpose\n"
     every_task = run_lxm3("logs", str(experiment_id), "--wu", "1").stdout
@@ -87,7 +92,10 @@ def test_status_logs_rerun_after_the_launcher_exited(flaky_project: Path, local_
     assert "attempt 2 reruns 2 task(s)" in rerun.stdout
     after = status_json(experiment_id)
     assert all(task["state"] == "COMPLETED" for unit in after["work_units"] for task in unit["tasks"])
-    assert run_lxm3("logs", str(experiment_id), "--wu", "2", "--task", "2").stdout == "task 2 seed 2 started\ntask 2 done\n"
+    assert (
+        run_lxm3("logs", str(experiment_id), "--wu", "2", "--task", "2").stdout
+        == "task 2 seed 2 started\ntask 2 done\n"
+    )
 
     store = ExperimentStore()
     assert [a["kind"] for a in store.attempts(experiment_id)] == ["launch", "rerun"]
@@ -96,7 +104,7 @@ def test_status_logs_rerun_after_the_launcher_exited(flaky_project: Path, local_
     assert all(row["task_ids"] == [2] for row in reruns)
     job_dir = Path(reruns[0]["remote_dir"])
     assert (job_dir / "logs" / "attempt-1" / "2.err").read_text() == "stderr of task 2\nfailing on purpose\n"
-    assert (job_dir / f"index-a2-0.txt").read_text() == "2\n"
+    assert (job_dir / "index-a2-0.txt").read_text() == "2\n"
     # Tasks 0, 1, 3 ran once: their logs were never touched by the rerun.
     assert (job_dir / "logs" / "0.out").read_text() == "task 0 seed 0 started\ntask 0 done\n"
     assert run_lxm3("rerun", str(experiment_id), "--failed").stdout.startswith("nothing to rerun")
@@ -136,7 +144,9 @@ def test_cancel_stops_a_running_local_launch_then_rerun_completes_it(
     assert "nothing to cancel" in run_lxm3("cancel", str(experiment_id)).stdout
     # No task of the sweep is left behind.
     time.sleep(0.5)
-    leftovers = subprocess.run(["pgrep", "-f", f"--control={control}"], capture_output=True, text=True).stdout.split()
+    leftovers = subprocess.run(
+        ["pgrep", "-f", f"--control={control}"], capture_output=True, text=True
+    ).stdout.split()
     assert [pid for pid in leftovers if alive(int(pid))] == []
 
     (control / "sleep").unlink()
@@ -192,7 +202,13 @@ def test_get_experiment_in_another_process(flaky_project: Path, local_config: Pa
 
 
 def test_errors_are_one_line(local_config: Path) -> None:
-    for args in (["status", "999"], ["logs", "999"], ["cancel", "999"], ["rerun", "999", "--failed"], ["status", "x"]):
+    for args in (
+        ["status", "999"],
+        ["logs", "999"],
+        ["cancel", "999"],
+        ["rerun", "999", "--failed"],
+        ["status", "x"],
+    ):
         result = run_lxm3(*args, check=1)
         [line] = result.stderr.strip().splitlines()
         assert line.startswith("lxm3: error: "), result.stderr
@@ -203,7 +219,13 @@ def test_errors_are_one_line(local_config: Path) -> None:
 def test_concurrent_launches_get_distinct_ids(flaky_project: Path, local_config: Path, control: Path) -> None:
     launches = [
         subprocess.Popen(
-            lxm3_argv("launch", str(flaky_project / "launch.py"), f"--control={control}", "--tasks=2", f"--title=race-{n}"),
+            lxm3_argv(
+                "launch",
+                str(flaky_project / "launch.py"),
+                f"--control={control}",
+                "--tasks=2",
+                f"--title=race-{n}",
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -260,7 +282,9 @@ def test_clean_removes_only_what_no_kept_experiment_needs(
     assert stray.read_text() == "mine"
 
 
-def test_sigterm_stops_a_local_launch_like_ctrl_c(flaky_project: Path, local_config: Path, control: Path) -> None:
+def test_sigterm_stops_a_local_launch_like_ctrl_c(
+    flaky_project: Path, local_config: Path, control: Path
+) -> None:
     (control / "sleep").write_text("60")
     launcher = subprocess.Popen(
         lxm3_argv("launch", str(flaky_project / "launch.py"), f"--control={control}", "--tasks=1"),

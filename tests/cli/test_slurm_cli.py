@@ -38,7 +38,9 @@ def control_dir(cluster: SlurmCluster, *files: str, sleep: int | None = None) ->
 
 
 def launch(project: Path, control: str, *flags: str) -> int:
-    result = run_lxm3("launch", str(project / "launch.py"), "--executor=slurm", f"--control={control}", *flags)
+    result = run_lxm3(
+        "launch", str(project / "launch.py"), "--executor=slurm", f"--control={control}", *flags
+    )
     return launched_id(result)
 
 
@@ -60,7 +62,10 @@ def test_failed_task_status_logs_and_rerun(flaky_project: Path, slurm_cluster: S
 
     failed_log = run_lxm3("logs", str(experiment_id), "--wu", "1", "--task", "0", "--stderr").stdout
     assert failed_log == "stderr of task 0\nfailing on purpose\n"
-    assert run_lxm3("logs", str(experiment_id), "--wu", "2", "--task", "1").stdout == "task 1 seed 1 started\ntask 1 done\n"
+    assert (
+        run_lxm3("logs", str(experiment_id), "--wu", "2", "--task", "1").stdout
+        == "task 1 seed 1 started\ntask 1 done\n"
+    )
     table = run_lxm3("status", str(experiment_id)).stdout
     assert "testcluster (slurm)" in table and "FAILED" in table
     listed = {e["experiment_id"]: e for e in json.loads(run_lxm3("list", "--json").stdout)}
@@ -72,7 +77,10 @@ def test_failed_task_status_logs_and_rerun(flaky_project: Path, slurm_cluster: S
     assert "attempt 2 reruns 2 task(s)" in rerun.stdout, rerun.stdout
     after = task_states(status_json(experiment_id))
     assert after == {unit: {0: ("COMPLETED", 0), 1: ("COMPLETED", 0), 2: ("COMPLETED", 0)} for unit in (1, 2)}
-    assert run_lxm3("logs", str(experiment_id), "--wu", "1", "--task", "0").stdout == "task 0 seed 0 started\ntask 0 done\n"
+    assert (
+        run_lxm3("logs", str(experiment_id), "--wu", "1", "--task", "0").stdout
+        == "task 0 seed 0 started\ntask 0 done\n"
+    )
 
     store = ExperimentStore()
     rows = store.jobs(experiment_id)
@@ -87,7 +95,9 @@ def test_failed_task_status_logs_and_rerun(flaky_project: Path, slurm_cluster: S
     assert rows[0]["remote_dir"].startswith(slurm_cluster.staging + "/experiments/")
 
 
-def test_cancel_one_unit_then_all_then_rerun(flaky_project: Path, slurm_cluster: SlurmCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cancel_one_unit_then_all_then_rerun(
+    flaky_project: Path, slurm_cluster: SlurmCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
     control = control_dir(slurm_cluster, sleep=120)
     experiment_id = launch(flaky_project, control, "--units=2", "--tasks=2")
     wait_for(experiment_id, lambda d: all("RUNNING" in json.dumps(u) for u in d["work_units"]), timeout=60)
@@ -131,7 +141,12 @@ def test_two_launches_at_once_get_distinct_ids(flaky_project: Path, slurm_cluste
     launches = [
         subprocess.Popen(
             lxm3_argv(
-                "launch", str(flaky_project / "launch.py"), "--executor=slurm", f"--control={control}", "--tasks=2", f"--title=twin-{n}"
+                "launch",
+                str(flaky_project / "launch.py"),
+                "--executor=slurm",
+                f"--control={control}",
+                "--tasks=2",
+                f"--title=twin-{n}",
             ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -156,7 +171,9 @@ def test_status_fails_when_the_cluster_cannot_be_reached(
     control = control_dir(slurm_cluster, sleep=30)
     experiment_id = launch(flaky_project, control, "--tasks=1")
     # The config now points the cluster at a host that does not exist.
-    text = slurm_cluster.config_path.read_text().replace('server = "testcluster"', 'server = "no-such-host.invalid"')
+    text = slurm_cluster.config_path.read_text().replace(
+        'server = "testcluster"', 'server = "no-such-host.invalid"'
+    )
     slurm_cluster.config_path.write_text(text)
     try:
         result = run_lxm3("status", str(experiment_id), check=1)
@@ -164,5 +181,7 @@ def test_status_fails_when_the_cluster_cannot_be_reached(
         assert line.startswith("lxm3: error:") and "no-such-host.invalid" in line
         assert run_lxm3("list", check=1).stderr.startswith("lxm3: error: cannot ask testcluster")
     finally:
-        slurm_cluster.config_path.write_text(text.replace('server = "no-such-host.invalid"', 'server = "testcluster"'))
+        slurm_cluster.config_path.write_text(
+            text.replace('server = "no-such-host.invalid"', 'server = "testcluster"')
+        )
         run_lxm3("cancel", str(experiment_id))

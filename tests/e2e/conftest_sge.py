@@ -60,7 +60,11 @@ class GridEngineCluster(SlurmCluster):
 
 @pytest.fixture
 def sge_cluster(
-    sge_testbed: SlurmTestbed, sge_remote_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    sge_testbed: SlurmTestbed,
+    sge_remote_root: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> GridEngineCluster:
     """A `lxm.toml` whose only cluster is the testbed, with this test's own staging dir."""
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:80]

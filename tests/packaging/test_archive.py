@@ -81,7 +81,13 @@ def test_exec_bits_are_kept_and_everything_else_normalised(tmp_path: Path) -> No
 
 def test_entries_are_sorted_and_caches_are_skipped(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "t", NAMES)
-    for junk in ("pkg/__pycache__/model.cpython-311.pyc", ".git/HEAD", "pkg/stale.pyc", ".venv/bin/python", "node_modules/x.js"):
+    for junk in (
+        "pkg/__pycache__/model.cpython-311.pyc",
+        ".git/HEAD",
+        "pkg/stale.pyc",
+        ".venv/bin/python",
+        "node_modules/x.js",
+    ):
         (tree / junk).parent.mkdir(parents=True, exist_ok=True)
         (tree / junk).write_text("junk")
     names = [name for _, name in iter_tree(tree)]

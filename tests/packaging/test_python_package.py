@@ -65,12 +65,16 @@ def test_artifact_is_a_zip_named_by_its_digest_holding_the_importable_project(bu
 
 
 def test_rebuilding_from_scratch_gives_the_same_digest(built: dict[str, Any], tmp_path: Path) -> None:
-    again = build_python_package(built["root"], resources=built["resources"], cache=ArtifactCache(tmp_path / "fresh"))
+    again = build_python_package(
+        built["root"], resources=built["resources"], cache=ArtifactCache(tmp_path / "fresh")
+    )
     assert again.digest == built["artifact"].digest
     assert again.path.read_bytes() == built["artifact"].path.read_bytes()
 
 
-def test_unchanged_sources_hit_the_fingerprint_cache_without_running_pip(built: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unchanged_sources_hit_the_fingerprint_cache_without_running_pip(
+    built: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(python_package.subprocess, "run", no_subprocess)
     cached = build_python_package(built["root"], resources=built["resources"], cache=built["cache"])
     assert cached == built["artifact"]
@@ -91,23 +95,31 @@ def test_a_changed_source_file_is_rebuilt(built: dict[str, Any], tmp_path: Path)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(python_package.subprocess, "run", counting_run)
-        rebuilt = build_python_package(root, resources={str(root / "config.txt"): "configs/config.txt"}, cache=cache)
+        rebuilt = build_python_package(
+            root, resources={str(root / "config.txt"): "configs/config.txt"}, cache=cache
+        )
     assert len(calls) == 1 and "install" in calls[0]
     assert rebuilt.digest != built["artifact"].digest
     with zipfile.ZipFile(rebuilt.path) as bundle:
         assert bundle.read("tinyproj/main.py") == b"print('changed')\n"
 
 
-def test_different_recipe_does_not_reuse_the_cached_build(built: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_different_recipe_does_not_reuse_the_cached_build(
+    built: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Other resources or pip args mean another artifact: the cache must not answer."""
     monkeypatch.setattr(python_package.subprocess, "run", no_subprocess)
     with pytest.raises(AssertionError, match="pip was run"):
         build_python_package(built["root"], resources={}, cache=built["cache"])
     with pytest.raises(AssertionError, match="pip was run"):
-        build_python_package(built["root"], resources=built["resources"], pip_args=["--no-index"], cache=built["cache"])
+        build_python_package(
+            built["root"], resources=built["resources"], pip_args=["--no-index"], cache=built["cache"]
+        )
 
 
-def test_a_deleted_cached_artifact_is_rebuilt_not_returned(built: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_deleted_cached_artifact_is_rebuilt_not_returned(
+    built: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = ArtifactCache(tmp_path / "cache")
     shutil.copytree(built["cache"].fingerprints, cache.fingerprints)  # fingerprints without artifacts
     monkeypatch.setattr(python_package.subprocess, "run", no_subprocess)
@@ -154,7 +166,9 @@ def test_a_failed_build_reports_pips_last_lines(tmp_path: Path) -> None:
     assert not (tmp_path / "c" / "artifacts").exists() or not any((tmp_path / "c" / "artifacts").iterdir())
 
 
-def test_pip_is_found_on_path_when_the_interpreter_has_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pip_is_found_on_path_when_the_interpreter_has_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_pip = tmp_path / "bin" / "pip3"
     fake_pip.parent.mkdir()
     fake_pip.write_text("#!/bin/sh\n")

@@ -36,7 +36,9 @@ def make_package(root: Path, script: str = BUILD_SH, executable: bool = True) ->
 
 def test_builddir_contents_become_the_artifact_with_exec_bits(tmp_path: Path) -> None:
     package = make_package(tmp_path / "pkg")
-    artifact = build_universal_package(package, "build.sh", build_args=["--opt", "two words"], cache=ArtifactCache(tmp_path / "c"))
+    artifact = build_universal_package(
+        package, "build.sh", build_args=["--opt", "two words"], cache=ArtifactCache(tmp_path / "c")
+    )
     assert artifact.kind == "zip" and artifact.path.name == f"{artifact.digest}.zip"
     with zipfile.ZipFile(artifact.path) as bundle:
         assert sorted(bundle.namelist()) == ["run.sh", "share/build-args.txt", "share/built-in.txt"]
@@ -53,7 +55,10 @@ def test_rebuilding_unchanged_sources_gives_the_same_digest(tmp_path: Path) -> N
     second = build_universal_package(package, "build.sh", cache=ArtifactCache(tmp_path / "c2"))
     assert first.digest == second.digest
     (package / "main.sh").write_text("#!/bin/sh\necho changed\n")
-    assert build_universal_package(package, "build.sh", cache=ArtifactCache(tmp_path / "c3")).digest != first.digest
+    assert (
+        build_universal_package(package, "build.sh", cache=ArtifactCache(tmp_path / "c3")).digest
+        != first.digest
+    )
 
 
 def test_non_executable_build_script_says_how_to_fix_it(tmp_path: Path) -> None:
@@ -78,12 +83,16 @@ def test_missing_package_dir_or_script(tmp_path: Path) -> None:
     with pytest.raises(PackagingError, match="does not exist or is not a directory"):
         build_universal_package(tmp_path / "nope", "build.sh", cache=ArtifactCache(tmp_path / "c"))
     package = make_package(tmp_path / "pkg")
-    with pytest.raises(PackagingError, match="build script .*missing.sh does not exist"):
+    with pytest.raises(PackagingError, match=r"build script .*missing\.sh does not exist"):
         build_universal_package(package, "missing.sh", cache=ArtifactCache(tmp_path / "c"))
 
 
 def test_failing_build_script_reports_its_last_lines(tmp_path: Path) -> None:
-    script = "#!/bin/sh\n" + "".join(f"echo step {i}\n" for i in range(30)) + "echo 'gcc: fatal error: no input files' >&2\nexit 4\n"
+    script = (
+        "#!/bin/sh\n"
+        + "".join(f"echo step {i}\n" for i in range(30))
+        + "echo 'gcc: fatal error: no input files' >&2\nexit 4\n"
+    )
     package = make_package(tmp_path / "pkg", script=script)
     with pytest.raises(PackagingError) as error:
         build_universal_package(package, "build.sh", cache=ArtifactCache(tmp_path / "c"))

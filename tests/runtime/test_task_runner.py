@@ -46,7 +46,13 @@ PROBE = textwrap.dedent(
 class Job:
     """A job directory laid out as `launching.stage_job` lays it out."""
 
-    def __init__(self, root: Path, tasks: list[tuple[list[Any], dict[str, str]]], entrypoint: dict[str, Any] | None = None, **spec: Any) -> None:
+    def __init__(
+        self,
+        root: Path,
+        tasks: list[tuple[list[Any], dict[str, str]]],
+        entrypoint: dict[str, Any] | None = None,
+        **spec: Any,
+    ) -> None:
         self.root = root
         self.dir = root / "job"
         self.logs = self.dir / "logs"
@@ -86,7 +92,24 @@ class Job:
         return int((self.logs / f"{task}.exit").read_text())
 
 
-HOSTILE = ["", " ", "two words", "trailing ", "it's", 'say "hi"', "$HOME", "`id`", "$(touch pwned)", "*", "~", "a\nb", "\t", "-n", "ünï©ødé ✓", "\\"]
+HOSTILE = [
+    "",
+    " ",
+    "two words",
+    "trailing ",
+    "it's",
+    'say "hi"',
+    "$HOME",
+    "`id`",
+    "$(touch pwned)",
+    "*",
+    "~",
+    "a\nb",
+    "\t",
+    "-n",
+    "ünï©ødé ✓",
+    "\\",
+]
 
 
 def test_args_arrive_byte_for_byte_and_output_goes_to_the_task_logs(tmp_path: Path) -> None:
@@ -116,7 +139,9 @@ def test_exit_code_is_propagated_and_recorded(tmp_path: Path, code: int) -> None
     job = Job(tmp_path, [([], {"PROBE_EXIT": str(code)})])
     assert job.run().returncode == code
     assert (job.logs / "0.exit").read_text() == f"{code}\n"
-    assert sorted(p.name for p in job.logs.iterdir()) == ["0.err", "0.exit", "0.out"], "no temporary files left"
+    assert sorted(p.name for p in job.logs.iterdir()) == ["0.err", "0.exit", "0.out"], (
+        "no temporary files left"
+    )
 
 
 def test_death_by_signal_is_128_plus_the_signal(tmp_path: Path) -> None:
@@ -138,7 +163,10 @@ def start_and_wait_until_ready(job: Job, task: int = 0) -> subprocess.Popen[byte
 
 def test_sigterm_is_forwarded_to_the_program(tmp_path: Path) -> None:
     trap = tmp_path / "trapped"
-    job = Job(tmp_path, [([], {"PROBE_TRAP": str(trap), "PROBE_READY": str(tmp_path / "ready"), "PROBE_SLEEP": "30"})])
+    job = Job(
+        tmp_path,
+        [([], {"PROBE_TRAP": str(trap), "PROBE_READY": str(tmp_path / "ready"), "PROBE_SLEEP": "30"})],
+    )
     process = start_and_wait_until_ready(job)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 42, "the runner exits with the program's own exit code"
@@ -157,7 +185,9 @@ def test_program_killed_by_forwarded_sigterm_exits_143(tmp_path: Path) -> None:
 
 def test_sigterm_before_the_program_starts_means_it_never_starts(tmp_path: Path) -> None:
     """A cancel that arrives while the runner prepares (here: a slow shell expansion) is not lost."""
-    job = Job(tmp_path, [([xm.ShellSafeArg("$(sleep 1; echo late)")], {"PROBE_READY": str(tmp_path / "ready")})])
+    job = Job(
+        tmp_path, [([xm.ShellSafeArg("$(sleep 1; echo late)")], {"PROBE_READY": str(tmp_path / "ready")})]
+    )
     process = subprocess.Popen(job.argv(0), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(0.4)
     process.send_signal(signal.SIGTERM)
@@ -190,7 +220,12 @@ def test_archive_is_extracted_into_the_work_dir_keeping_exec_bits(tmp_path: Path
     archive = tmp_path / "code.zip"
     write_zip(archive, [(source / "run.sh", "run.sh"), (source / "data.txt", "data.txt")])
     out = tmp_path / "out.txt"
-    job = Job(tmp_path, [(["a b", "c"], {"OUT": str(out)})], {"kind": "argv", "argv": ["./run.sh"]}, archive=str(archive))
+    job = Job(
+        tmp_path,
+        [(["a b", "c"], {"OUT": str(out)})],
+        {"kind": "argv", "argv": ["./run.sh"]},
+        archive=str(archive),
+    )
     result = job.run()
     assert result.returncode == 0, (job.logs / "0.err").read_text()
     assert out.read_text() == "a b|c|payload"
@@ -223,12 +258,24 @@ def test_only_shell_safe_args_are_expanded_in_the_task_work_dir(tmp_path: Path) 
     job = Job(tmp_path, [([], {}), (args, {})])
     assert job.run(1).returncode == 0
     report = job.report(1)
-    assert report["argv"] == ["$LXM_TASK_ID", "1", "split", "words", "kept together", report["cwd"], "--plain=$(echo no)"]
+    assert report["argv"] == [
+        "$LXM_TASK_ID",
+        "1",
+        "split",
+        "words",
+        "kept together",
+        report["cwd"],
+        "--plain=$(echo no)",
+    ]
 
 
 def commands_job(tmp_path: Path, commands: list[str], args: list[str]) -> Job:
     probe = f"{sys.executable} {tmp_path / 'probe.py'}"
-    return Job(tmp_path, [(args, {})], {"kind": "commands", "commands": [c.replace("PROBE", probe) for c in commands]})
+    return Job(
+        tmp_path,
+        [(args, {})],
+        {"kind": "commands", "commands": [c.replace("PROBE", probe) for c in commands]},
+    )
 
 
 def test_command_list_appends_args_to_the_last_command_only(tmp_path: Path) -> None:
@@ -277,6 +324,15 @@ def test_runner_is_standard_library_only() -> None:
     import ast
 
     tree = ast.parse(RUNNER.read_text())
-    modules = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    modules |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    modules = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    modules |= {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert all(name in sys.stdlib_module_names for name in modules), modules

@@ -22,7 +22,10 @@ def test_round_trip_of_every_task(tmp_path: Path) -> None:
     tasks = [([f"--seed={i}", "pos", xm.ShellSafeArg("$LXM_TASK_ID")], {"TASK": f"t{i}"}) for i in range(50)]
     assert write_task_table(tmp_path, tasks) == 50
     for i in (0, 1, 17, 49):
-        assert read(tmp_path, i) == {"args": [f"--seed={i}", "pos", {"sh": "$LXM_TASK_ID"}], "env": {"TASK": f"t{i}"}}
+        assert read(tmp_path, i) == {
+            "args": [f"--seed={i}", "pos", {"sh": "$LXM_TASK_ID"}],
+            "env": {"TASK": f"t{i}"},
+        }
 
 
 def test_index_holds_one_8_byte_offset_per_task(tmp_path: Path) -> None:
@@ -31,7 +34,7 @@ def test_index_holds_one_8_byte_offset_per_task(tmp_path: Path) -> None:
     assert len(index) == 8 * 10
     offsets = [int.from_bytes(index[k : k + 8], "little") for k in range(0, len(index), 8)]
     table = (tmp_path / TABLE_NAME).read_bytes()
-    assert offsets == [0] + [i + 1 for i, byte in enumerate(table) if byte == ord("\n")][:-1]
+    assert offsets == [0, *[i + 1 for i, byte in enumerate(table) if byte == ord("\n")][:-1]]
 
 
 def test_lookup_reads_only_its_own_line(tmp_path: Path) -> None:
@@ -71,7 +74,9 @@ def test_args_are_stringified_but_shell_safe_args_marked(tmp_path: Path) -> None
         ([], {"K\0": "v"}, "invalid environment variable name"),
     ],
 )
-def test_values_no_program_could_receive_are_rejected(args: list[object], env: dict[str, str], match: str) -> None:
+def test_values_no_program_could_receive_are_rejected(
+    args: list[object], env: dict[str, str], match: str
+) -> None:
     with pytest.raises(TaskValueError, match=match):
         encode_task(args, env, 7)
 
@@ -87,12 +92,17 @@ text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=
 @settings(max_examples=60, deadline=None)
 @given(
     tasks=st.lists(
-        st.tuples(st.lists(text, max_size=5), st.dictionaries(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True), text, max_size=3)),
+        st.tuples(
+            st.lists(text, max_size=5),
+            st.dictionaries(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True), text, max_size=3),
+        ),
         min_size=1,
         max_size=8,
     )
 )
-def test_any_text_round_trips_exactly(tmp_path_factory: pytest.TempPathFactory, tasks: list[tuple[list[str], dict[str, str]]]) -> None:
+def test_any_text_round_trips_exactly(
+    tmp_path_factory: pytest.TempPathFactory, tasks: list[tuple[list[str], dict[str, str]]]
+) -> None:
     directory = tmp_path_factory.mktemp("table")
     write_task_table(directory, tasks)
     for task_id, (args, env) in enumerate(tasks):

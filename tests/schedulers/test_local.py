@@ -21,7 +21,9 @@ from lxm3.xm.status import TaskState, TaskStatus
 TRANSPORT = LocalTransport()
 
 
-def request(tmp_path: Path, count: int, *, offset: int = 0, parallelism: int = 4, **kwargs: Any) -> RenderRequest:
+def request(
+    tmp_path: Path, count: int, *, offset: int = 0, parallelism: int = 4, **kwargs: Any
+) -> RenderRequest:
     job_dir = kwargs.pop("job_dir", tmp_path / "job")
     (job_dir / "logs").mkdir(parents=True, exist_ok=True)
     defaults: dict[str, Any] = {
@@ -60,7 +62,11 @@ def wait_for(condition: Any, timeout: float = 20.0) -> None:
 def test_tasks_run_with_their_array_index_and_end_completed_or_failed(tmp_path: Path) -> None:
     scheduler = LocalScheduler(echo=False)
     req = request(tmp_path, 3)
-    job = submit_script(scheduler, req, 'echo "out $LXM_ARRAY_INDEX"\necho "err $LXM_ARRAY_INDEX" >&2\n[ "$LXM_ARRAY_INDEX" != 1 ] || exit 3\n')
+    job = submit_script(
+        scheduler,
+        req,
+        'echo "out $LXM_ARRAY_INDEX"\necho "err $LXM_ARRAY_INDEX" >&2\n[ "$LXM_ARRAY_INDEX" != 1 ] || exit 3\n',
+    )
     scheduler.wait([job.job_id], timeout=20)
     final = statuses(scheduler, job)
     logs = Path(req.log_dir)
@@ -89,7 +95,9 @@ def test_task_killed_by_a_signal_reports_128_plus_signal(tmp_path: Path) -> None
 
 def test_rendered_script_runs_the_runner_with_the_global_task_id(tmp_path: Path) -> None:
     runner = tmp_path / "runner.py"
-    runner.write_text("import json, os, sys\nprint(json.dumps([sys.argv[1:], os.environ['LXM_TASK_ID'], os.environ.get('HOSTILE')]))\n")
+    runner.write_text(
+        "import json, os, sys\nprint(json.dumps([sys.argv[1:], os.environ['LXM_TASK_ID'], os.environ.get('HOSTILE')]))\n"
+    )
     weird = tmp_path / "we ird $dir 'q' `x`"
     hostile = "a b $HOME `id` \"q\" 'q'"
     req = request(tmp_path, 3, offset=10, job_dir=weird, python=sys.executable, env={"HOSTILE": hostile})
@@ -98,7 +106,9 @@ def test_rendered_script_runs_the_runner_with_the_global_task_id(tmp_path: Path)
     script.write_text(scheduler.render(req))
     [job] = scheduler.submit(TRANSPORT, [JobScript(str(script), req)])
     scheduler.wait([job.job_id], timeout=20)
-    assert {t: s.state for t, s in statuses(scheduler, job).items()} == dict.fromkeys((10, 11, 12), TaskState.COMPLETED)
+    assert {t: s.state for t, s in statuses(scheduler, job).items()} == dict.fromkeys(
+        (10, 11, 12), TaskState.COMPLETED
+    )
     for task in (10, 11, 12):
         argv, task_id, env_value = json.loads((weird / "logs" / f"{task}.out").read_text())
         assert argv == [str(weird / "job.json"), str(task)] and task_id == str(task)
@@ -108,7 +118,9 @@ def test_rendered_script_runs_the_runner_with_the_global_task_id(tmp_path: Path)
 def test_at_most_parallelism_tasks_run_and_the_rest_wait(tmp_path: Path) -> None:
     scheduler = LocalScheduler(echo=False)
     go = tmp_path / "go"
-    job = submit_script(scheduler, request(tmp_path, 3, parallelism=1), f"while [ ! -e '{go}' ]; do sleep 0.02; done\n")
+    job = submit_script(
+        scheduler, request(tmp_path, 3, parallelism=1), f"while [ ! -e '{go}' ]; do sleep 0.02; done\n"
+    )
     wait_for(lambda: any(s.state is TaskState.RUNNING for s in statuses(scheduler, job).values()))
     time.sleep(0.2)
     states = sorted(s.state.value for s in statuses(scheduler, job).values())
@@ -142,7 +154,7 @@ def test_a_task_taken_just_before_a_cancel_ends_cancelled_not_pending_forever(tm
     job = submit_script(scheduler, req, "echo ran\n")
     time.sleep(0.2)
     scheduler.cancel(TRANSPORT, [job.job_id])
-    reader = threading.Thread(target=lambda: open(fifo, "rb").read(), daemon=True)
+    reader = threading.Thread(target=fifo.read_bytes, daemon=True)
     reader.start()
     scheduler.wait([job.job_id], timeout=20)
     assert statuses(scheduler, job)[0].state is TaskState.CANCELLED
@@ -171,7 +183,9 @@ def test_query_answers_for_known_jobs_only(tmp_path: Path) -> None:
 
 def test_output_is_echoed_with_a_task_prefix(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     scheduler = LocalScheduler(echo=True)
-    job = submit_script(scheduler, request(tmp_path, 2, parallelism=1), 'echo "hello $LXM_ARRAY_INDEX"\necho oops >&2\n')
+    job = submit_script(
+        scheduler, request(tmp_path, 2, parallelism=1), 'echo "hello $LXM_ARRAY_INDEX"\necho oops >&2\n'
+    )
     scheduler.wait([job.job_id], timeout=20)
     out, err = capfd.readouterr()
     assert "[7_1_trainer 0] hello 0\n" in out and "[7_1_trainer 1] hello 1\n" in out

@@ -28,7 +28,7 @@ from lxm3.schedulers.sge import (
     final_status,
     job_name,
     map_state,
-    parse_exit_files,
+    parse_exit_markers,
     parse_max_aj_tasks,
     parse_qacct,
     parse_qstat_xml,
@@ -64,7 +64,9 @@ HOSTILE = [
 ]
 
 
-def request(executor: object, *, chunk: ArrayChunk = ArrayChunk(0, 1), num_tasks: int = 1, **overrides: object) -> RenderRequest:
+def request(
+    executor: object, *, chunk: ArrayChunk = ArrayChunk(0, 1), num_tasks: int = 1, **overrides: object
+) -> RenderRequest:
     values: dict[str, object] = dict(
         job_name="train",
         label="7_1_train",
@@ -165,10 +167,19 @@ def test_rendered_script_is_valid_bash_and_its_only_directives_are_ours(name: st
 def test_single_job_is_not_an_array_but_a_sweep_is() -> None:
     scheduler = GridEngineScheduler()
     single = scheduler.directives(request(GridEngine(max_parallel_tasks=3)))
-    assert single == ["-N lxm3_7_1_train", "-o /scratch/me/lxm3/experiments/7/1/train/logs/", "-j y", "-S /bin/bash"]
-    sweep = scheduler.directives(request(GridEngine(max_parallel_tasks=2), chunk=ArrayChunk(0, 5), num_tasks=5))
+    assert single == [
+        "-N lxm3_7_1_train",
+        "-o /scratch/me/lxm3/experiments/7/1/train/logs/",
+        "-j y",
+        "-S /bin/bash",
+    ]
+    sweep = scheduler.directives(
+        request(GridEngine(max_parallel_tasks=2), chunk=ArrayChunk(0, 5), num_tasks=5)
+    )
     assert sweep[3:5] == ["-t 1-5", "-tc 2"]
-    last_chunk = scheduler.render(request(GridEngine(max_parallel_tasks=2), chunk=ArrayChunk(202, 1), num_tasks=203))
+    last_chunk = scheduler.render(
+        request(GridEngine(max_parallel_tasks=2), chunk=ArrayChunk(202, 1), num_tasks=203)
+    )
     assert "#$ -t" not in last_chunk
     assert "LXM_TASK_ID=$((LXM_ARRAY_INDEX + 202))" in last_chunk
 
@@ -222,7 +233,9 @@ def test_log_directory_under_home_uses_grid_engines_home_variable() -> None:
 
 
 def run_script(script: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(script)], env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True)
+    return subprocess.run(
+        ["bash", str(script)], env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True
+    )
 
 
 def test_script_computes_the_global_task_id_and_passes_env_byte_for_byte(tmp_path: Path) -> None:
@@ -258,19 +271,24 @@ def test_exit_codes_grid_engine_reserves_are_passed_on_as_1(tmp_path: Path, code
     runner = tmp_path / "runner.sh"
     runner.write_text(f"exit {code}\n")
     script = tmp_path / "job.sh"
-    script.write_text(GridEngineScheduler().render(request(GridEngine(), python="bash", runner_path=str(runner))))
+    script.write_text(
+        GridEngineScheduler().render(request(GridEngine(), python="bash", runner_path=str(runner)))
+    )
     completed = run_script(script, {"SGE_TASK_ID": "undefined"})
     assert completed.returncode == reported
+    assert completed.stdout == f"lxm3-exit {code}\n"  # the real code, for lxm3 to read
     assert ("reported to Grid Engine as 1" in completed.stderr) == (code in (99, 100))
 
 
 def test_index_map_picks_the_task_id_by_array_index(tmp_path: Path) -> None:
     index_map = tmp_path / "rerun.idx"
     index_map.write_text("3\n17\n42\n")
-    case = request(GridEngine(), chunk=ArrayChunk(0, 3), num_tasks=50, index_map=str(index_map), python="echo")
+    case = request(
+        GridEngine(), chunk=ArrayChunk(0, 3), num_tasks=50, index_map=str(index_map), python="echo"
+    )
     script = tmp_path / "job.sh"
     script.write_text(GridEngineScheduler().render(case))
-    assert run_script(script, {"SGE_TASK_ID": "2"}).stdout.split()[-1] == "17"
+    assert run_script(script, {"SGE_TASK_ID": "2"}).stdout.splitlines()[0].split()[-1] == "17"
 
 
 def test_user_template_directory_overrides_the_shipped_template(tmp_path: Path) -> None:
@@ -307,7 +325,11 @@ def test_qstat_mixed_running_pending_range_hold_eqw_and_plain_job() -> None:
 
 
 def test_qstat_other_captures() -> None:
-    assert parse_qstat_xml(fixture("qstat-array-transferring.xml"))["2"] == {1: "r", 2: "t", **{i: "qw" for i in range(3, 11)}}
+    assert parse_qstat_xml(fixture("qstat-array-transferring.xml"))["2"] == {
+        1: "r",
+        2: "t",
+        **{i: "qw" for i in range(3, 11)},
+    }
     held = parse_qstat_xml(fixture("qstat-array-hold.xml"))
     assert held == parse_qstat_xml(fixture("qstat-array-hold-gd.xml"))
     assert held["19"] == {1: "hqw", 2: "hqw", 3: "hqw", 4: "hqw"}
@@ -380,7 +402,9 @@ def test_final_status_from_accounting_and_exit_files() -> None:
     assert summary(final_status(job(), 0, record(0, 1), 100, False)) == ("FAILED", 100)  # the real code
     assert summary(final_status(job(), 0, record(100, 137), None, True)) == ("CANCELLED", 137)
     assert summary(final_status(job(), 0, record(100, 137), 0, False)) == ("CANCELLED", 137)
-    limit = final_status(job(), 0, record(37, 137, "qmaster enforced h_rt, h_cpu, or h_vmem limit"), None, False)
+    limit = final_status(
+        job(), 0, record(37, 137, "qmaster enforced h_rt, h_cpu, or h_vmem limit"), None, False
+    )
     assert summary(limit) == ("FAILED", 137)
     assert limit is not None and "h_rt" in limit.message
     assert final_status(job(), 0, record(25, 99, "rescheduling"), None, False) is None
@@ -399,7 +423,16 @@ def test_qsub_ids_and_config() -> None:
     assert parse_max_aj_tasks("max_aj_tasks                 0\n") == 1_000_000
     with pytest.raises(SchedulerError, match="max_aj_tasks"):
         parse_max_aj_tasks("nothing")
-    assert parse_exit_files(["3.exit:0", "4.exit:-9", "x/5.exit:2", "5.out:1", "junk"]) == {3: 0, 4: -9, 5: 2}
+    assert parse_exit_markers(
+        [
+            "/st:age/logs/lxm3_1_1_x.o88.3:lxm3-exit 0",
+            "/s/logs/a.o88.4:lxm3-exit -9",
+            "/s/logs/lxm3_1_1_x.o89:lxm3-exit 2",
+            "/s/logs/lxm3_1_1_x.o90.1:lxm3-exit",
+            "/s/logs/3.out:lxm3-exit 1",
+            "junk",
+        ]
+    ) == {("88", 3): 0, ("88", 4): -9, ("89", 1): 2}
 
 
 # ---------------------------------------------------------------- commands (fake transport)
@@ -414,7 +447,14 @@ class RecordingTransport(Transport):
         self.results = list(results)
         self.commands: list[list[str]] = []
 
-    def run(self, argv: Sequence[str], *, input: str | None = None, check: bool = True, timeout: float | None = None) -> CommandResult:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+    ) -> CommandResult:
         self.commands.append(list(argv))
         return self.results.pop(0)
 
@@ -445,7 +485,9 @@ def states(statuses: dict[int, TaskStatus]) -> dict[int, str]:
 
 def test_submit_is_one_command_of_qsub_terse_script_files() -> None:
     to_submit = scripts(3)
-    transport = RecordingTransport([result("lxm3-submitted 51.1-101:1\nlxm3-submitted 52.1-101:1\nlxm3-submitted 53\n")])
+    transport = RecordingTransport(
+        [result("lxm3-submitted 51.1-101:1\nlxm3-submitted 52.1-101:1\nlxm3-submitted 53\n")]
+    )
     scheduler = GridEngineScheduler()
     submitted = scheduler.submit(transport, to_submit)
     assert len(transport.commands) == 1
@@ -458,7 +500,9 @@ def test_submit_is_one_command_of_qsub_terse_script_files() -> None:
 
 
 def test_submit_refusal_names_the_script_and_keeps_qsubs_words() -> None:
-    transport = RecordingTransport([result("lxm3-submitted 61.1-101:1\n", fixture("qsub-too-many-tasks.stderr"), 1)])
+    transport = RecordingTransport(
+        [result("lxm3-submitted 61.1-101:1\n", fixture("qsub-too-many-tasks.stderr"), 1)]
+    )
     with pytest.raises(SchedulerError) as caught:
         GridEngineScheduler().submit(transport, scripts(3))
     message = str(caught.value)
@@ -488,7 +532,9 @@ def qstat_xml(*entries: tuple[str, str, str | None]) -> str:
 
 def test_query_is_one_qstat_while_everything_is_queued() -> None:
     jobs = [job("22", ArrayChunk(0, 1)), job("24", ArrayChunk(1, 1)), job("23", ArrayChunk(2, 1))]
-    transport = RecordingTransport([result(fixture("qstat-mixed.xml")), result(fixture("qacct-eqw-badwd.txt"))])
+    transport = RecordingTransport(
+        [result(fixture("qstat-mixed.xml")), result(fixture("qacct-eqw-badwd.txt"))]
+    )
     scheduler = GridEngineScheduler()
     parsed = scheduler.query(transport, jobs[:2])
     assert len(transport.commands) == 1 and "qstat -xml" in transport.commands[0][-1]
@@ -501,28 +547,39 @@ def test_query_is_one_qstat_while_everything_is_queued() -> None:
 def test_query_looks_up_tasks_that_left_qstat_in_one_command_and_caches_final_ones() -> None:
     jobs = [job("18", ArrayChunk(0, 6)), job("19", ArrayChunk(6, 4)), job("30", ArrayChunk(10, 2))]
     lookup = (
-        "@@lxm3 exit-files 18\n@@lxm3 exit-files 30\n/stage/experiments/1/1/train/logs/11.exit:0\n"
+        "@@lxm3 exit-lines\n/stage/experiments/1/1/train/logs/lxm3_x.o30.2:lxm3-exit 0\n"
         "@@lxm3 qacct 18 30 \n" + fixture("qacct-array-mixed.txt")
     )
-    transport = RecordingTransport([result(qstat_xml(("18", "r", "4"), ("19", "hqw", "1-4:1"))), result(lookup)])
+    transport = RecordingTransport(
+        [result(qstat_xml(("18", "r", "4"), ("19", "hqw", "1-4:1"))), result(lookup)]
+    )
     scheduler = GridEngineScheduler()
     parsed = scheduler.query(transport, jobs)
     assert len(transport.commands) == 2
     second = transport.commands[1][-1]
-    assert "/logs/0.exit" in second and "/logs/3.exit" not in second and "/logs/6.exit" not in second
+    assert "/logs/*.o18.1 " in second and "/logs/*.o18.4" not in second and "*.o19" not in second
     assert second.count("awk") == 1
-    assert states(parsed["18"]) == {0: "COMPLETED", 1: "FAILED", 2: "COMPLETED", 3: "RUNNING", 4: "COMPLETED", 5: "COMPLETED"}
+    assert states(parsed["18"]) == {
+        0: "COMPLETED",
+        1: "FAILED",
+        2: "COMPLETED",
+        3: "RUNNING",
+        4: "COMPLETED",
+        5: "COMPLETED",
+    }
     assert parsed["18"][1].exit_code == 3
     assert states(parsed["19"]) == {6: "PENDING", 7: "PENDING", 8: "PENDING", 9: "PENDING"}
-    assert states(parsed["30"]) == {11: "COMPLETED"}  # 10: no record, no exit file yet: not final
+    assert states(parsed["30"]) == {11: "COMPLETED"}  # 10: no record, no exit line yet: not final
     assert (scheduler.qstat_calls, scheduler.lookup_calls, scheduler.qacct_calls) == (1, 1, 1)
-    # Next poll: task 3 of job 18 is gone too, with its exit file; final tasks are not asked about again.
+    # Next poll: task 3 of job 18 is gone too, with its exit line; final tasks are not asked about again.
     transport.results = [
         result(qstat_xml(("19", "r", "1-4:1"))),
-        result("@@lxm3 exit-files 18\n/stage/experiments/1/1/train/logs/3.exit:0\n@@lxm3 qacct \n"),
+        result(
+            "@@lxm3 exit-lines\n/stage/experiments/1/1/train/logs/lxm3_x.o18.4:lxm3-exit 0\n@@lxm3 qacct \n"
+        ),
     ]
     parsed = scheduler.query(transport, jobs[:2])
-    assert "/logs/3.exit" in transport.commands[3][-1] and "/logs/0.exit" not in transport.commands[3][-1]
+    assert "/logs/*.o18.4" in transport.commands[3][-1] and "/logs/*.o18.1 " not in transport.commands[3][-1]
     assert states(parsed["18"])[3] == "COMPLETED"
     assert (scheduler.qstat_calls, scheduler.lookup_calls, scheduler.qacct_calls) == (2, 2, 1)
 
@@ -532,14 +589,17 @@ def test_tasks_deleted_while_pending_are_cancelled_when_we_cancelled_or_after_th
     scheduler = GridEngineScheduler(missing_grace=3600)
     transport = RecordingTransport([result()])
     scheduler.cancel(transport, ["20"])
-    transport.results = [result(qstat_xml()), result("@@lxm3 exit-files 20\n@@lxm3 qacct 20 \n" + fixture("qacct-array-qdel.txt"))]
+    transport.results = [
+        result(qstat_xml()),
+        result("@@lxm3 exit-lines\n@@lxm3 qacct 20 \n" + fixture("qacct-array-qdel.txt")),
+    ]
     parsed = scheduler.query(transport, jobs)
     assert states(parsed["20"]) == {task: "CANCELLED" for task in range(8)}
     assert parsed["20"][6].exit_code is None and "no accounting record" in parsed["20"][6].message
     assert parsed["20"][1].exit_code == 137
 
     other = GridEngineScheduler(missing_grace=3600)
-    not_found = "@@lxm3 exit-files 13\n@@lxm3 qacct 13 \n" + fixture("qacct-not-found.stderr")
+    not_found = "@@lxm3 exit-lines\n@@lxm3 qacct 13 \n" + fixture("qacct-not-found.stderr")
     transport.results = [result(qstat_xml()), result(not_found)]
     assert other.query(transport, [job("13")]) == {"13": {}}
     other.missing_grace = 0
@@ -549,19 +609,25 @@ def test_tasks_deleted_while_pending_are_cancelled_when_we_cancelled_or_after_th
 
 def test_eqw_is_failed_with_its_reason_and_looked_up_once() -> None:
     scheduler = GridEngineScheduler()
-    lookup = "@@lxm3 exit-files 15\n@@lxm3 qacct 15 \n" + fixture("qacct-eqw-badwd.txt")
+    lookup = "@@lxm3 exit-lines\n@@lxm3 qacct 15 \n" + fixture("qacct-eqw-badwd.txt")
     transport = RecordingTransport([result(fixture("qstat-eqw.xml")), result(lookup)])
     parsed = scheduler.query(transport, [job("15")])
     status = parsed["15"][0]
     assert status.state is TaskState.FAILED
-    assert "Eqw" in status.message and "changing into working directory" in status.message and "qdel 15" in status.message
+    assert (
+        "Eqw" in status.message
+        and "changing into working directory" in status.message
+        and "qdel 15" in status.message
+    )
     transport.results = [result(fixture("qstat-eqw.xml"))]
     assert scheduler.query(transport, [job("15")])["15"][0] == status
     assert len(transport.commands) == 3
 
 
 def test_query_raises_when_qstat_fails() -> None:
-    transport = RecordingTransport([result("", "error: commlib error: got select error (Connection refused)", 1)])
+    transport = RecordingTransport(
+        [result("", "error: commlib error: got select error (Connection refused)", 1)]
+    )
     with pytest.raises(SchedulerError, match="Connection refused"):
         GridEngineScheduler().query(transport, [job()])
 
@@ -570,7 +636,9 @@ def test_cancel_is_one_qdel_and_jobs_that_already_ended_are_fine() -> None:
     transport = RecordingTransport([result(fixture("qdel-mixed.txt"), "", 1)])
     GridEngineScheduler().cancel(transport, ["89", "90", "1"])
     assert transport.commands == [["qdel", "89", "90", "1"]]
-    transport = RecordingTransport([result('hpcuser - you do not have the necessary privileges to delete the job "91"\n', "", 1)])
+    transport = RecordingTransport(
+        [result('hpcuser - you do not have the necessary privileges to delete the job "91"\n', "", 1)]
+    )
     with pytest.raises(SchedulerError, match="necessary privileges"):
         GridEngineScheduler().cancel(transport, ["91"])
 
@@ -596,7 +664,9 @@ def fake_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scripts_by_name: d
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
 
-def test_submit_command_stops_at_the_first_refusal_in_real_bash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_submit_command_stops_at_the_first_refusal_in_real_bash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_bin(
         tmp_path,
         monkeypatch,
@@ -614,42 +684,56 @@ def test_submit_command_stops_at_the_first_refusal_in_real_bash(tmp_path: Path, 
     assert len((tmp_path / "calls").read_text().splitlines()) == 2
 
 
-def test_lookup_command_runs_qacct_only_when_exit_files_cannot_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real bash and awk, a fake qacct printing captured records of three jobs."""
-    everything = fixture("qacct-array-mixed.txt") + fixture("qacct-exit3.txt") + fixture("qacct-array-qdel.txt")
+def test_lookup_command_runs_qacct_only_when_exit_lines_cannot_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real bash, grep and awk; a fake qacct printing captured records of three jobs."""
+    everything = (
+        fixture("qacct-array-mixed.txt") + fixture("qacct-exit3.txt") + fixture("qacct-array-qdel.txt")
+    )
     (tmp_path / "all.txt").write_text(everything)
-    fake_bin(tmp_path, monkeypatch, {"qacct": f"echo \"$@\" >> {tmp_path}/calls\ncat {tmp_path}/all.txt\n"})
-    logs = tmp_path / "st:age" / "logs"
+    fake_bin(tmp_path, monkeypatch, {"qacct": f'echo "$@" >> {tmp_path}/calls\ncat {tmp_path}/all.txt\n'})
+    logs = tmp_path / "st:age $x" / "logs"
     logs.mkdir(parents=True)
-    for task in range(6):
-        (logs / f"{task}.exit").write_text("3\n" if task == 1 else "0\n")
-    (logs / "4.out").write_text("not an exit file\n")
-    array = SubmittedJob("18", ArrayChunk(0, 6), str(tmp_path / "st:age" / "job-0.sh"))
+    for index in range(1, 7):  # Grid Engine's output files of array 18, as the job script leaves them
+        (logs / f"lxm3_1_1_x.o18.{index}").write_text(f"noise\nlxm3-exit {3 if index == 2 else 0}\n")
+    (logs / "lxm3_1_1_x.o181.1").write_text("lxm3-exit 5\n")  # another job whose id starts alike
+    (logs / "lxm3_1_1_x.o11").write_text("runner: cannot start\n")  # killed/failed before the end
+    (logs / "1.out").write_text("lxm3-exit 7\n")
+    array = SubmittedJob("18", ArrayChunk(0, 6), str(logs.parent / "job-0.sh"))
+    single = SubmittedJob("11", ArrayChunk(6, 1), str(logs.parent / "job-1.sh"))
     scheduler = GridEngineScheduler()
     transport = LocalTransport()
 
-    def lookup(jobs: dict[SubmittedJob, list[int]], ask: set[str] = set()) -> tuple[str, str]:
+    def lookup(
+        jobs: dict[SubmittedJob, list[int]], ask: frozenset[str] = frozenset()
+    ) -> tuple[str, str, str]:
         (tmp_path / "calls").write_text("")
-        output = transport.run_script(scheduler.lookup_command(jobs, ask)).stdout
-        return output, (tmp_path / "calls").read_text()
+        exit_lines, _, accounting = transport.run_script(
+            scheduler.lookup_command(jobs, set(ask))
+        ).stdout.partition("@@lxm3 qacct")
+        return exit_lines, accounting, (tmp_path / "calls").read_text()
 
-    output, calls = lookup({array: [0, 1, 4]})
+    exit_lines, accounting, calls = lookup({array: [0, 1, 4]})
     assert calls == ""
-    assert parse_exit_files(output.splitlines()) == {0: 0, 1: 3, 4: 0}
-    output, calls = lookup({array: [0, 1, 4]}, {"18"})
+    assert parse_exit_markers(exit_lines.splitlines()) == {("18", 1): 0, ("18", 2): 3, ("18", 5): 0}
+    exit_lines, accounting, calls = lookup({array: [0, 1, 4]}, frozenset({"18"}))
     assert calls == "-j 18\n"
-    records = parse_qacct(output.split("@@lxm3 qacct")[1])
-    assert sorted(records) == [("18", index) for index in range(1, 7)]  # awk kept only job 18
-    assert len(output) < 800
-    output, calls = lookup({array: list(range(6)), job("11"): [0]})
-    assert calls == "-j 11\n"  # 18 had every exit file
-    output, calls = lookup({array: [0], job("11"): [0]}, {"18"})
+    assert sorted(parse_qacct(accounting)) == [("18", index) for index in range(1, 7)]  # awk kept only job 18
+    assert len(accounting) < 500
+    exit_lines, accounting, calls = lookup({array: list(range(6)), single: [6]})
+    assert calls == "-j 11\n"  # 18 had every exit line
+    assert sorted(parse_qacct(accounting)) == [("11", 1)]
+    exit_lines, accounting, calls = lookup({array: [0], single: [6]}, frozenset({"18"}))
     assert calls == f"-o {subprocess.getoutput('id -un')} -j\n"
-    assert sorted(parse_qacct(output.split("@@lxm3 qacct")[1])) == [("11", 1)] + [("18", i) for i in range(1, 7)]
-    many = SubmittedJob("18", ArrayChunk(0, 100), str(tmp_path / "st:age" / "job-0.sh"))
-    output, calls = lookup({many: list(range(100))})
-    assert calls == "-j 18\n" and "--include" in scheduler.lookup_command({many: list(range(100))}, set())
-    assert parse_exit_files(output.split("@@lxm3 qacct")[0].splitlines()) == {task: (3 if task == 1 else 0) for task in range(6)}
+    assert sorted(parse_qacct(accounting)) == [("11", 1)] + [("18", i) for i in range(1, 7)]
+    many = SubmittedJob("18", ArrayChunk(0, 100), str(logs.parent / "job-0.sh"))
+    exit_lines, accounting, calls = lookup({many: list(range(100))})
+    assert "--include" in scheduler.lookup_command({many: list(range(100))}, set())
+    assert parse_exit_markers(exit_lines.splitlines()) == {
+        ("18", i): (3 if i == 2 else 0) for i in range(1, 7)
+    }
+    assert calls == "-j 18\n"  # 94 tasks had no line yet
 
 
 # ---------------------------------------------------------------- the real Grid Engine of the testbed
@@ -662,10 +746,14 @@ def require_local_sge() -> None:
             pytest.fail(f"{tool} not found; bring the testbed up with: bash tests/testbed/sge-up.sh")
     probe = subprocess.run(["qstat", "-f"], capture_output=True, text=True)
     if probe.returncode != 0:
-        pytest.fail(f"Grid Engine testbed is down ({probe.stderr.strip()}); run: bash tests/testbed/sge-up.sh")
+        pytest.fail(
+            f"Grid Engine testbed is down ({probe.stderr.strip()}); run: bash tests/testbed/sge-up.sh"
+        )
 
 
-def wait_final(scheduler: GridEngineScheduler, jobs: list[SubmittedJob], timeout: float = 60) -> dict[int, TaskStatus]:
+def wait_final(
+    scheduler: GridEngineScheduler, jobs: list[SubmittedJob], timeout: float = 60
+) -> dict[int, TaskStatus]:
     deadline = time.monotonic() + timeout
     while True:
         parsed = scheduler.query(LocalTransport(), jobs)
@@ -678,17 +766,17 @@ def wait_final(scheduler: GridEngineScheduler, jobs: list[SubmittedJob], timeout
         time.sleep(0.5)
 
 
-def staged_scripts(tmp_path: Path, scheduler: GridEngineScheduler, executor: GridEngine, sizes: list[int], sleep: float = 0) -> list[JobScript]:
+def staged_scripts(
+    tmp_path: Path, scheduler: GridEngineScheduler, executor: GridEngine, sizes: list[int], sleep: float = 0
+) -> list[JobScript]:
     """Job scripts whose "runner" records the task id, fails task 1 with 3 and task 2 with 100."""
     runner = tmp_path / "runner.py"
     runner.write_text(
-        "import os, sys, time\n"
+        "import sys, time\n"
         f"time.sleep({sleep})\n"
         "task = int(sys.argv[2])\n"
-        "code = {1: 3, 2: 100}.get(task, 0)\n"
         "open(sys.argv[1] + '.' + str(task), 'w').write(str(task))\n"
-        "open(os.path.join(os.path.dirname(sys.argv[1]), 'logs', '%d.exit' % task), 'w').write('%d\\n' % code)\n"
-        "sys.exit(code)\n"
+        "sys.exit({1: 3, 2: 100}.get(task, 0))\n"
     )
     (tmp_path / "logs").mkdir(exist_ok=True)
     result = []
@@ -722,7 +810,9 @@ def test_real_sge_submit_query_and_global_task_ids(tmp_path: Path) -> None:
     final = wait_final(scheduler, jobs)
     assert states(final) == {0: "COMPLETED", 1: "FAILED", 2: "FAILED", 3: "COMPLETED"}
     assert final[1].exit_code == 3
-    assert final[2].exit_code == 100  # reported to Grid Engine as 1: no Eqw; the exit file has the real code
+    assert (
+        final[2].exit_code == 100
+    )  # reported to Grid Engine as 1 (no Eqw); the lxm3-exit line has the real code
     assert sorted(int(p.read_text()) for p in tmp_path.glob("done.*")) == [0, 1, 2, 3]
     assert scheduler.qstat_calls >= 1 and scheduler.qacct_calls <= scheduler.qstat_calls
 
@@ -761,7 +851,9 @@ def test_real_sge_reads_directive_values_as_written(tmp_path: Path) -> None:
             shown = subprocess.run(["qstat", "-j", job_id], capture_output=True, text=True, check=True).stdout
         finally:
             subprocess.run(["qdel", job_id], capture_output=True, check=False)
-        fields = {key: field.strip() for key, _, field in (line.partition(":") for line in shown.splitlines())}
+        fields = {
+            key: field.strip() for key, _, field in (line.partition(":") for line in shown.splitlines())
+        }
         assert fields["account"] == account, (value, shown)
         assert fields["stdout_path_list"] == f"NONE:NONE:{log_dir}/", (value, shown)
         assert fields["job_name"] == job_name(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from collections.abc import Sequence
 from types import SimpleNamespace
@@ -40,7 +41,14 @@ class CountingScheduler(Scheduler):
 
     name = "fake"
 
-    def __init__(self, clock: FakeClock, done_at: dict[str, float], *, fail_calls: Sequence[int] = (), unknown_tasks: Sequence[int] = ()) -> None:
+    def __init__(
+        self,
+        clock: FakeClock,
+        done_at: dict[str, float],
+        *,
+        fail_calls: Sequence[int] = (),
+        unknown_tasks: Sequence[int] = (),
+    ) -> None:
         self.clock = clock
         self.done_at = done_at
         self.fail_calls = set(fail_calls)
@@ -82,7 +90,9 @@ def make_jobs(count: int, tasks: int = 4, prefix: str = "j") -> list[SubmittedJo
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr(watcher_module, "time", SimpleNamespace(monotonic=fake.monotonic))
-    monkeypatch.setattr(watcher_module, "asyncio", SimpleNamespace(sleep=fake.sleep, to_thread=asyncio.to_thread))
+    monkeypatch.setattr(
+        watcher_module, "asyncio", SimpleNamespace(sleep=fake.sleep, to_thread=asyncio.to_thread)
+    )
     return fake
 
 
@@ -111,7 +121,9 @@ def test_one_query_covers_every_watched_job(clock: FakeClock) -> None:
 
 def test_finished_jobs_are_dropped_from_later_queries(clock: FakeClock) -> None:
     jobs = make_jobs(10)
-    scheduler = CountingScheduler(clock, {job.job_id: (0.0 if n % 2 == 0 else 5.0) for n, job in enumerate(jobs)})
+    scheduler = CountingScheduler(
+        clock, {job.job_id: (0.0 if n % 2 == 0 else 5.0) for n, job in enumerate(jobs)}
+    )
     watcher, _ = make_watcher(scheduler)
     watcher.watch(jobs)
     watcher.refresh()
@@ -181,7 +193,7 @@ def test_wait_backs_off_to_the_configured_cap(clock: FakeClock, monkeypatch: pyt
     asyncio.run(watcher.wait(jobs))
     sleeps = clock.sleeps
     assert sleeps[0] == pytest.approx(0.2)
-    assert all(b >= a for a, b in zip(sleeps, sleeps[1:])), "intervals never shrink"
+    assert all(b >= a for a, b in itertools.pairwise(sleeps)), "intervals never shrink"
     assert sleeps[1] == pytest.approx(0.3) and max(sleeps) == pytest.approx(2.0)
     assert sleeps.count(2.0) >= 5, "levels off at the cap"
     assert watcher.queries == len(sleeps) + 1, "one query per poll, no more"

@@ -12,7 +12,22 @@ import pytest
 from lxm3.transport.base import TransportError
 from lxm3.transport.local import LocalTransport
 
-HOSTILE = ["", " ", "a b", "it's", 'say "hi"', "$HOME", "`id`", "$(id)", "*", "~", "a\nb", "\t", "-n", "ünï©ødé ✓"]
+HOSTILE = [
+    "",
+    " ",
+    "a b",
+    "it's",
+    'say "hi"',
+    "$HOME",
+    "`id`",
+    "$(id)",
+    "*",
+    "~",
+    "a\nb",
+    "\t",
+    "-n",
+    "ünï©ødé ✓",
+]
 ECHO_ARGV = [sys.executable, "-c", "import json, sys; print(json.dumps(sys.argv[1:]))"]
 
 
@@ -80,7 +95,9 @@ def test_upload_of_selected_files_only(tmp_path: Path) -> None:
     source = make_tree(tmp_path / "src")
     destination = tmp_path / "dst"
     LocalTransport().upload(source, str(destination), files=["sub/deeper/leaf.bin"])
-    assert sorted(str(p.relative_to(destination)) for p in destination.rglob("*") if p.is_file()) == ["sub/deeper/leaf.bin"]
+    assert sorted(str(p.relative_to(destination)) for p in destination.rglob("*") if p.is_file()) == [
+        "sub/deeper/leaf.bin"
+    ]
 
 
 def test_upload_replaces_by_rename_so_readers_never_see_a_partial_file(tmp_path: Path) -> None:

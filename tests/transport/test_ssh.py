@@ -29,7 +29,30 @@ SSHD_LOG = Path(os.environ.get("LXM3_TESTBED_SSHD_LOG", str(SSH_DIR / "sshd.log"
 ALIAS = os.environ.get("LXM3_TESTBED_ALIAS", "testcluster")
 USER = os.environ.get("LXM3_TESTBED_USER", "hpcuser")
 
-HOSTILE = ["", " ", "two  words", "trailing ", "it's", 'say "hi"', "$HOME", "${PATH}", "`id`", "$(touch pwned)", "*", "~", "a\nb", "\t", "-n", "--", ";", "|", "&&", "ünï©ødé ✓", "\\", "'"]
+HOSTILE = [
+    "",
+    " ",
+    "two  words",
+    "trailing ",
+    "it's",
+    'say "hi"',
+    "$HOME",
+    "${PATH}",
+    "`id`",
+    "$(touch pwned)",
+    "*",
+    "~",
+    "a\nb",
+    "\t",
+    "-n",
+    "--",
+    ";",
+    "|",
+    "&&",
+    "ünï©ødé ✓",
+    "\\",
+    "'",
+]
 
 
 class SshdLog:
@@ -51,9 +74,13 @@ class SshdLog:
 def testbed() -> None:
     if not SSH_CONFIG.is_file():
         pytest.fail(f"the ssh testbed is not up ({SSH_CONFIG} missing): run tests/testbed/sshd-up.sh as root")
-    probe = subprocess.run(["ssh", "-F", str(SSH_CONFIG), ALIAS, "true"], capture_output=True, text=True, timeout=30)
+    probe = subprocess.run(
+        ["ssh", "-F", str(SSH_CONFIG), ALIAS, "true"], capture_output=True, text=True, timeout=30
+    )
     if probe.returncode != 0:
-        pytest.fail(f"cannot reach the ssh testbed ({ALIAS}): {probe.stderr.strip()}; run tests/testbed/sshd-up.sh")
+        pytest.fail(
+            f"cannot reach the ssh testbed ({ALIAS}): {probe.stderr.strip()}; run tests/testbed/sshd-up.sh"
+        )
     if not os.access(SSHD_LOG, os.R_OK):
         pytest.fail(f"cannot read the sshd log {SSHD_LOG}")
 
@@ -114,15 +141,22 @@ def make_tree(root: Path) -> Path:
     return root
 
 
-def test_upload_sends_the_bytes_once_and_counts_them(transport: SSHTransport, remote_dir: str, tmp_path: Path) -> None:
+def test_upload_sends_the_bytes_once_and_counts_them(
+    transport: SSHTransport, remote_dir: str, tmp_path: Path
+) -> None:
     local = make_tree(tmp_path / "staging")
     big = local / "artifacts" / "big.zip"
     files = ["artifacts/big.zip", "experiments/1/1/job.json", "experiments/1/1/job-0.sh"]
     sent = transport.upload(local, remote_dir, files=files)
     assert sent >= 300_000, "random data does not compress: at least its size went over the wire"
-    assert remote_sha256(transport, f"{remote_dir}/artifacts/big.zip") == hashlib.sha256(big.read_bytes()).hexdigest()
+    assert (
+        remote_sha256(transport, f"{remote_dir}/artifacts/big.zip")
+        == hashlib.sha256(big.read_bytes()).hexdigest()
+    )
     assert transport.run(["cat", f"{remote_dir}/experiments/1/1/job.json"]).stdout == '{"name": "x"}'
-    modes = transport.run(["stat", "-c", "%a %n", f"{remote_dir}/experiments/1/1/job-0.sh", f"{remote_dir}/artifacts/big.zip"]).stdout.split("\n")
+    modes = transport.run(
+        ["stat", "-c", "%a %n", f"{remote_dir}/experiments/1/1/job-0.sh", f"{remote_dir}/artifacts/big.zip"]
+    ).stdout.split("\n")
     assert modes[0].startswith("700 ") and modes[1].startswith("600 "), "exec bit kept, private to the user"
     again = transport.upload(local, remote_dir, files=files)
     assert again < 5_000, f"an unchanged upload sent {again} bytes"
@@ -135,7 +169,9 @@ def test_upload_replaces_files_atomically(transport: SSHTransport, remote_dir: s
     transport.upload(local, remote_dir, files=["experiments/1/1/job.json"])
     remote = Path(remote_dir) / "experiments" / "1" / "1" / "job.json"  # loopback: the same filesystem
     with open(remote) as reader:  # e.g. a running task reading the old version
-        (local / "experiments" / "1" / "1" / "job.json").write_text('{"name": "new", "pad": "' + "x" * 1000 + '"}')
+        (local / "experiments" / "1" / "1" / "job.json").write_text(
+            '{"name": "new", "pad": "' + "x" * 1000 + '"}'
+        )
         transport.upload(local, remote_dir, files=["experiments/1/1/job.json"])
         assert reader.read() == '{"name": "x"}', "the old file was rewritten in place"
     assert remote.read_text().startswith('{"name": "new"')
@@ -223,7 +259,9 @@ def test_unknown_host_key_is_refused_with_a_clear_error(testbed: None, tmp_path:
     assert log.accepted() == []
 
 
-def test_rsync_is_required_locally(transport: SSHTransport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rsync_is_required_locally(
+    transport: SSHTransport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     transport.run(["true"])
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(TransportError, match="rsync is not installed"):

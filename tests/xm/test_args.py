@@ -19,7 +19,11 @@ def test_dict_values_become_key_equals_value_flags_in_order() -> None:
 
 
 def test_true_gives_bare_flag_false_gives_no_prefix_none_is_dropped() -> None:
-    assert render({"verbose": True, "cuda": False, "resume": None, "x": 0}) == ["--verbose", "--nocuda", "--x=0"]
+    assert render({"verbose": True, "cuda": False, "resume": None, "x": 0}) == [
+        "--verbose",
+        "--nocuda",
+        "--x=0",
+    ]
 
 
 def test_falsy_non_bool_values_are_kept() -> None:
@@ -81,7 +85,9 @@ def test_from_collection_copies_sequential_args() -> None:
 
 
 def test_shell_safe_arg_is_kept_as_is_positionally_and_as_a_value() -> None:
-    items = merge_args([xm.ShellSafeArg("$HOME")], {"out": xm.ShellSafeArg("$TMPDIR/x"), "plain": "$HOME"}).to_list()
+    items = merge_args(
+        [xm.ShellSafeArg("$HOME")], {"out": xm.ShellSafeArg("$TMPDIR/x"), "plain": "$HOME"}
+    ).to_list()
     assert items[0] == xm.ShellSafeArg("$HOME")
     assert isinstance(items[1], xm.ShellSafeArg) and items[1].arg == "--out=$TMPDIR/x"
     # A plain string that looks like shell syntax stays a plain string.

@@ -14,7 +14,7 @@ class FakeSpec(xm.ExecutorSpec):
 
 class FakeExecutor(xm.Executor):
     @classmethod
-    def Spec(cls) -> FakeSpec:  # noqa: N802
+    def Spec(cls) -> FakeSpec:
         return FakeSpec()
 
 
@@ -36,7 +36,9 @@ def test_job_converts_args_and_stringifies_env() -> None:
 
 
 def test_packageable_converts_args_and_env() -> None:
-    packageable = xm.Packageable(FakeExecutableSpec(), FakeExecutor.Spec(), args=["a", "b"], env_vars={"X": 1})
+    packageable = xm.Packageable(
+        FakeExecutableSpec(), FakeExecutor.Spec(), args=["a", "b"], env_vars={"X": 1}
+    )
     assert packageable.args.to_list() == ["a", "b"]
     assert packageable.env_vars == {"X": "1"}
 

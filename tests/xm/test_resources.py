@@ -30,7 +30,11 @@ def test_disk_is_ephemeral_storage() -> None:
 def test_no_resources_means_nothing_requested() -> None:
     requirements = xm.JobRequirements()
     assert requirements.cpu is None and requirements.memory is None
-    assert requirements.accelerator is None and requirements.gpu_count == 0 and requirements.accelerator_count == 0
+    assert (
+        requirements.accelerator is None
+        and requirements.gpu_count == 0
+        and requirements.accelerator_count == 0
+    )
 
 
 def test_generic_and_named_gpus() -> None:

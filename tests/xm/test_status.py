@@ -32,7 +32,9 @@ def test_terminal_states() -> None:
         ((S.COMPLETED, S.CANCELLED), S.CANCELLED),
     ],
 )
-def test_aggregate_state_active_beats_failed_beats_cancelled(states: tuple[xm.TaskState, ...], expected: xm.TaskState) -> None:
+def test_aggregate_state_active_beats_failed_beats_cancelled(
+    states: tuple[xm.TaskState, ...], expected: xm.TaskState
+) -> None:
     assert aggregate_state(states) is expected
     assert unit(*states).state is expected
 
@@ -62,7 +64,9 @@ def test_counts_and_message() -> None:
 
 
 def test_launch_error_means_failed_whatever_the_tasks_say() -> None:
-    status = xm.ExperimentUnitStatus((xm.TaskStatus(0, S.COMPLETED),), launch_error="sbatch: invalid partition")
+    status = xm.ExperimentUnitStatus(
+        (xm.TaskStatus(0, S.COMPLETED),), launch_error="sbatch: invalid partition"
+    )
     assert status.state is S.FAILED and status.is_failed
     assert status.message == "launch failed: sbatch: invalid partition"
 

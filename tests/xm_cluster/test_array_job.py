@@ -14,7 +14,7 @@ def array_job(**kwargs: object) -> xm_cluster.ArrayJob:
 
 
 def rendered(job: xm_cluster.ArrayJob) -> list[tuple[list[object], dict[str, str]]]:
-    return [(args.to_list(), env) for args, env in zip(job.args, job.env_vars)]
+    return [(args.to_list(), env) for args, env in zip(job.args, job.env_vars, strict=True)]
 
 
 def test_equal_lengths_pair_up_per_task() -> None:

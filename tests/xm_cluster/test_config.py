@@ -10,7 +10,14 @@ import pytest
 from absl import flags
 
 from lxm3 import xm_cluster  # noqa: F401 - defines --lxm_config
-from lxm3.xm_cluster.config import Config, ConfigError, find_config_path, load_config, load_config_file, parse_config
+from lxm3.xm_cluster.config import (
+    Config,
+    ConfigError,
+    find_config_path,
+    load_config,
+    load_config_file,
+    parse_config,
+)
 
 
 def write(path: Path, project: str) -> Path:
@@ -43,7 +50,9 @@ def parsed_flag(places: dict[str, Path]) -> Iterator[None]:
         flags.FLAGS.unparse_flags()
 
 
-def test_flag_wins_over_everything(places: dict[str, Path], parsed_flag: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_flag_wins_over_everything(
+    places: dict[str, Path], parsed_flag: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LXM_CONFIG", str(places["env"]))
     config = load_config()
     assert config.project == "from-flag" and config.source == str(places["flag"])
@@ -65,7 +74,9 @@ def test_xdg_config_is_the_last_resort(places: dict[str, Path]) -> None:
     assert load_config().project == "from-xdg"
 
 
-def test_xdg_defaults_to_dot_config_in_home(places: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_xdg_defaults_to_dot_config_in_home(
+    places: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     places["cwd"].unlink()
     monkeypatch.delenv("XDG_CONFIG_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -84,9 +95,11 @@ def test_no_file_anywhere_gives_working_defaults(places: dict[str, Path]) -> Non
         config.cluster()
 
 
-def test_explicit_path_that_does_not_exist_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explicit_path_that_does_not_exist_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LXM_CONFIG", str(tmp_path / "missing.toml"))
-    with pytest.raises(ConfigError, match="missing.toml does not exist"):
+    with pytest.raises(ConfigError, match=r"missing\.toml does not exist"):
         load_config()
 
 
@@ -132,7 +145,11 @@ def test_lxm3_0_4_config_file_is_read_unchanged(tmp_path: Path, monkeypatch: pyt
     path = tmp_path / "config.toml"
     path.write_text(LXM3_04_CONFIG)
     config = load_config_file(path)
-    assert config.project == "" and config.local_staging == ".cache/lxm" and dict(config.local_env) == {"BAR": "FOO"}
+    assert (
+        config.project == ""
+        and config.local_staging == ".cache/lxm"
+        and dict(config.local_env) == {"BAR": "FOO"}
+    )
     assert [c.name for c in config.clusters] == ["cs", "myriad"]
     cs = config.cluster()
     assert (cs.server, cs.user, cs.ssh_private_key, cs.password, cs.proxycommand, cs.staging) == (
@@ -171,14 +188,20 @@ def test_cluster_defaults_and_extras() -> None:
     )
     a, b = config.clusters
     assert (a.staging, a.python, a.port, dict(a.env)) == ("~/lxm3-staging", "python3", None, {})
-    assert (b.port, b.ssh_config, dict(b.env), b.python, b.scheduler) == (2222, "~/.ssh/other", {"OMP_NUM_THREADS": "1"}, "/opt/py/bin/python3", "slurm")
+    assert (b.port, b.ssh_config, dict(b.env), b.python, b.scheduler) == (
+        2222,
+        "~/.ssh/other",
+        {"OMP_NUM_THREADS": "1"},
+        "/opt/py/bin/python3",
+        "slurm",
+    )
     assert (b.singularity_binary, dict(b.singularity_binds)) == ("apptainer", {"/data": "/mnt/data"})
     assert config.store_path == "/tmp/x.sqlite3"
 
 
 def test_unknown_cluster_name_lists_the_known_ones() -> None:
     config = parse_config({"clusters": [{"name": "a"}, {"name": "b"}]}, "cfg.toml")
-    with pytest.raises(ConfigError, match="cluster 'c' is not in cfg.toml; known clusters: a, b"):
+    with pytest.raises(ConfigError, match=r"cluster 'c' is not in cfg\.toml; known clusters: a, b"):
         config.cluster("c")
 
 
@@ -189,9 +212,15 @@ def test_unknown_cluster_name_lists_the_known_ones() -> None:
         ('[local]\nstagin = "x"\n', "local.'stagin'"),
         ('[local.storage]\nstageing = "x"\n', "local.storage.stageing"),
         ('[[clusters]]\nname = "a"\nsever = "h"\n', "clusters[0].'sever'"),
-        ('[[clusters]]\nname = "a"\n[[clusters]]\nname = "b"\nport = "22"\n', "clusters[1].port must be a int"),
+        (
+            '[[clusters]]\nname = "a"\n[[clusters]]\nname = "b"\nport = "22"\n',
+            "clusters[1].port must be a int",
+        ),
         ('[[clusters]]\nname = "a"\nport = true\n', "clusters[0].port must be a int"),
-        ('[[clusters]]\nname = "a"\n[clusters.storage]\nstaging = 3\n', "clusters[0].storage.staging must be a string"),
+        (
+            '[[clusters]]\nname = "a"\n[clusters.storage]\nstaging = 3\n',
+            "clusters[0].storage.staging must be a string",
+        ),
         ('[[clusters]]\nname = "a"\n[clusters.storage]\nroot = "/x"\n', "clusters[0].storage.root"),
         ('[[clusters]]\nserver = "h"\n', "clusters[0].name is required"),
         ('[[clusters]]\nname = "a"\n[[clusters]]\nname = "a"\n', "cluster names must be unique"),
@@ -199,7 +228,9 @@ def test_unknown_cluster_name_lists_the_known_ones() -> None:
         ("project = \n", "not valid TOML"),
     ],
 )
-def test_bad_file_is_one_line_naming_file_and_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, key: str) -> None:
+def test_bad_file_is_one_line_naming_file_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, key: str
+) -> None:
     path = tmp_path / "lxm.toml"
     path.write_text(text)
     monkeypatch.setenv("LXM_CONFIG", str(path))
@@ -214,5 +245,5 @@ def test_bad_file_is_one_line_naming_file_and_key(tmp_path: Path, monkeypatch: p
 def test_unknown_key_error_lists_valid_keys(tmp_path: Path) -> None:
     path = tmp_path / "lxm.toml"
     path.write_text('[[clusters]]\nname = "a"\nhostname = "h"\n')
-    with pytest.raises(ConfigError, match="valid keys: .*server.*user"):
+    with pytest.raises(ConfigError, match=r"valid keys: .*server.*user"):
         load_config_file(path)

@@ -24,10 +24,19 @@ def test_defaults_and_positional_requirements() -> None:
     executor = GridEngine(xm.JobRequirements(cpu=2))
     assert executor.requirements.cpu == 2
     assert executor.resources == {} and executor.parallel_environments == {}
-    assert (executor.walltime, executor.queue, executor.reserved, executor.log_directory) == (None, None, None, None)
+    assert (executor.walltime, executor.queue, executor.reserved, executor.log_directory) == (
+        None,
+        None,
+        None,
+        None,
+    )
     assert executor.merge_output is True and executor.shell == "/bin/bash"
     assert executor.modules == [] and executor.extra_directives == [] and executor.skip_directives == []
-    assert (executor.parallel_environment, executor.memory_resources, executor.gpu_resource) == ("smp", ["h_vmem"], "gpu")
+    assert (executor.parallel_environment, executor.memory_resources, executor.gpu_resource) == (
+        "smp",
+        ["h_vmem"],
+        "gpu",
+    )
     assert executor.slots == 2
 
 
@@ -54,7 +63,13 @@ def test_unknown_field_lists_every_valid_field() -> None:
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [(90, 90), (datetime.timedelta(hours=2), 7200), ("01:30:00", 5400), ("2-00:00:01", 172801), (3 * xm.Hr, 10800)],
+    [
+        (90, 90),
+        (datetime.timedelta(hours=2), 7200),
+        ("01:30:00", 5400),
+        ("2-00:00:01", 172801),
+        (3 * xm.Hr, 10800),
+    ],
 )
 def test_walltime_forms(value: object, seconds: int) -> None:
     assert GridEngine(walltime=value).walltime == seconds
@@ -110,8 +125,16 @@ def test_walltime_forms(value: object, seconds: int) -> None:
         ({"requirements": xm.JobRequirements(disk=xm.GiB)}, ValueError, "ephemeral_storage"),
         ({"requirements": xm.JobRequirements(location="zone-a")}, ValueError, "location"),
         ({"requirements": xm.JobRequirements(replicas=2)}, ValueError, "replicas"),
-        ({"requirements": xm.JobRequirements(cpu=2), "parallel_environments": {"mpi": 2}}, ValueError, "not both"),
-        ({"requirements": xm.JobRequirements(ram=xm.GiB), "resources": {"h_vmem": "2G"}}, ValueError, "h_vmem"),
+        (
+            {"requirements": xm.JobRequirements(cpu=2), "parallel_environments": {"mpi": 2}},
+            ValueError,
+            "not both",
+        ),
+        (
+            {"requirements": xm.JobRequirements(ram=xm.GiB), "resources": {"h_vmem": "2G"}},
+            ValueError,
+            "h_vmem",
+        ),
         ({"walltime": 60, "resources": {"h_rt": "100"}}, ValueError, "h_rt"),
         ({"requirements": xm.JobRequirements(gpu=1), "resources": {"gpu": "2"}}, ValueError, "gpu"),
     ],
@@ -172,7 +195,12 @@ def test_memory_is_divided_among_slots_of_the_pe() -> None:
     ]
     mpi = GridEngine(xm.JobRequirements(ram=16 * xm.GiB, gpu=1), parallel_environments={"mpi": 8}, shell=None)
     assert mpi.requirement_directives() == [("-pe", "mpi", "8"), ("-l", "h_vmem=2G"), ("-l", "gpu=1")]
-    assert GridEngine(xm.JobRequirements(cpu=1, ram=xm.GiB), memory_resources=[], shell=None).requirement_directives() == []
+    assert (
+        GridEngine(
+            xm.JobRequirements(cpu=1, ram=xm.GiB), memory_resources=[], shell=None
+        ).requirement_directives()
+        == []
+    )
     assert GridEngine(xm.JobRequirements(cpu=0, memory=0), shell=None).requirement_directives() == []
 
 
@@ -198,7 +226,9 @@ def test_target_is_the_named_cluster_with_a_grid_engine_scheduler() -> None:
         assert default.scheduler.name == "sge"
         assert (default.name, default.staging) == ("first", "/tmp/lxm3-a")
         assert (second.name, second.staging) == ("second", "/tmp/lxm3-b")
-        assert targets.get_target(GridEngine(queue="x"), config) is default  # one target (connection) per cluster
+        assert (
+            targets.get_target(GridEngine(queue="x"), config) is default
+        )  # one target (connection) per cluster
         with pytest.raises(ConfigError, match="known clusters: first, second"):
             targets.get_target(GridEngine(cluster="third"), config)
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -24,17 +24,17 @@ from lxm3.transport.local import LocalTransport
 from lxm3.xm.status import TaskState, TaskStatus
 from lxm3.xm_cluster import targets
 from lxm3.xm_cluster.config import Config
-from lxm3.xm_cluster.reload import StatusReader, combine, read_exit_files
+from lxm3.xm_cluster.reload import combine, read_exit_files
 
 
 class FakeScheduler(Scheduler):
     """Answers queries from a table the test fills in: job id -> {array task key: state}."""
 
     name = "fake"
-    answers: dict[str, dict[int, TaskStatus]] = {}
-    queries: list[list[str]] = []
-    cancelled: list[list[str]] = []
-    submitted: list[RenderRequest] = []
+    answers: ClassVar[dict[str, dict[int, TaskStatus]]] = {}
+    queries: ClassVar[list[list[str]]] = []
+    cancelled: ClassVar[list[list[str]]] = []
+    submitted: ClassVar[list[RenderRequest]] = []
 
     def render(self, request: RenderRequest) -> str:
         return f"# fake job {request.label} index_map={request.index_map} chunk={request.chunk}\n"
@@ -65,7 +65,7 @@ class FakeExecutor(xm.Executor):
     cluster: str | None = None
 
     @classmethod
-    def Spec(cls) -> xm.ExecutorSpec:  # noqa: N802 - XManager's name
+    def Spec(cls) -> xm.ExecutorSpec:
         raise NotImplementedError
 
 
@@ -191,7 +191,7 @@ def test_rerun_maps_array_positions_to_task_ids(fake: Path) -> None:
     # The first attempt's logs of the rerun tasks moved aside; the others stay.
     assert (job_dir / "logs" / "attempt-1" / "1.err").read_text() == "first attempt of 1\n"
     assert not (job_dir / "logs" / "1.exit").exists()
-    [launch, rerun] = store.jobs(experiment_id)
+    [_, rerun] = store.jobs(experiment_id)
     assert rerun["attempt"] == 2 and rerun["task_ids"] == [1, 3]
     assert rerun["submitted"][0]["task_ids"] == [1, 3]
 
@@ -256,6 +256,11 @@ def test_combine_rules() -> None:
     running = _status(0, TaskState.RUNNING)
     assert combine(0, running, None, "j", "l").state is TaskState.RUNNING
     assert combine(0, running, 0, "j", "l").state is TaskState.COMPLETED
+    assert combine(0, running, 3, "j", "l").state is TaskState.FAILED
+    # Killed by a signal while the scheduler still says running: wait for its reason (e.g. cancelled).
+    assert combine(0, running, 143, "j", "l").state is TaskState.RUNNING
+    assert combine(0, None, 143, "j", "l").state is TaskState.FAILED
+    assert combine(0, _status(0, TaskState.CANCELLED), 143, "j", "l").state is TaskState.CANCELLED
     assert combine(0, None, None, "j", "l").state is TaskState.PENDING
     assert combine(0, _status(0, TaskState.UNKNOWN), None, "j", "l").state is TaskState.PENDING
     timeout = TaskStatus(0, TaskState.FAILED, message="TIMEOUT")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime
 import pickle
 
-import pytest
-
 import attrs
+import pytest
 
 from lxm3 import xm, xm_cluster
 from lxm3.schedulers.slurm import SlurmScheduler

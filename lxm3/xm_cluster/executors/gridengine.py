@@ -128,7 +128,9 @@ def _to_resources(value: Any) -> dict[str, str]:
         text = str(item)
         if any(ch.isspace() for ch in text):
             raise ValueError(f"GridEngine.resources[{key!r}] must not contain spaces, got {text!r}")
-        result[_name(f"resources key {key!r}", key)] = check_directive_value(text, f"GridEngine.resources[{key!r}]")
+        result[_name(f"resources key {key!r}", key)] = check_directive_value(
+            text, f"GridEngine.resources[{key!r}]"
+        )
     return result
 
 
@@ -142,29 +144,40 @@ def _to_parallel_environments(value: Any) -> dict[str, int]:
     result = {}
     for key, slots in value.items():
         if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
-            raise ValueError(f"GridEngine.parallel_environments[{key!r}] must be a positive integer, got {slots!r}")
+            raise ValueError(
+                f"GridEngine.parallel_environments[{key!r}] must be a positive integer, got {slots!r}"
+            )
         result[_name("parallel_environments", key)] = slots
     return result
 
 
-def _to_strings(field: str) -> Any:
-    def convert(value: Any) -> list[str]:
-        if value is None:
-            return []
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, Sequence):
-            raise TypeError(f"GridEngine.{field} must be a list of strings, got {value!r}")
-        items = []
-        for item in value:
-            if not isinstance(item, str) or not item.strip():
-                raise TypeError(f"GridEngine.{field} must be a list of non-empty strings, got {item!r}")
-            if "\n" in item or "\r" in item or "\0" in item:
-                raise ValueError(f"GridEngine.{field} items must be single lines, got {item!r}")
-            items.append(item.strip())
-        return items
+def _to_strings(field: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Sequence):
+        raise TypeError(f"GridEngine.{field} must be a list of strings, got {value!r}")
+    items = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise TypeError(f"GridEngine.{field} must be a list of non-empty strings, got {item!r}")
+        if "\n" in item or "\r" in item or "\0" in item:
+            raise ValueError(f"GridEngine.{field} items must be single lines, got {item!r}")
+        items.append(item.strip())
+    return items
 
-    return convert
+
+def _modules(value: Any) -> list[str]:
+    return _to_strings("modules", value)
+
+
+def _extra_directives(value: Any) -> list[str]:
+    return _to_strings("extra_directives", value)
+
+
+def _skip_directives(value: Any) -> list[str]:
+    return _to_strings("skip_directives", value)
 
 
 def _to_memory_resources(value: Any) -> list[str]:
@@ -178,7 +191,9 @@ def _to_memory_resources(value: Any) -> list[str]:
 def _check_extra_directives(instance: object, attribute: attrs.Attribute, value: list[str]) -> None:
     for item in value:
         if not item.startswith("-"):
-            raise ValueError(f"GridEngine.extra_directives items are raw qsub options such as '-l ssd=1', got {item!r}")
+            raise ValueError(
+                f"GridEngine.extra_directives items are raw qsub options such as '-l ssd=1', got {item!r}"
+            )
 
 
 def _check_skip_directives(instance: object, attribute: attrs.Attribute, value: list[str]) -> None:
@@ -191,7 +206,9 @@ def _check_skip_directives(instance: object, attribute: attrs.Attribute, value: 
 
 def _check_singularity(instance: object, attribute: attrs.Attribute, value: object) -> None:
     if value is not None and not isinstance(value, SingularityOptions):
-        raise TypeError(f"GridEngine.{attribute.name} must be an xm_cluster.SingularityOptions, got {value!r}")
+        raise TypeError(
+            f"GridEngine.{attribute.name} must be an xm_cluster.SingularityOptions, got {value!r}"
+        )
 
 
 def _check_log_directory(instance: object, attribute: attrs.Attribute, value: object) -> None:
@@ -263,13 +280,16 @@ class GridEngine(xm.Executor):
     shell: str | None = attrs.field(default="/bin/bash", validator=_optional_text, kw_only=True)
     project: str | None = attrs.field(default=None, validator=_object_name_or_none, kw_only=True)
     account: str | None = attrs.field(default=None, validator=_object_name_or_none, kw_only=True)
-    modules: list[str] = attrs.field(factory=list, converter=_to_strings("modules"), kw_only=True)
+    modules: list[str] = attrs.field(factory=list, converter=_modules, kw_only=True)
     max_parallel_tasks: int | None = attrs.field(default=None, validator=_positive_int_or_none, kw_only=True)
     extra_directives: list[str] = attrs.field(
-        factory=list, converter=_to_strings("extra_directives"), validator=_check_extra_directives, kw_only=True
+        factory=list,
+        converter=_extra_directives,
+        validator=_check_extra_directives,
+        kw_only=True,
     )
     skip_directives: list[str] = attrs.field(
-        factory=list, converter=_to_strings("skip_directives"), validator=_check_skip_directives, kw_only=True
+        factory=list, converter=_skip_directives, validator=_check_skip_directives, kw_only=True
     )
     singularity_options: SingularityOptions | None = attrs.field(
         default=None, validator=_check_singularity, kw_only=True

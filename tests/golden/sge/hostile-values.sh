@@ -33,10 +33,13 @@ else
 fi
 LXM_TASK_ID=$((LXM_ARRAY_INDEX + 0))
 export LXM_TASK_ID
-# Exit codes 99 and 100 mean "requeue" and "hold in error state (Eqw)" to Grid Engine,
-# so a task's own 99 or 100 is passed on as 1; logs/<task>.exit keeps the real code.
 status=0
 python3 /scratch/me/lxm3/runtime/task_runner-0123456789ab.py /scratch/me/lxm3/experiments/7/1/train/job.json "$LXM_TASK_ID" || status=$?
+# A line in Grid Engine's own output file of this task: lxm3 reads it to learn that the
+# task ended, and how, without waiting for (or scanning) the accounting file.
+echo "lxm3-exit $status"
+# Exit codes 99 and 100 mean "requeue" and "hold in error state (Eqw)" to Grid Engine,
+# so a task's own 99 or 100 is passed on as 1 (the line above keeps the real code).
 if [ "$status" = 99 ] || [ "$status" = 100 ]; then
   echo "lxm3: task $LXM_TASK_ID exited with $status, reported to Grid Engine as 1" >&2
   status=1
