@@ -125,6 +125,8 @@ class Scheduler(abc.ABC):
 
     #: Short name recorded in the store: "slurm", "sge", "local".
     name: ClassVar[str]
+    #: First pause between status polls (they ramp up from here); cheap queries start sooner.
+    first_poll_interval: ClassVar[float] = 0.2
 
     @abc.abstractmethod
     def render(self, request: RenderRequest) -> str:

@@ -6,9 +6,8 @@
     submit   ONE remote command running `sbatch --parsable` on each script in
              order, stopping at the first refusal
     query    ONE `sacct -X -n -P -j id1,id2,...` for every watched array; if
-             accounting is off (or sacct fails), `squeue -t all` in the same
-             remote command, and for jobs squeue has forgotten, the runner's
-             `<task>.exit` files
+             accounting is off (or sacct fails), `squeue -t all` and the
+             runner's `<task>.exit` files, in the same remote command
     cancel   ONE `scancel id1 id2 ...`
 
 sacct lags squeue by a few seconds (more for arrays): a task it does not list
@@ -206,25 +205,36 @@ def parse_rows(
     return result
 
 
-def parse_exit_files(lines: Iterable[str], job: SubmittedJob) -> dict[int, TaskStatus]:
-    """`./<task>.exit:<code>` lines (grep -r) -> final statuses; tasks without a file failed."""
+def parse_exit_codes(lines: Iterable[str]) -> dict[int, int]:
+    """`<task>.exit:<code>` lines (grep -r, directory stripped) -> {task: exit code}."""
     codes: dict[int, int] = {}
     for line in lines:
         name, _, text = line.strip().partition(":")
-        match = re.fullmatch(r"(?:\./)?(\d+)\.exit", name)
+        match = re.fullmatch(r"(\d+)\.exit", name)
         if match is not None and text.strip().lstrip("-").isdigit():
             codes[int(match[1])] = int(text.strip())
+    return codes
+
+
+def fallback_statuses(
+    job: SubmittedJob, rows: dict[int, TaskStatus], listed: bool, codes: dict[int, int]
+) -> dict[int, TaskStatus]:
+    """A job's statuses without accounting: squeue's rows, else the runner's exit files.
+
+    A task with an exit file has ended with that code. When squeue no longer
+    lists the job at all (older than MinJobAge), a task without an exit file
+    never finished normally (cancelled before it started, killed, timed out).
+    """
     statuses: dict[int, TaskStatus] = {}
     for task in job.chunk.task_ids:
         code = codes.get(task)
-        if code is None:
-            statuses[task] = _status(
-                job, task, TaskState.FAILED, None, "left the queue without an exit file (accounting is off)"
-            )
-        elif code == 0:
-            statuses[task] = _status(job, task, TaskState.COMPLETED, 0, "")
-        else:
-            statuses[task] = _status(job, task, TaskState.FAILED, code, "")
+        if code is not None:
+            state = TaskState.COMPLETED if code == 0 else TaskState.FAILED
+            statuses[task] = _status(job, task, state, code, "")
+        elif not listed:
+            message = "ended without an exit file (no accounting, and squeue no longer lists the job)"
+            statuses[task] = _status(job, task, TaskState.FAILED, None, message)
+    statuses.update(rows)
     return statuses
 
 
@@ -351,24 +361,21 @@ class SlurmScheduler(Scheduler):
 
     # ----- query -----
     def query_command(self, jobs: Sequence[SubmittedJob]) -> str:
-        """ONE remote command: sacct; if that fails, squeue plus exit files of forgotten jobs."""
+        """ONE remote command: sacct; if that fails, squeue and the runner's exit files."""
         ids = ",".join(job.job_id for job in jobs)
         lines = [
             f"sacct -X -n -P -o {SACCT_FORMAT} -j {ids}",
             "rc=$?",
             'if [ "$rc" = 0 ]; then exit 0; fi',
-            f'printf "{_SECTION_MARK} squeue %s\\n" "$rc"',
-            f"sq=$(squeue -h -t all -O {shlex.quote(SQUEUE_FORMAT)} -j {ids} 2>/dev/null)",
+            f"sq=$(squeue -h -t all -O {shlex.quote(SQUEUE_FORMAT)} -j {ids} 2>&1)",
+            "sqrc=$?",
+            f'printf "{_SECTION_MARK} squeue %s %s\\n" "$rc" "$sqrc"',
             'printf "%s\\n" "$sq"',
-            "sq=$'\\n'\"$sq\"",
         ]
-        for job in jobs:
-            job_id = job.job_id
-            logs = shlex.quote(_log_dir(job))
+        for number, log_dir in enumerate(sorted({_log_dir(job) for job in jobs})):
             lines.append(
-                f"case \"$sq\" in *$'\\n'{job_id}_*|*$'\\n'{job_id}'|'*) ;; *) "
-                f'printf "{_SECTION_MARK} exit-files {job_id}\\n"; '
-                f"grep -r --include='*.exit' '' {logs} 2>/dev/null | sed 's|^.*/||';; esac"
+                f'printf "{_SECTION_MARK} exit-files {number}\\n"; '
+                f"grep -r --include='*.exit' '' {shlex.quote(log_dir)} 2>/dev/null | sed 's|^.*/||'"
             )
         return "\n".join(lines)
 
@@ -392,15 +399,26 @@ class SlurmScheduler(Scheduler):
             if returncode != 0:
                 raise SchedulerError(f"sacct failed: {stderr.strip() or f'exit code {returncode}'}")
             return parse_rows(sections[0][1], jobs)
-        by_id = {job.job_id: job for job in jobs}
-        statuses: dict[str, dict[int, TaskStatus]] = {}
-        for title, lines in sections[1:]:
-            kind, _, argument = title.partition(" ")
-            if kind == "squeue":
-                statuses.update(parse_rows(lines, jobs, wait_status=True))
-            elif kind == "exit-files" and argument in by_id:
-                statuses[argument] = parse_exit_files(lines, by_id[argument])
-        return statuses
+        header, squeue_lines = sections[1]
+        squeue_rc = header.split()[-1]
+        if squeue_rc != "0" and not any("Invalid job id" in line for line in squeue_lines):
+            detail = (
+                "; ".join(line.strip() for line in squeue_lines if line.strip()) or f"exit code {squeue_rc}"
+            )
+            raise SchedulerError(f"sacct failed ({stderr.strip()}) and squeue failed too: {detail}")
+        rows = parse_rows(squeue_lines, jobs, wait_status=True)
+        log_dirs = sorted({_log_dir(job) for job in jobs})
+        codes: dict[str, dict[int, int]] = {}
+        for title, lines in sections[2:]:
+            kind, _, number = title.partition(" ")
+            if kind == "exit-files" and number.isdigit() and int(number) < len(log_dirs):
+                codes[log_dirs[int(number)]] = parse_exit_codes(lines)
+        return {
+            job.job_id: fallback_statuses(
+                job, rows.get(job.job_id, {}), bool(rows.get(job.job_id)), codes.get(_log_dir(job), {})
+            )
+            for job in jobs
+        }
 
     # ----- cancel -----
     def cancel(self, transport: Transport, job_ids: Sequence[str]) -> None:

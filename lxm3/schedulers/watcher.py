@@ -105,7 +105,7 @@ class StatusWatcher:
     async def wait(self, jobs: Sequence[SubmittedJob]) -> dict[int, TaskStatus]:
         """Returns when every task of `jobs` is final, polling with backoff."""
         self.watch(jobs)
-        next_interval = poll_intervals()
+        next_interval = poll_intervals(start=self._scheduler.first_poll_interval)
         interval = next_interval()
         # Reuse a refresh younger than the pause just taken (another waiter's), not the
         # next, longer one: that skipped every other poll while the intervals ramped up.

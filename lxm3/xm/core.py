@@ -369,8 +369,9 @@ class Experiment(abc.ABC):
         return UnitFuture(self._create_task(launch()))
 
     def _reserve_work_unit_id(self) -> int:
-        work_unit_id = self._next_work_unit_id
-        self._next_work_unit_id += 1
+        with self._tasks_lock:  # job generators may add from the loop thread while the script adds
+            work_unit_id = self._next_work_unit_id
+            self._next_work_unit_id += 1
         return work_unit_id
 
     @abc.abstractmethod

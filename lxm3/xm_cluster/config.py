@@ -111,7 +111,8 @@ def _check_keys(where: str, section: str, data: Mapping[str, Any], allowed: Mapp
             raise ConfigError(f"{where}: unknown key {section}{key!r}; valid keys: {', '.join(sorted(allowed))}")
         expected = allowed[key]
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ConfigError(f"{where}: {section}{key} must be a {expected.__name__}, got {value!r}")
+            kind = {"str": "a string", "int": "an integer", "dict": "a table", "list": "an array of tables"}[expected.__name__]
+            raise ConfigError(f"{where}: {section}{key} must be {kind}, got {value!r}")
 
 
 def _string_map(where: str, key: str, value: Any) -> dict[str, str]:

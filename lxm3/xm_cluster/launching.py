@@ -193,6 +193,7 @@ def stage_job(
         "log_dir": None if target.is_local else "logs",
         "env": dict(target.env),
     }
+
     def place_artifact(artifact: Artifact) -> str:
         """Every content-addressed file (code zip, .sif image) goes the same way: by digest."""
         artifact_rel = f"artifacts/{artifact.file_name}"
@@ -298,7 +299,13 @@ def upload_progress(local_root: Path, names: Sequence[str], where: str) -> Itera
             log.info("sending %s (%.1f MB) to %s", name, sizes[name] / 1e6, where)
         yield lambda name: None
         return
-    columns = (TextColumn("sending {task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("sending {task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(f"{len(names)} large file(s) to {where}", total=sum(sizes.values()))
         yield lambda name: progress.advance(task, sizes[name])

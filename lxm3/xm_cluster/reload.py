@@ -839,8 +839,6 @@ class ReloadedExperiment(xm.Experiment):
         moves = "".join(f"{task} {owners[task].attempt}\n" for task in tasks if task in owners)
         _rotate_logs(transport, base.log_dir, moves)
         submitted = launching.submit(staged, target)
-        if target.is_local:
-            target.watcher.watch(submitted)
         self.store.add_job(
             self.experiment_id,
             job.work_unit_id,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import textwrap
@@ -443,19 +444,37 @@ def test_query_is_one_sacct_command_for_every_job() -> None:
 
 
 def test_query_falls_back_to_squeue_and_exit_files() -> None:
+    """Job 40 is still in squeue; job 41 is not (older than MinJobAge): its exit files decide."""
     jobs = [
         SubmittedJob("40", ArrayChunk(0, 3), "/stage/a/job-0.sh"),
-        SubmittedJob("41", ArrayChunk(3, 3), "/stage/a/job-1.sh"),
+        SubmittedJob("41", ArrayChunk(3, 3), "/stage/b/job-1.sh"),
     ]
     stdout = (
-        "@@lxm3 squeue 1\n40_0|COMPLETED|0|\n40_[1-2]|PENDING|0|\n@@lxm3 exit-files 41\n3.exit:0\n5.exit:2\n"
+        "@@lxm3 squeue 1 0\n40_0|COMPLETED|0|\n40_[1-2]|PENDING|0|\n"
+        "@@lxm3 exit-files 0\n0.exit:0\n1.exit:5\n"
+        "@@lxm3 exit-files 1\n3.exit:0\n5.exit:2\n"
     )
     transport = RecordingTransport([result(stdout, "Slurm accounting storage is disabled\n", 0)])
     parsed = SlurmScheduler().query(transport, jobs)
+    # squeue wins where it has a row; an exit file tells a task squeue lists only as pending range.
     assert states(parsed["40"]) == {0: "COMPLETED", 1: "PENDING", 2: "PENDING"}
     assert states(parsed["41"]) == {3: "COMPLETED", 4: "FAILED", 5: "FAILED"}
     assert parsed["41"][5].exit_code == 2
     assert "without an exit file" in parsed["41"][4].message
+
+
+def test_query_fallback_when_squeue_forgot_every_job() -> None:
+    jobs = [SubmittedJob("42", ArrayChunk(0, 2), "/stage/c/job-0.sh")]
+    stdout = "@@lxm3 squeue 1 1\nslurm_load_jobs error: Invalid job id specified\n@@lxm3 exit-files 0\n0.exit:0\n1.exit:0\n"
+    parsed = SlurmScheduler().query(RecordingTransport([result(stdout)]), jobs)
+    assert states(parsed["42"]) == {0: "COMPLETED", 1: "COMPLETED"}
+
+
+def test_query_fallback_never_guesses_when_squeue_fails_too() -> None:
+    jobs = [SubmittedJob("43", ArrayChunk(0, 2), "/stage/d/job-0.sh")]
+    stdout = "@@lxm3 squeue 1 1\nsqueue: error: Unable to contact slurm controller (connect failure)\n@@lxm3 exit-files 0\n"
+    with pytest.raises(SchedulerError, match="Unable to contact slurm controller"):
+        SlurmScheduler().query(RecordingTransport([result(stdout, "sacct: error: slurmdbd down")]), jobs)
 
 
 def test_query_raises_when_sacct_fails_without_fallback_output() -> None:
@@ -542,12 +561,15 @@ def test_submit_command_stops_at_the_first_refusal_in_real_bash(
 
 
 def test_query_command_fallback_in_real_bash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Accounting off: squeue knows job 70; job 71 is gone, its exit files decide."""
+    """Accounting off: squeue knows job 70 (task 1 also has an exit file); job 71 is gone."""
     logs = tmp_path / "stage" / "logs"
     logs.mkdir(parents=True)
     (logs / "2.exit").write_text("0\n")
     (logs / "3.exit").write_text("4\n")
     (logs / "2.out").write_text("not an exit file\n")
+    other_logs = tmp_path / "other" / "logs"
+    other_logs.mkdir(parents=True)
+    (other_logs / "1.exit").write_text("9\n")
     env = fake_bin(
         tmp_path,
         {
@@ -641,6 +663,29 @@ def test_real_slurm_submit_query_and_global_task_ids(tmp_path: Path) -> None:
     }  # fmt: skip
     assert final[1].exit_code == 3
     assert sorted(int(p.read_text()) for p in tmp_path.glob("done.*")) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.slurm
+def test_real_slurm_without_accounting_falls_back_to_squeue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Client commands reading a slurm.conf without accounting: sacct refuses, squeue answers."""
+    require_local_slurm()
+    scheduler = SlurmScheduler()
+    jobs = scheduler.submit(LocalTransport(), staged_scripts(tmp_path, scheduler, Slurm(), [3]))
+    with_accounting = wait_final(scheduler, jobs)
+    conf = Path(os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf")).read_text()
+    no_accounting = tmp_path / "slurm.conf"
+    no_accounting.write_text(
+        re.sub(r"(?m)^AccountingStorageType=.*$", "AccountingStorageType=accounting_storage/none", conf)
+    )
+    monkeypatch.setenv("SLURM_CONF", str(no_accounting))
+    assert (
+        "accounting storage is disabled" in subprocess.run(["sacct"], capture_output=True, text=True).stderr
+    )
+    without = wait_final(scheduler, jobs)
+    assert states(without) == states(with_accounting) == {0: "COMPLETED", 1: "FAILED", 2: "COMPLETED"}
+    assert without[1].exit_code == 3
 
 
 @pytest.mark.slurm

@@ -214,9 +214,9 @@ def test_unknown_cluster_name_lists_the_known_ones() -> None:
         ('[[clusters]]\nname = "a"\nsever = "h"\n', "clusters[0].'sever'"),
         (
             '[[clusters]]\nname = "a"\n[[clusters]]\nname = "b"\nport = "22"\n',
-            "clusters[1].port must be a int",
+            "clusters[1].port must be an integer",
         ),
-        ('[[clusters]]\nname = "a"\nport = true\n', "clusters[0].port must be a int"),
+        ('[[clusters]]\nname = "a"\nport = true\n', "clusters[0].port must be an integer"),
         (
             '[[clusters]]\nname = "a"\n[clusters.storage]\nstaging = 3\n',
             "clusters[0].storage.staging must be a string",
