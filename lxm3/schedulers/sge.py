@@ -8,7 +8,7 @@
              first refusal
     query    ONE `qstat -xml` of the user's jobs; only when tasks have left it
              (or sit in the error state Eqw), ONE more remote command reading
-             the `lxm3-exit <code>` line the job script leaves at the end of
+             the `lxm3-exit <code>` line the job script leaves in
              Grid Engine's own output file of each such task, and running ONE
              `qacct` (filtered on the host to the jobs asked about) only for
              what those lines cannot settle
@@ -315,7 +315,7 @@ class GridEngineScheduler(Scheduler):
         if from_env:
             extra.extend(Path(d).expanduser() for d in from_env.split(os.pathsep) if d)
         self._templates = make_template_env(extra)
-        #: Seconds a task may be gone from qstat with no accounting record or exit file
+        #: Seconds a task may be gone from qstat with no accounting record or lxm3-exit line
         #: before it counts as cancelled (deleted while pending leaves no record).
         self.missing_grace = missing_grace
         self._lock = threading.Lock()
@@ -589,7 +589,7 @@ class GridEngineScheduler(Scheduler):
                                 task,
                                 TaskState.CANCELLED,
                                 None,
-                                f"{how}; no accounting record or exit file",
+                                f"{how}; no accounting record or lxm3-exit line",
                             )
                     if status is not None:
                         self._missing_since.pop(key, None)

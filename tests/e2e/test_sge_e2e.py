@@ -2,7 +2,7 @@
 
 Every test builds the probe package (tests/e2e/conftest.py), launches with
 `xm_cluster.GridEngine`, waits through the shared watcher (qstat, then qacct
-and exit files) and checks what the tasks themselves recorded on the cluster.
+and end-of-task lines) and checks what the tasks themselves recorded on the cluster.
 The testbed being down makes these tests fail.
 """
 
