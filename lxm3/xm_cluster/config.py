@@ -133,11 +133,22 @@ def _staging(where: str, section: str, data: Mapping[str, Any], default: str) ->
 
 
 def _singularity(where: str, section: str, data: Mapping[str, Any]) -> tuple[str | None, dict[str, str]]:
+    """`[...singularity] binary = "..."` and `binds = [{src = "...", dest = "..."}]` (lxm3 0.4's form)."""
     settings = data.get("singularity", {})
+    unknown = sorted(set(settings) - {"binary", "binds"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {section}singularity.{unknown[0]}; valid keys: binary, binds")
     binary = settings.get("binary")
-    binds = {str(b["src"]): str(b["dest"]) for b in settings.get("binds", [])} if isinstance(settings.get("binds", []), list) else {}
     if binary is not None and not isinstance(binary, str):
         raise ConfigError(f"{where}: {section}singularity.binary must be a string")
+    binds: dict[str, str] = {}
+    entries = settings.get("binds", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: {section}singularity.binds must be an array of {{src, dest}} tables")
+    for entry in entries:
+        if not isinstance(entry, Mapping) or set(entry) != {"src", "dest"}:
+            raise ConfigError(f"{where}: each {section}singularity.binds entry needs exactly src and dest, got {entry!r}")
+        binds[str(entry["src"])] = str(entry["dest"])
     return binary, binds
 
 
@@ -146,6 +157,7 @@ def parse_config(data: Mapping[str, Any], source: str) -> Config:
     _check_keys(source, "", data, _TOP_KEYS)
     local = data.get("local", {})
     _check_keys(source, "local.", local, _LOCAL_KEYS)
+    _singularity(source, "local.", local)  # validated; Local picks its runtime from PATH or $LXM3_SINGULARITY_BINARY
     clusters = []
     for position, entry in enumerate(data.get("clusters", [])):
         section = f"clusters[{position}]."

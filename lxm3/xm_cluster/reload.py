@@ -436,9 +436,11 @@ class StatusReader:
         transport = target.transport()
         submitted = [chunk.submitted for attempt in attempts for chunk in attempt.chunks]
         known = target.scheduler.query(transport, submitted) if submitted else {}
-        exit_codes = read_exit_files(transport, [attempt.log_dir for attempt in attempts])
+        log_dirs = sorted({attempt.log_dir for attempt in attempts})  # attempts of a job share one
+        exit_codes = dict(zip(log_dirs, read_exit_files(transport, log_dirs), strict=True))
         results: dict[int, dict[int, TaskStatus]] = {}
-        for attempt, codes in zip(attempts, exit_codes, strict=True):
+        for attempt in attempts:
+            codes = exit_codes[attempt.log_dir]
             statuses: dict[int, TaskStatus] = {}
             for chunk in attempt.chunks:
                 job_id = chunk.submitted.job_id
