@@ -961,7 +961,7 @@ class Bench:
         rows = [
             (
                 "P1",
-                "first launch, 1,000 tasks: ours / 0.4.2",
+                f"first launch, {self.cfg['tasks']:,} tasks: ours / 0.4.2",
                 value("P1"),
                 "<= 0.5",
                 _detail(r, "P1", "ours {ours_first_s:.2f} s vs 0.4.2 {peer_first_s:.2f} s"),
@@ -991,7 +991,7 @@ class Bench:
             ),
             (
                 "P4",
-                "task start N=10k / N=10",
+                f"task start N={self.cfg['p4_sizes'][1]:,} / N={self.cfg['p4_sizes'][0]}",
                 value("P4"),
                 "<= 1.2",
                 _detail(r, "P4", "{large_overhead_ms:.1f} ms vs {small_overhead_ms:.1f} ms"),
@@ -1005,7 +1005,7 @@ class Bench:
             ),
             (
                 "P6",
-                "100k-task launch: s / MB",
+                f"{self.cfg['p6_tasks']:,}-task launch: s / MB",
                 value("P6", "seconds"),
                 "<= 10 s / 200 MB",
                 _detail(r, "P6", "{seconds:.2f} s, {mb:.0f} MB ({measured})"),

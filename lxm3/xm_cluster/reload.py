@@ -74,6 +74,7 @@ class JobAttempt:
 
     row: dict[str, Any]
     chunks: list[Chunk]
+    _chunk_by_task: dict[int, Chunk] = attrs.field(factory=dict, init=False, repr=False)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> JobAttempt:
@@ -130,6 +131,12 @@ class JobAttempt:
 
     def log_path(self, task: int, stream: str = "out") -> str:
         return f"{self.log_dir}/{task}.{stream}"
+
+    def chunk_of(self, task: int) -> Chunk:
+        """The submitted scheduler job that runs `task` in this attempt."""
+        if not self._chunk_by_task:
+            self._chunk_by_task.update((t, chunk) for chunk in self.chunks for t in chunk.task_ids)
+        return self._chunk_by_task[task]
 
     def final_statuses(self) -> dict[int, TaskStatus] | None:
         """The cached final states, if every task of this row had ended."""
@@ -675,32 +682,20 @@ class ReloadedExperiment(xm.Experiment):
                     if status.state.is_terminal:
                         continue
                     attempt = owner_of[task]
+                    row = attempt.row
+                    owner = (int(row.get("pid") or 0), row.get("host"), row.get("pid_start"))
                     if attempt.is_local:
-                        key = (
-                            int(attempt.row["pid"] or 0),
-                            attempt.row.get("host"),
-                            attempt.row.get("pid_start"),
-                        )
-                        owners.setdefault(key, set()).add(work_unit_id)
-                        if work_unit_id in chosen and key[0] == os.getpid():
-                            target = self.target_for(attempt)
-                            entry = by_target.setdefault(id(target), (target, []))
-                            entry[1].extend(
-                                c.submitted.job_id
-                                for c in attempt.chunks
-                                if c.submitted.job_id not in entry[1]
-                            )
-                        if work_unit_id in chosen:
-                            report.active_tasks += 1
-                        continue
+                        owners.setdefault(owner, set()).add(work_unit_id)
                     if work_unit_id not in chosen:
                         continue
                     report.active_tasks += 1
+                    if attempt.is_local and owner[0] != os.getpid():
+                        continue  # the process running it is asked to stop, below
                     target = self.target_for(attempt)
-                    entry = by_target.setdefault(id(target), (target, []))
-                    for chunk in attempt.chunks:
-                        if task in chunk.task_ids and chunk.submitted.job_id not in entry[1]:
-                            entry[1].append(chunk.submitted.job_id)
+                    job_ids = by_target.setdefault(id(target), (target, []))[1]
+                    job_id = attempt.chunk_of(task).submitted.job_id
+                    if job_id not in job_ids:
+                        job_ids.append(job_id)
         signalled = []
         for (pid, host, start), units in owners.items():
             if not units & chosen or pid == os.getpid():
