@@ -152,6 +152,13 @@ class Scheduler(abc.ABC):
     def cancel(self, transport: Transport, job_ids: Sequence[str]) -> None:
         """Cancels jobs (whole arrays) with one command."""
 
+    #: The array limit assumed when it cannot be asked (a dry run): the scheduler's own default.
+    default_max_array_size: ClassVar[int] = 1_000_000
+
     def max_array_size(self, transport: Transport) -> int:
         """The cluster's largest array (queried once per cluster and cached by the caller)."""
-        return 1_000_000
+        return self.default_max_array_size
+
+    def known_max_array_size(self, transport: Transport) -> int | None:
+        """The array limit if known without contacting the cluster (e.g. cached), else None."""
+        return None

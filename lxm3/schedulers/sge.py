@@ -308,6 +308,8 @@ class GridEngineScheduler(Scheduler):
     """Grid Engine's dialect: qsub arrays, qstat -xml + qacct status, qdel."""
 
     name = "sge"
+    #: Grid Engine's own default max_aj_tasks (used by dry runs, which ask nothing).
+    default_max_array_size = 75000
 
     def __init__(self, *, template_dirs: Sequence[str | Path] = (), missing_grace: float = 300.0) -> None:
         extra = [Path(d).expanduser() for d in template_dirs]

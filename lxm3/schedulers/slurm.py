@@ -457,10 +457,12 @@ class SlurmScheduler(Scheduler):
         except OSError:
             pass  # a cache, not a requirement
 
-    def max_array_size(self, transport: Transport) -> int:
-        """`MaxArraySize` (indices run 0..MaxArraySize-1, so that many tasks per array)."""
-        cached = self._read_cache()
-        entry = cached.get("max_array_size")
+    #: Slurm's own default MaxArraySize.
+    default_max_array_size = 1001
+
+    def known_max_array_size(self, transport: Transport) -> int | None:
+        """The cached `MaxArraySize` for this host, if fresh; no remote command."""
+        entry = self._read_cache().get("max_array_size")
         if (
             isinstance(entry, dict)
             and entry.get("host") == transport.label
@@ -468,6 +470,14 @@ class SlurmScheduler(Scheduler):
             and time.time() - float(entry.get("time", 0)) < CACHE_TTL_SECONDS
         ):
             return int(entry["value"])
+        return None
+
+    def max_array_size(self, transport: Transport) -> int:
+        """`MaxArraySize` (indices run 0..MaxArraySize-1, so that many tasks per array)."""
+        known = self.known_max_array_size(transport)
+        if known is not None:
+            return known
+        cached = self._read_cache()
         result = transport.run(["scontrol", "show", "config"], check=False)
         if result.returncode != 0:
             raise SchedulerError(f"scontrol show config failed on {transport.label}: {result.stderr.strip()}")

@@ -7,20 +7,24 @@ batcher collects the jobs staged within a short window and sends them with
 ONE deploy (one remote prepare command + one rsync) and ONE submit command.
 
 A refusal affects only its own work unit: the scheduler stops at the first
-refused script, so the batcher drops the rest of that unit's scripts, fails
-that unit's future with the scheduler's message, and submits the other
-units' remaining scripts in a further call.
+refused script, so the batcher cancels that unit's chunks accepted before it,
+drops the rest of that unit's scripts, fails that unit's future with the
+scheduler's message, and submits the other units' remaining scripts in a
+further call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Sequence
 
 from lxm3.schedulers.base import JobScript, SchedulerError, SubmittedJob
 from lxm3.xm_cluster.launching import StagedJob, deploy
 from lxm3.xm_cluster.targets import Target
+
+log = logging.getLogger(__name__)
 
 #: How long to wait for more jobs of the same burst before flushing, seconds.
 DEFAULT_WINDOW = 0.03
@@ -102,6 +106,17 @@ class SubmitBatcher:
             if not remaining:  # pragma: no cover - a refusal always leaves its own script
                 break
             failed_index = owner[remaining[0].path]
+            accepted = outcomes[failed_index]
+            if isinstance(accepted, list) and accepted:
+                # The unit's earlier chunks were accepted: cancel them, so a refused
+                # work unit leaves nothing running that no record points to.
+                self._cancel_quietly([job.job_id for job in accepted])
             outcomes[failed_index] = refused
             remaining = [script for script in remaining if owner[script.path] != failed_index]
         return outcomes
+
+    def _cancel_quietly(self, job_ids: list[str]) -> None:
+        try:
+            self._target.scheduler.cancel(self._target.transport(), job_ids)
+        except Exception as error:  # noqa: BLE001 - the refusal is the error to report
+            log.warning("could not cancel %s after a refused submission: %s", ", ".join(job_ids), error)

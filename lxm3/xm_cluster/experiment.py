@@ -86,6 +86,7 @@ class ClusterWorkUnit(xm.WorkUnit):
         experiment = self._cluster_experiment
         tasks = launching.job_tasks(job)
         target = targets.get_target(job.executor, experiment.config)
+        target.offline = target.offline or experiment.dry_run
         label = f"{self.experiment_unit_name}_{tasks.name}"
         staged = launching.stage_job(tasks, target, experiment.local_root_for(target), self.unit_rel, label=label)
         return target, staged, label

@@ -45,6 +45,8 @@ class Target:
         self._transport: Transport | None = None
         self._lock = threading.Lock()
         self._max_array_size: int | None = None
+        #: Set for dry runs: never contact the cluster.
+        self.offline = False
         self.watcher = StatusWatcher(scheduler, self.transport)
 
     @property
@@ -62,9 +64,16 @@ class Target:
             return self._transport
 
     def max_array_size(self) -> int:
-        """The cluster's largest array, asked once per process (the scheduler may cache longer)."""
+        """The cluster's largest array, asked once per process (the scheduler may cache longer).
+
+        An offline target (a dry run) never contacts the cluster: it uses what
+        the scheduler has cached, else the scheduler's default limit.
+        """
         with self._lock:
             cached = self._max_array_size
+        if cached is None and self.offline:
+            transport = self.transport()
+            return self.scheduler.known_max_array_size(transport) or self.scheduler.default_max_array_size
         if cached is None:
             cached = self.scheduler.max_array_size(self.transport())
             with self._lock:

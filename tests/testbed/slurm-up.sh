@@ -178,6 +178,9 @@ SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=100
 MaxArraySize=$MAX_ARRAY
 MinJobAge=$MIN_JOB_AGE
+# Finished array tasks keep a record for MinJobAge; the default cap of 10000 records
+# made sbatch stall (retrying quietly) after a few large sweeps.
+MaxJobCount=100000
 KillWait=5
 InactiveLimit=0
 SlurmctldTimeout=30
