@@ -36,7 +36,10 @@ def report(error: BaseException, launcher: str | None = None) -> int:
         where = ""
         if isinstance(error, SyntaxError) and error.filename:
             where = f" ({error.filename}:{error.lineno})"
-        return fail(f"cannot load launcher {launcher}: {name}: {error.msg if isinstance(error, SyntaxError) else error}{where}", 2)
+        return fail(
+            f"cannot load launcher {launcher}: {name}: {error.msg if isinstance(error, SyntaxError) else error}{where}",
+            2,
+        )
     frames = traceback.extract_tb(error.__traceback__)
     user = [f for f in frames if launcher and os.path.abspath(f.filename) == os.path.abspath(launcher)]
     chosen = user or frames

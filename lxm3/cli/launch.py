@@ -16,8 +16,16 @@ import sys
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dry-run", action="store_true", help="package and print the job scripts and commands; submit nothing")
-    parser.add_argument("--wait", action="store_true", help="after submitting, show progress until every task ends; exit 1 if any failed")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="package and print the job scripts and commands; submit nothing",
+    )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="after submitting, show progress until every task ends; exit 1 if any failed",
+    )
     parser.add_argument("launcher", help="the launch script (Python)")
     parser.add_argument("launcher_args", nargs=argparse.REMAINDER, help="flags for the launch script")
 
@@ -61,7 +69,11 @@ def run(namespace: argparse.Namespace) -> int:
     try:
         runpy.run_path(path, run_name="__main__")
     except SystemExit as exit_request:
-        code = exit_request.code if isinstance(exit_request.code, int) else (0 if exit_request.code is None else 1)
+        code = (
+            exit_request.code
+            if isinstance(exit_request.code, int)
+            else (0 if exit_request.code is None else 1)
+        )
         if isinstance(exit_request.code, str):
             print(exit_request.code, file=sys.stderr)
     except KeyboardInterrupt:

@@ -115,7 +115,9 @@ def _explain_missing(experiment: Any, job: Any, task: int, path: str) -> int:
     status = next((statuses.get(task) for stored, statuses in results if stored.name == job.name), None)
     state = status.state.value.lower() if status is not None else "unknown"
     if experiment.record.get("cleaned"):
-        return fail(f"task {task} ({state}) has no log at {path}: `lxm3 clean` removed the experiment's files")
+        return fail(
+            f"task {task} ({state}) has no log at {path}: `lxm3 clean` removed the experiment's files"
+        )
     if state in ("pending", "unknown"):
         return fail(f"task {task} has not started yet ({state}); its log will be {path}")
     return fail(f"task {task} ({state}) has no log at {path}")

@@ -42,7 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
     import importlib
 
-    parser = argparse.ArgumentParser(prog="lxm3", description="Launch experiments on Slurm, Grid Engine or this machine.")
+    parser = argparse.ArgumentParser(
+        prog="lxm3", description="Launch experiments on Slurm, Grid Engine or this machine."
+    )
     parser.add_argument("--version", action="store_true", help="print lxm3's version and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():

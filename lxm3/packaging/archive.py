@@ -15,7 +15,19 @@ from pathlib import Path
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 SKIPPED_NAMES = frozenset(
-    {"__pycache__", ".git", ".hg", ".svn", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".venv", ".tox", ".nox", "node_modules"}
+    {
+        "__pycache__",
+        ".git",
+        ".hg",
+        ".svn",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".venv",
+        ".tox",
+        ".nox",
+        "node_modules",
+    }
 )
 
 

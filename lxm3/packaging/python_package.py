@@ -26,7 +26,9 @@ _TAIL_LINES = 15
 
 def check_project(path: Path) -> None:
     if not path.exists():
-        raise PackagingError(f"PythonPackage path {path} does not exist (it is resolved relative to the launcher)")
+        raise PackagingError(
+            f"PythonPackage path {path} does not exist (it is resolved relative to the launcher)"
+        )
     if not path.is_dir():
         raise PackagingError(f"PythonPackage path {path} is not a directory")
     if not any((path / name).exists() for name in _PROJECT_FILES):
@@ -77,7 +79,9 @@ def build_python_package(
     resources = dict(resources or {})
     recipe = repr((sys.version_info[:2], sorted(resources.items()), list(extra_packages), list(pip_args)))
     resource_key = "".join(
-        fingerprint_tree(Path(src), "") if Path(src).is_dir() else f"{src}:{Path(src).stat().st_mtime_ns if Path(src).exists() else 0}"
+        fingerprint_tree(Path(src), "")
+        if Path(src).is_dir()
+        else f"{src}:{Path(src).stat().st_mtime_ns if Path(src).exists() else 0}"
         for src in sorted(resources)
     )
     fingerprint = fingerprint_tree(path, recipe + resource_key)
@@ -88,9 +92,18 @@ def build_python_package(
     with tempfile.TemporaryDirectory(prefix="lxm3-build-") as scratch:
         target = Path(scratch) / "site"
         command = [
-            *pip_command(), "install", "--no-deps", "--no-compile",
-            "--disable-pip-version-check", "--no-warn-script-location", "--quiet",
-            "--target", str(target), *pip_args, str(path), *extra_packages,
+            *pip_command(),
+            "install",
+            "--no-deps",
+            "--no-compile",
+            "--disable-pip-version-check",
+            "--no-warn-script-location",
+            "--quiet",
+            "--target",
+            str(target),
+            *pip_args,
+            str(path),
+            *extra_packages,
         ]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:

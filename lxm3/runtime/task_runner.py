@@ -334,7 +334,9 @@ def main(argv):
                 child.send_signal(pending[0])
             code = child.wait() if child is not None else -pending[0]
     except Exception as error:  # noqa: BLE001 - preparing failed (bad archive, shell arg): say so, exit 126
-        (stderr or sys.stderr.buffer).write(("lxm3: cannot prepare task %d: %s\n" % (task_id, error)).encode())
+        (stderr or sys.stderr.buffer).write(
+            ("lxm3: cannot prepare task %d: %s\n" % (task_id, error)).encode()
+        )
         code = 126
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -48,7 +48,8 @@ def split_into_chunks(num_tasks: int, max_array_size: int) -> list[ArrayChunk]:
     if max_array_size < 1:
         raise ValueError(f"max_array_size must be >= 1, got {max_array_size}")
     return [
-        ArrayChunk(offset, min(max_array_size, num_tasks - offset)) for offset in range(0, num_tasks, max_array_size)
+        ArrayChunk(offset, min(max_array_size, num_tasks - offset))
+        for offset in range(0, num_tasks, max_array_size)
     ]
 
 
@@ -97,7 +98,15 @@ class SubmittedJob:
 
 
 class SchedulerError(RuntimeError):
-    """The scheduler refused or failed; the message carries its own words."""
+    """The scheduler refused or failed; the message carries its own words.
+
+    `submitted` lists the jobs a multi-script submission got accepted before
+    the refusal, so the caller can record or cancel them.
+    """
+
+    def __init__(self, message: str, *, submitted: Sequence[SubmittedJob] = ()) -> None:
+        super().__init__(message)
+        self.submitted: list[SubmittedJob] = list(submitted)
 
 
 def shell_quote(value: object) -> str:

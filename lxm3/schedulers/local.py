@@ -125,7 +125,9 @@ class LocalJob:
             assert process.stdout is not None and process.stderr is not None
             pumps = [
                 threading.Thread(target=_pump, args=(process.stdout, out_log, prefix, terminal), daemon=True),
-                threading.Thread(target=_pump, args=(process.stderr, err_log, prefix, terminal_err), daemon=True),
+                threading.Thread(
+                    target=_pump, args=(process.stderr, err_log, prefix, terminal_err), daemon=True
+                ),
             ]
             for pump in pumps:
                 pump.start()
@@ -199,7 +201,13 @@ class LocalScheduler(Scheduler):
             if request.index_map is not None:
                 task_ids = [int(line) for line in Path(request.index_map).read_text().split()]
             job = LocalJob(
-                job_id, Path(script.path), request.chunk, Path(request.log_dir), max_parallel, request.label, self.echo,
+                job_id,
+                Path(script.path),
+                request.chunk,
+                Path(request.log_dir),
+                max_parallel,
+                request.label,
+                self.echo,
                 task_ids,
             )
             self._jobs[job_id] = job

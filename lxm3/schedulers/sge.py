@@ -409,9 +409,9 @@ class GridEngineScheduler(Scheduler):
             ids = parse_qsub_ids(line[len(_SUBMITTED_MARK) + 1 :])
             script = scripts[len(submitted)]
             if len(ids) != 1:
-                error = SchedulerError(f"qsub printed {line!r} for {script.path}, not a job id")
-                error.submitted = submitted  # type: ignore[attr-defined]
-                raise error
+                raise SchedulerError(
+                    f"qsub printed {line!r} for {script.path}, not a job id", submitted=submitted
+                )
             submitted.append(SubmittedJob(ids[0], script.request.chunk, script.path))
         if result.returncode != 0 or len(submitted) < len(scripts):
             refused = scripts[len(submitted)]
@@ -428,9 +428,7 @@ class GridEngineScheduler(Scheduler):
             )
             if submitted:
                 message += f" (already submitted: {', '.join(job.job_id for job in submitted)})"
-            error = SchedulerError(message)
-            error.submitted = submitted  # type: ignore[attr-defined]
-            raise error
+            raise SchedulerError(message, submitted=submitted)
         return submitted
 
     # ----- query -----

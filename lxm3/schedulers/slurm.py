@@ -340,9 +340,9 @@ class SlurmScheduler(Scheduler):
             job_id = line[len(_SUBMITTED_MARK) + 1 :].strip().split(";", 1)[0]
             script = scripts[len(submitted)]
             if not job_id.isdigit():
-                error = SchedulerError(f"sbatch printed {job_id!r} for {script.path}, not a job id")
-                error.submitted = submitted  # type: ignore[attr-defined]
-                raise error
+                raise SchedulerError(
+                    f"sbatch printed {job_id!r} for {script.path}, not a job id", submitted=submitted
+                )
             submitted.append(SubmittedJob(job_id, script.request.chunk, script.path))
             if len(submitted) == len(scripts):
                 break
@@ -354,9 +354,7 @@ class SlurmScheduler(Scheduler):
                 f"Slurm refused job {refused.request.label!r} "
                 f"(tasks {chunk.offset}..{chunk.offset + chunk.count - 1}, {refused.path}) on {transport.label}: {reason}"
             )
-            error = SchedulerError(message)
-            error.submitted = submitted  # type: ignore[attr-defined]
-            raise error
+            raise SchedulerError(message, submitted=submitted)
         return submitted
 
     # ----- query -----

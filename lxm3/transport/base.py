@@ -36,7 +36,14 @@ class Transport(abc.ABC):
     label: str = "localhost"
 
     @abc.abstractmethod
-    def run(self, argv: Sequence[str], *, input: str | None = None, check: bool = True, timeout: float | None = None) -> CommandResult:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+    ) -> CommandResult:
         """Runs argv on the host; raises TransportError on non-zero exit when `check`."""
 
     def run_script(self, script: str, *, check: bool = True, timeout: float | None = None) -> CommandResult:

@@ -17,13 +17,27 @@ class LocalTransport(Transport):
 
     label = "localhost"
 
-    def run(self, argv: Sequence[str], *, input: str | None = None, check: bool = True, timeout: float | None = None) -> CommandResult:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+    ) -> CommandResult:
         try:
             completed = subprocess.run(
-                list(argv), input=input, capture_output=True, encoding="utf-8", errors="replace", timeout=timeout
+                list(argv),
+                input=input,
+                capture_output=True,
+                encoding="utf-8",
+                errors="replace",
+                timeout=timeout,
             )
         except FileNotFoundError as error:
-            completed = subprocess.CompletedProcess(list(argv), 127, "", f"{argv[0]}: command not found ({error})")
+            completed = subprocess.CompletedProcess(
+                list(argv), 127, "", f"{argv[0]}: command not found ({error})"
+            )
         except subprocess.TimeoutExpired as error:
             # The Transport contract (and SSHTransport): failures are TransportErrors.
             raise TransportError(f"{argv[0]} on {self.label} timed out after {timeout} s") from error
@@ -34,9 +48,11 @@ class LocalTransport(Transport):
         target_root = Path(os.path.expanduser(remote_dir))
         if local_dir.resolve() == target_root.resolve():
             return 0
-        names = list(files) if files is not None else [
-            str(p.relative_to(local_dir)) for p in local_dir.rglob("*") if p.is_file()
-        ]
+        names = (
+            list(files)
+            if files is not None
+            else [str(p.relative_to(local_dir)) for p in local_dir.rglob("*") if p.is_file()]
+        )
         for name in names:
             target = target_root / name
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -116,7 +116,9 @@ class SSHTransport(Transport):
         with open(script, "w") as handle:
             handle.write('#!/bin/sh\nprintf "%s\\n" "$LXM3_SSH_PASSWORD"\n')
         os.chmod(script, 0o700)
-        return dict(os.environ, SSH_ASKPASS=script, SSH_ASKPASS_REQUIRE="force", LXM3_SSH_PASSWORD=self._password)
+        return dict(
+            os.environ, SSH_ASKPASS=script, SSH_ASKPASS_REQUIRE="force", LXM3_SSH_PASSWORD=self._password
+        )
 
     def connect(self) -> None:
         """Opens the master connection (authenticating once); idempotent."""
@@ -134,7 +136,9 @@ class SSHTransport(Transport):
                 self.host,
             ]  # fmt: skip
             # stdin stays the terminal so an interactive password/2FA prompt can be answered.
-            result = subprocess.run(argv, env=self._askpass_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            result = subprocess.run(
+                argv, env=self._askpass_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
             if result.returncode != 0:
                 detail = result.stderr.strip().splitlines()
                 raise TransportError(
@@ -157,7 +161,14 @@ class SSHTransport(Transport):
                 self._control_dir = None
 
     # ----- commands -----
-    def run(self, argv: Sequence[str], *, input: str | None = None, check: bool = True, timeout: float | None = None) -> CommandResult:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+    ) -> CommandResult:
         self.connect()
         remote = shlex.join(list(argv))
         command = [*self.ssh_argv(), self.host, "--", remote]
@@ -193,7 +204,9 @@ class SSHTransport(Transport):
             return 0
         rsync = shutil.which("rsync")
         if rsync is None:
-            raise TransportError("rsync is not installed on this machine; install it (e.g. apt-get install rsync)")
+            raise TransportError(
+                "rsync is not installed on this machine; install it (e.g. apt-get install rsync)"
+            )
         argv = [
             rsync, "--recursive", "--links", "--times", "--perms", "--compress", "--stats",
             "--chmod=Dgo-rwx,Fgo-rwx",
@@ -208,7 +221,9 @@ class SSHTransport(Transport):
             completed = subprocess.run(argv, input=payload, capture_output=True, text=True)
         if completed.returncode != 0:
             detail = completed.stderr.strip().splitlines()
-            raise TransportError(f"rsync to {self.label}:{remote_dir} failed: {detail[-1] if detail else completed.returncode}")
+            raise TransportError(
+                f"rsync to {self.label}:{remote_dir} failed: {detail[-1] if detail else completed.returncode}"
+            )
         match = _BYTES_SENT.search(completed.stdout)
         sent = int(re.sub(r"[,.]", "", match.group(1))) if match else 0
         self._bytes_sent += sent
@@ -221,7 +236,9 @@ class SSHTransport(Transport):
             completed = subprocess.run(command, capture_output=True)
         if completed.returncode != 0:
             detail = completed.stderr.decode(errors="replace").strip().splitlines()
-            raise TransportError(f"cannot fetch {self.label}:{remote_path}: {detail[-1] if detail else completed.returncode}")
+            raise TransportError(
+                f"cannot fetch {self.label}:{remote_path}: {detail[-1] if detail else completed.returncode}"
+            )
         local_path.write_bytes(completed.stdout)
 
     @property

@@ -58,16 +58,12 @@ class SequentialArgs:
                 result._set_keyword(str(name), value)
             return result
         if isinstance(collection, (str, bytes)):
-            raise TypeError(
-                f"args must be a list, a dict or SequentialArgs, not a string: {collection!r}"
-            )
+            raise TypeError(f"args must be a list, a dict or SequentialArgs, not a string: {collection!r}")
         if isinstance(collection, Sequence):
             for value in collection:
                 result._items.append(_Positional(value))
             return result
-        raise TypeError(
-            f"args must be a list, a dict or SequentialArgs, got {type(collection).__name__}"
-        )
+        raise TypeError(f"args must be a list, a dict or SequentialArgs, got {type(collection).__name__}")
 
     def _set_keyword(self, name: str, value: Any) -> None:
         if name not in self._kwvalues:

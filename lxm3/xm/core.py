@@ -162,7 +162,9 @@ class ExperimentUnit(abc.ABC):
         while not self._launched.is_set():
             await asyncio.sleep(0.01)
         if self._launch_error is not None:
-            raise ExperimentUnitError(f"{self.experiment_unit_name} failed to launch: {self._launch_error}") from self._launch_error
+            raise ExperimentUnitError(
+                f"{self.experiment_unit_name} failed to launch: {self._launch_error}"
+            ) from self._launch_error
         await self._wait_until_complete()
         return self
 
@@ -243,7 +245,9 @@ class Experiment(abc.ABC):
         if self._loop is not None:
             raise RuntimeError("this experiment is already open")
         self._loop = asyncio.new_event_loop()
-        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="lxm3-experiment", daemon=True)
+        self._loop_thread = threading.Thread(
+            target=self._loop.run_forever, name="lxm3-experiment", daemon=True
+        )
         self._loop_thread.start()
         return self
 
@@ -284,7 +288,9 @@ class Experiment(abc.ABC):
         """Backend hook run when the context closes (e.g. wait for local jobs)."""
 
     # ----- task plumbing -----
-    def _create_task(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T] | asyncio.Future[T]:
+    def _create_task(
+        self, coroutine: Coroutine[Any, Any, T]
+    ) -> concurrent.futures.Future[T] | asyncio.Future[T]:
         if self._loop is None:
             raise RuntimeError("use the experiment inside `with` or `async with` before adding jobs")
         task: concurrent.futures.Future[T] | asyncio.Future[T]

@@ -124,18 +124,14 @@ def apply_args(job: JobType, args: Mapping[str, Any] | None) -> None:
     if isinstance(job, JobGroup):
         unknown = set(args) - set(job.jobs)
         if unknown:
-            raise ValueError(
-                f"args name jobs {sorted(unknown)} that are not in the group {sorted(job.jobs)}"
-            )
+            raise ValueError(f"args name jobs {sorted(unknown)} that are not in the group {sorted(job.jobs)}")
         for name, inner in job.jobs.items():
             apply_args(inner, args.get(name))
         return
     if isinstance(job, JobConfig):
         unknown = set(args) - {"args", "env_vars"}
         if unknown:
-            raise ValueError(
-                f"job args may only hold 'args' and 'env_vars', got {sorted(unknown)}"
-            )
+            raise ValueError(f"job args may only hold 'args' and 'env_vars', got {sorted(unknown)}")
         apply = getattr(job, "apply_args", None)
         if apply is not None:
             apply(args)

@@ -1,8 +1,8 @@
 """lxm3's public backend: experiments, specs and executors for Local, Slurm and Grid Engine.
 
-    from lxm3 import xm, xm_cluster
-    with xm_cluster.create_experiment("sweep") as experiment:
-        ...
+from lxm3 import xm, xm_cluster
+with xm_cluster.create_experiment("sweep") as experiment:
+    ...
 """
 
 from lxm3.containers.specs import DockerContainer, SingularityContainer

@@ -21,7 +21,9 @@ def _to_args_list(values: Sequence[Any] | None) -> list[SequentialArgs]:
     if values is None:
         return [SequentialArgs()]
     if isinstance(values, (Mapping, SequentialArgs)):
-        raise TypeError("ArrayJob args must be a list with one entry per task, e.g. [{'seed': 0}, {'seed': 1}]")
+        raise TypeError(
+            "ArrayJob args must be a list with one entry per task, e.g. [{'seed': 0}, {'seed': 1}]"
+        )
     return [SequentialArgs.from_collection(value) for value in values]
 
 
@@ -33,7 +35,9 @@ def _to_env_list(values: Sequence[Mapping[str, Any]] | None) -> list[dict[str, s
     return [{str(k): str(v) for k, v in (value or {}).items()} for value in values]
 
 
-def broadcast(args: list[SequentialArgs], env_vars: list[dict[str, str]]) -> tuple[list[SequentialArgs], list[dict[str, str]]]:
+def broadcast(
+    args: list[SequentialArgs], env_vars: list[dict[str, str]]
+) -> tuple[list[SequentialArgs], list[dict[str, str]]]:
     """Matches the two lists' lengths; a length-1 list repeats."""
     if len(args) == len(env_vars):
         return args, env_vars

@@ -33,7 +33,9 @@ DEFAULT_WINDOW = 0.03
 class SubmitBatcher:
     """Per-target queue of staged jobs awaiting deploy + submit."""
 
-    def __init__(self, target: Target, *, window: float = DEFAULT_WINDOW, on_bytes: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self, target: Target, *, window: float = DEFAULT_WINDOW, on_bytes: Callable[[int], None] | None = None
+    ) -> None:
         self._target = target
         self._window = window
         self._on_bytes = on_bytes
@@ -92,7 +94,7 @@ class SubmitBatcher:
                 submitted = self._target.scheduler.submit(transport, remaining)
                 refused: SchedulerError | None = None
             except SchedulerError as error:
-                submitted = list(getattr(error, "submitted", []) or [])
+                submitted = list(error.submitted)
                 refused = error
             for job in submitted:
                 index = owner[job.script_path]

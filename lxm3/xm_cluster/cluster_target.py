@@ -26,7 +26,9 @@ def make_transport(cluster: ClusterConfig) -> Transport:
     return LocalTransport()
 
 
-def cluster_target(kind: str, scheduler_factory: Callable[[ClusterConfig], Scheduler], executor: Any, config: Config) -> targets.Target:
+def cluster_target(
+    kind: str, scheduler_factory: Callable[[ClusterConfig], Scheduler], executor: Any, config: Config
+) -> targets.Target:
     """The shared target of `kind` ("slurm", "sge") on the selected cluster."""
     cluster = config.cluster(getattr(executor, "cluster", None))
     return targets.cached_target(

@@ -91,7 +91,9 @@ class Config:
         name = name or os.environ.get("LXM_CLUSTER")
         if not self.clusters:
             where = self.source or "no config file was found"
-            raise ConfigError(f"no [[clusters]] entry in the configuration ({where}); add one with a server and storage.staging")
+            raise ConfigError(
+                f"no [[clusters]] entry in the configuration ({where}); add one with a server and storage.staging"
+            )
         if name is None:
             return self.clusters[0]
         for cluster in self.clusters:
@@ -108,10 +110,14 @@ class Config:
 def _check_keys(where: str, section: str, data: Mapping[str, Any], allowed: Mapping[str, type]) -> None:
     for key, value in data.items():
         if key not in allowed:
-            raise ConfigError(f"{where}: unknown key {section}{key!r}; valid keys: {', '.join(sorted(allowed))}")
+            raise ConfigError(
+                f"{where}: unknown key {section}{key!r}; valid keys: {', '.join(sorted(allowed))}"
+            )
         expected = allowed[key]
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            kind = {"str": "a string", "int": "an integer", "dict": "a table", "list": "an array of tables"}[expected.__name__]
+            kind = {"str": "a string", "int": "an integer", "dict": "a table", "list": "an array of tables"}[
+                expected.__name__
+            ]
             raise ConfigError(f"{where}: {section}{key} must be {kind}, got {value!r}")
 
 
@@ -137,7 +143,9 @@ def _singularity(where: str, section: str, data: Mapping[str, Any]) -> tuple[str
     settings = data.get("singularity", {})
     unknown = sorted(set(settings) - {"binary", "binds"})
     if unknown:
-        raise ConfigError(f"{where}: unknown key {section}singularity.{unknown[0]}; valid keys: binary, binds")
+        raise ConfigError(
+            f"{where}: unknown key {section}singularity.{unknown[0]}; valid keys: binary, binds"
+        )
     binary = settings.get("binary")
     if binary is not None and not isinstance(binary, str):
         raise ConfigError(f"{where}: {section}singularity.binary must be a string")
@@ -147,7 +155,9 @@ def _singularity(where: str, section: str, data: Mapping[str, Any]) -> tuple[str
         raise ConfigError(f"{where}: {section}singularity.binds must be an array of {{src, dest}} tables")
     for entry in entries:
         if not isinstance(entry, Mapping) or set(entry) != {"src", "dest"}:
-            raise ConfigError(f"{where}: each {section}singularity.binds entry needs exactly src and dest, got {entry!r}")
+            raise ConfigError(
+                f"{where}: each {section}singularity.binds entry needs exactly src and dest, got {entry!r}"
+            )
         binds[str(entry["src"])] = str(entry["dest"])
     return binary, binds
 
@@ -157,7 +167,9 @@ def parse_config(data: Mapping[str, Any], source: str) -> Config:
     _check_keys(source, "", data, _TOP_KEYS)
     local = data.get("local", {})
     _check_keys(source, "local.", local, _LOCAL_KEYS)
-    _singularity(source, "local.", local)  # validated; Local picks its runtime from PATH or $LXM3_SINGULARITY_BINARY
+    _singularity(
+        source, "local.", local
+    )  # validated; Local picks its runtime from PATH or $LXM3_SINGULARITY_BINARY
     clusters = []
     for position, entry in enumerate(data.get("clusters", [])):
         section = f"clusters[{position}]."

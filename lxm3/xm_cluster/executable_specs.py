@@ -79,7 +79,9 @@ class UniversalPackage(job_blocks.ExecutableSpec):
         if not os.path.isfile(script):
             raise ValueError(f"UniversalPackage build script {script} does not exist")
         if not os.access(script, os.X_OK):
-            raise ValueError(f"UniversalPackage build script {script} is not executable; run: chmod +x {script}")
+            raise ValueError(
+                f"UniversalPackage build script {script} is not executable; run: chmod +x {script}"
+            )
 
     @property
     def name(self) -> str:

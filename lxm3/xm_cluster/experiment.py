@@ -59,7 +59,14 @@ class LaunchedJob:
 class ClusterWorkUnit(xm.WorkUnit):
     """A work unit whose jobs run on Local, Slurm or Grid Engine targets."""
 
-    def __init__(self, experiment: ClusterExperiment, work_unit_id: int, args: Mapping[str, Any] | None, role: xm.ExperimentUnitRole, identity: str = "") -> None:
+    def __init__(
+        self,
+        experiment: ClusterExperiment,
+        work_unit_id: int,
+        args: Mapping[str, Any] | None,
+        role: xm.ExperimentUnitRole,
+        identity: str = "",
+    ) -> None:
         super().__init__(experiment, work_unit_id, args, role, identity)
         self._cluster_experiment = experiment
         self.jobs: list[LaunchedJob] = []
@@ -70,7 +77,9 @@ class ClusterWorkUnit(xm.WorkUnit):
 
     async def _launch_job_group(self, job_group: xm.JobGroup, args_view: Mapping[str, Any]) -> None:
         experiment = self._cluster_experiment
-        await asyncio.to_thread(experiment.store.add_work_unit, self.experiment_id, self.work_unit_id, args_view)
+        await asyncio.to_thread(
+            experiment.store.add_work_unit, self.experiment_id, self.work_unit_id, args_view
+        )
         for job in _flatten(job_group):
             target, staged, label = await asyncio.to_thread(self._stage_job, job)
             if experiment.dry_run:
@@ -88,11 +97,18 @@ class ClusterWorkUnit(xm.WorkUnit):
         target = targets.get_target(job.executor, experiment.config)
         target.offline = target.offline or experiment.dry_run
         label = f"{self.experiment_unit_name}_{tasks.name}"
-        staged = launching.stage_job(tasks, target, experiment.local_root_for(target), self.unit_rel, label=label)
+        staged = launching.stage_job(
+            tasks, target, experiment.local_root_for(target), self.unit_rel, label=label
+        )
         return target, staged, label
 
     def _record_job(
-        self, job: Any, target: targets.Target, staged: launching.StagedJob, label: str, submitted: list[SubmittedJob]
+        self,
+        job: Any,
+        target: targets.Target,
+        staged: launching.StagedJob,
+        label: str,
+        submitted: list[SubmittedJob],
     ) -> LaunchedJob:
         experiment = self._cluster_experiment
         target.watcher.watch(submitted)
@@ -108,7 +124,12 @@ class ClusterWorkUnit(xm.WorkUnit):
                 "local_dir": str(staged.local_root / staged.job_rel),
                 "artifacts": list(staged.content_addressed),
                 "submitted": [
-                    {"job_id": s.job_id, "offset": s.chunk.offset, "count": s.chunk.count, "script": s.script_path}
+                    {
+                        "job_id": s.job_id,
+                        "offset": s.chunk.offset,
+                        "count": s.chunk.count,
+                        "script": s.script_path,
+                    }
                     for s in submitted
                 ],
                 # The object itself: the store keeps its repr and a pickle for `lxm3 rerun`.
@@ -117,7 +138,14 @@ class ClusterWorkUnit(xm.WorkUnit):
             },
         )
         ids = ", ".join(s.job_id for s in submitted)
-        log.info("work unit %s: %s submitted %d task(s) to %s as %s", self.work_unit_id, staged.name, staged.num_tasks, target.name, ids)
+        log.info(
+            "work unit %s: %s submitted %d task(s) to %s as %s",
+            self.work_unit_id,
+            staged.name,
+            staged.num_tasks,
+            target.name,
+            ids,
+        )
         return LaunchedJob(staged.name, target, staged.num_tasks, staged.remote_dir, submitted)
 
     def task_statuses(self, refresh: bool = True) -> list[tuple[LaunchedJob, dict[int, TaskStatus]]]:
@@ -142,7 +170,9 @@ class ClusterWorkUnit(xm.WorkUnit):
         outcomes: list[tuple[int, TaskStatus, str]] = []
         for job in self.jobs:
             statuses = await job.target.watcher.wait(job.submitted)
-            outcomes.extend((task, status, job.log_path(task, "err")) for task, status in sorted(statuses.items()))
+            outcomes.extend(
+                (task, status, job.log_path(task, "err")) for task, status in sorted(statuses.items())
+            )
         raise_for_outcome(self.experiment_id, self.work_unit_id, outcomes)
 
     def stop(self) -> None:
@@ -155,7 +185,9 @@ class ClusterWorkUnit(xm.WorkUnit):
                 target.scheduler.cancel(target.transport(), job_ids)
 
 
-def raise_for_outcome(experiment_id: int, work_unit_id: int, outcomes: Iterable[tuple[int, TaskStatus, str]]) -> None:
+def raise_for_outcome(
+    experiment_id: int, work_unit_id: int, outcomes: Iterable[tuple[int, TaskStatus, str]]
+) -> None:
     """Raises the unit's typed error if a task failed or was cancelled.
 
     `outcomes` are the unit's final `(task, status, stderr log path)`; shared by
@@ -196,10 +228,14 @@ def _flatten(group: xm.JobGroup) -> list[Any]:
 
 def _git_state(path: str) -> tuple[str | None, bool | None]:
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=5)
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=5
+        )
         if commit.returncode != 0:
             return None, None
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=path, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=path, capture_output=True, text=True, timeout=5
+        )
         return commit.stdout.strip(), bool(dirty.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return None, None
@@ -208,12 +244,22 @@ def _git_state(path: str) -> tuple[str | None, bool | None]:
 class ClusterExperiment(xm.Experiment):
     """An experiment recorded in the store, whose units run on cluster targets."""
 
-    def __init__(self, experiment_title: str, *, project: str | None = None, config: Config | None = None, store: ExperimentStore | None = None, dry_run: bool | None = None) -> None:
+    def __init__(
+        self,
+        experiment_title: str,
+        *,
+        project: str | None = None,
+        config: Config | None = None,
+        store: ExperimentStore | None = None,
+        dry_run: bool | None = None,
+    ) -> None:
         super().__init__()
         self.config = config or load_config()
         self.title = experiment_title
         self.project = project or self.config.project_name
-        self.store = store or ExperimentStore(Path(self.config.store_path).expanduser() if self.config.store_path else None)
+        self.store = store or ExperimentStore(
+            Path(self.config.store_path).expanduser() if self.config.store_path else None
+        )
         self.dry_run = dry_run if dry_run is not None else os.environ.get("LXM3_DRY_RUN") == "1"
         self.bytes_sent = 0
         self._packager = Packager()
@@ -225,7 +271,8 @@ class ClusterExperiment(xm.Experiment):
         self._experiment_id = self.store.create_experiment(
             experiment_title,
             project=self.project,
-            launcher=os.environ.get("LXM3_LAUNCHER") or getattr(sys.modules.get("__main__"), "__file__", None),
+            launcher=os.environ.get("LXM3_LAUNCHER")
+            or getattr(sys.modules.get("__main__"), "__file__", None),
             argv=sys.argv,
             cwd=os.getcwd(),
             git_commit=commit,
@@ -260,7 +307,9 @@ class ClusterExperiment(xm.Experiment):
     def _package(self, packageables: list[xm.Packageable]) -> list[xm.Executable]:
         return [self._packager.package(packageable) for packageable in packageables]
 
-    def _create_experiment_unit(self, args: Mapping[str, Any] | None, role: xm.ExperimentUnitRole, identity: str) -> xm.ExperimentUnit:
+    def _create_experiment_unit(
+        self, args: Mapping[str, Any] | None, role: xm.ExperimentUnitRole, identity: str
+    ) -> xm.ExperimentUnit:
         if not isinstance(role, xm.WorkUnitRole):
             # Auxiliary units get ids after the sweep's, so work unit ids stay dense.
             return ClusterWorkUnit(self, 100000 + len(self.auxiliary_units()) + 1, args, role, identity)
@@ -293,7 +342,9 @@ class ClusterExperiment(xm.Experiment):
             targets.close_all()
 
 
-def create_experiment(experiment_title: str, project: str | None = None, *, config: Config | None = None) -> ClusterExperiment:
+def create_experiment(
+    experiment_title: str, project: str | None = None, *, config: Config | None = None
+) -> ClusterExperiment:
     """Creates (and records) a new experiment; use it as `with create_experiment(...) as e:`."""
     return ClusterExperiment(experiment_title, project=project, config=config)
 
@@ -324,4 +375,3 @@ def _register() -> None:
 
 
 _register()
-

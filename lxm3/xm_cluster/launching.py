@@ -85,7 +85,9 @@ def job_tasks(job: Any) -> JobTasks:
     """The tasks of an xm.Job (one task) or an ArrayJob (one per element)."""
     executable = job.executable
     if not isinstance(executable, Command):
-        raise TypeError(f"job {job.name!r}: its executable must come from experiment.package(), got {executable!r}")
+        raise TypeError(
+            f"job {job.name!r}: its executable must come from experiment.package(), got {executable!r}"
+        )
     if isinstance(job, ArrayJob):
         pairs: Sequence[tuple[Any, dict[str, str]]] = _Zipped(job.args, job.env_vars)
     else:
@@ -311,7 +313,9 @@ def upload_progress(local_root: Path, names: Sequence[str], where: str) -> Itera
         yield lambda name: progress.advance(task, sizes[name])
 
 
-def prepare_remote(transport: Transport, remote_root: str, dirs: Sequence[str], names: Sequence[str]) -> list[str]:
+def prepare_remote(
+    transport: Transport, remote_root: str, dirs: Sequence[str], names: Sequence[str]
+) -> list[str]:
     """In ONE remote command: create `dirs` (0700) and list which of `names` are missing."""
     quoted_dirs = " ".join(shlex.quote(d) for d in dirs)
     checks = " ".join(shlex.quote(f"{remote_root}/{name}") for name in names)
@@ -322,7 +326,7 @@ def prepare_remote(transport: Transport, remote_root: str, dirs: Sequence[str], 
         script += f' && for f in {checks}; do [ -e "$f" ] || printf "%s\\n" "$f"; done'
     result = transport.run_script(script)
     prefix = f"{remote_root}/"
-    return [line[len(prefix):] for line in result.stdout.splitlines() if line.startswith(prefix)]
+    return [line[len(prefix) :] for line in result.stdout.splitlines() if line.startswith(prefix)]
 
 
 def submit(staged: StagedJob, target: Target) -> list[SubmittedJob]:
