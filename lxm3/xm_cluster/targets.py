@@ -51,8 +51,12 @@ class Target:
 
     @property
     def staging(self) -> str:
-        """The staging root with `~` expanded on the host (quoted paths never expand it)."""
-        if self._staging.startswith("~"):
+        """The staging root with `~` expanded on the host (quoted paths never expand it).
+
+        Offline (a dry run) it stays as configured, since expanding `~` would
+        mean asking the cluster.
+        """
+        if self._staging.startswith("~") and not self.offline:
             self._staging = self.transport().expand_user(self._staging)
         return self._staging
 
