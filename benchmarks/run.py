@@ -291,11 +291,13 @@ def clean_build_dirs(root: Path) -> None:
 
 # ---------------------------------------------------------------- the harness
 class Bench:
-    def __init__(self, mode: str, full_arrays: bool, keep: bool, only: list[str] | None = None) -> None:
+    def __init__(self, mode: str, arrays: str, keep: bool, only: list[str] | None = None) -> None:
         self.mode = mode
         self.only = only or []
         self.cfg = MODES[mode]
-        self.full_arrays = full_arrays
+        #: "auto" (full arrays where Slurm has room for them, else one task each), "full", "one-task".
+        self.arrays = arrays
+        self.max_job_count = 10000
         self.keep = keep
         self.session = time.strftime("%Y%m%d-%H%M%S")
         self.project = WORK / "project"
@@ -355,8 +357,13 @@ class Bench:
         log("login node for both tools: benchmarks/peer_sshd.sh (127.0.0.1:22)")
         env = dict(os.environ, PEER_SSH_DIR=str(PEER_SSH_DIR))
         run(["bash", str(BENCH / "peer_sshd.sh")], env=env)
-        (PEER_SSH_DIR / "sbatch-mode").write_text("full\n" if self.full_arrays else "one-task\n")
         self.max_array_size = int((PEER_SSH_DIR / "max_array_size").read_text().strip())
+        config = run(["scontrol", "show", "config"], check=False).stdout
+        found = [
+            line.split("=", 1)[1].strip() for line in config.splitlines() if line.startswith("MaxJobCount")
+        ]
+        self.max_job_count = int(found[0]) if found and found[0].isdigit() else 10000
+        self.results["sbatch_modes"] = {}
         self.relay = Relay(22)
         self._write_ssh_config()
         home_ssh = self.peer_home / ".ssh"
@@ -384,7 +391,8 @@ class Bench:
                 ).stdout.strip()
             ),
             "max_array_size": self.max_array_size,
-            "sbatch_mode": "full" if self.full_arrays else "one-task",
+            "max_job_count": self.max_job_count,
+            "arrays_policy": self.arrays,
         }
 
     def _write_ssh_config(self) -> None:
@@ -407,6 +415,34 @@ class Bench:
             f"Host benchcluster\n  HostName 127.0.0.1\n  Port {self.relay.port}\n{common}"
             f"Host benchcluster-direct\n  HostName 127.0.0.1\n  Port 22\n{common}"
         )
+
+    def job_records(self) -> int:
+        """Slurm's job records now (array tasks expanded): what counts against MaxJobCount."""
+        return int(self.ssh("/usr/bin/squeue -h -t all -r | wc -l").stdout.strip() or 0)
+
+    def set_sbatch_mode(self, phase: str, tasks: int, arrays: int) -> str:
+        """Full arrays if this phase's `tasks` fit in MaxJobCount (with room for others), else one task each.
+
+        Every task of an array counts against MaxJobCount until MinJobAge after
+        it ended or was cancelled; a phase that would fill it would stall every
+        sbatch on the shared testbed (see README). Returns the mode written.
+        """
+        room = int(0.7 * self.max_job_count) - self.job_records()
+        mode = self.arrays
+        if mode == "auto":
+            mode = "full" if tasks <= room else "one-task"
+        if mode == "full" and tasks > room:
+            log(f"{phase}: WARNING {tasks} tasks with only {room} job records to spare")
+        if mode == "one-task" and arrays > room:
+            raise BenchError(
+                f"{phase}: even {arrays} one-task arrays do not fit in Slurm now ({room} records to spare)"
+            )
+        (PEER_SSH_DIR / "sbatch-mode").write_text(mode + "\n")
+        self.results["sbatch_modes"][phase] = mode
+        log(
+            f"{phase}: sbatch {'full arrays' if mode == 'full' else 'one task per array'} ({tasks} tasks, {room} records to spare)"
+        )
+        return mode
 
     def venv(self, tool: str) -> Path:
         return OURS_VENV if tool == "ours" else PEER_VENV
@@ -538,6 +574,9 @@ class Bench:
 
     # ----- P1, P1b, P2 -----
     def bench_launches(self) -> None:
+        tasks = self.cfg["tasks"]
+        chunks = math.ceil(tasks / self.max_array_size)
+        self.set_sbatch_mode("P1/P1b/P2", 4 * tasks * self.cfg["runs"], 4 * chunks * self.cfg["runs"])
         runs = []
         for number in range(self.cfg["runs"]):
             run_dir = WORK / "runs" / f"r{number}"
@@ -626,6 +665,9 @@ class Bench:
         return data
 
     def bench_profile(self) -> None:
+        tasks = self.cfg["tasks"]
+        chunks = math.ceil(tasks / self.max_array_size)
+        self.set_sbatch_mode("profile", 2 * tasks, 2 * chunks)
         # --tiny profiles only a relaunch, on the warm cache (a first launch costs a pip build).
         run_dir = WORK / "runs" / ("profile-warm" if self.mode == "tiny" else "profile")
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -658,6 +700,7 @@ class Bench:
     def bench_watch_and_runner(self) -> None:
         small, large = self.cfg["p4_sizes"]
         sizes = sorted(set(self.cfg["p3_sizes"]) | {small, large})
+        self.set_sbatch_mode("P3/P4", sum(sizes), sum(math.ceil(n / self.max_array_size) for n in sizes))
         run_dir = WORK / "runs" / "p3"
         shutil.rmtree(run_dir, ignore_errors=True)
         remote = f"{self.remote_root}/p3"
@@ -858,15 +901,13 @@ class Bench:
         if self.mode != "tiny":
             profiles["dry_run"] = self.profiled(configs, run_dir, tasks=tasks, sweep=1500, dry_run=True)
         arrays = math.ceil(tasks / self.max_array_size)
-        counted = arrays if not self.full_arrays else tasks
-        in_slurm = int(self.ssh("/usr/bin/squeue -h -t all -r | wc -l").stdout.strip() or 0)
         real: list[dict[str, Any]] = []
         skipped = None
-        if in_slurm + counted * self.cfg["p6_runs"] > 8000:
-            skipped = (
-                f"{in_slurm} job records in Slurm + {counted} per run counted for this sweep would come near "
-                "MaxJobCount=10000 (every array task counts until MinJobAge after it ends)"
-            )
+        launches = self.cfg["p6_runs"] + (0 if self.mode == "tiny" else 1)
+        try:
+            mode = self.set_sbatch_mode("P6", tasks * launches, arrays * launches)
+        except BenchError as error:
+            skipped = str(error)
         else:
             for number in range(self.cfg["p6_runs"]):
                 real.append(self.launch("ours", configs, run_dir, tasks=tasks, sweep=2000 + number))
@@ -896,6 +937,7 @@ class Bench:
                 "tree_maxrss_mb": [r["tree_maxrss_mb"] for r in dry],
             },
             "real_skipped": skipped,
+            "sbatch_mode": None if skipped else mode,
         }
         log(
             f"P6: {self.results['P6']['seconds']:.2f} s / {self.results['P6']['mb']:.0f} MB ({self.results['P6']['measured']})"
@@ -1066,9 +1108,11 @@ def main() -> int:
         "--tiny", action="store_true", help="CI smoke test: tiny sizes, 1 run, under 2 minutes"
     )
     parser.add_argument(
-        "--full-arrays",
-        action="store_true",
-        help="submit arrays with all their tasks (needs MaxJobCount headroom; see README)",
+        "--arrays",
+        choices=("auto", "full", "one-task"),
+        default="auto",
+        help="how the login node's sbatch submits arrays: auto (default) = all tasks when Slurm's "
+        "MaxJobCount has room for the phase, else one task per array (see README)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the remote staging dirs")
     parser.add_argument(
@@ -1084,7 +1128,7 @@ def main() -> int:
         )
         return 2
     mode = "quick" if args.quick else "tiny" if args.tiny else "full"
-    return Bench(mode, args.full_arrays, args.keep, args.only).run_all()
+    return Bench(mode, args.arrays, args.keep, args.only).run_all()
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from lxm3.transport.base import Transport
 from lxm3.xm.status import TaskStatus
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+#: Marks the lines of a multi-script submission that carry a job id.
+SUBMITTED_MARK = "lxm3-submitted"
 
 
 @attrs.frozen
@@ -141,13 +143,64 @@ class Scheduler(abc.ABC):
     def render(self, request: RenderRequest) -> str:
         """The job script for one chunk."""
 
-    @abc.abstractmethod
+    #: How messages name the scheduler ("Slurm", "Grid Engine").
+    display_name: ClassVar[str] = "the scheduler"
+
+    def submit_argv(self, script: JobScript) -> list[str]:
+        """The command that submits one script (what `--dry-run` shows)."""
+        raise NotImplementedError
+
+    def submit_prelude(self, scripts: Sequence[JobScript]) -> list[str]:
+        """Shell lines run before the submissions (e.g. creating output dirs)."""
+        return []
+
+    def parse_job_id(self, printed: str) -> str | None:
+        """The job id in what the submit command printed, or None if it is not one."""
+        raise NotImplementedError
+
+    def refusal_reason(self, stderr: str) -> str:
+        """The scheduler's own words about a refusal, without its decorations."""
+        return "; ".join(line.strip() for line in stderr.splitlines() if line.strip())
+
+    def submit_command(self, scripts: Sequence[JobScript]) -> str:
+        """One bash script submitting every script in order, stopping at the first refusal."""
+        lines = self.submit_prelude(scripts)
+        lines.append(f'submit() {{ out="$("$@")" || return 1; printf "{SUBMITTED_MARK} %s\\n" "$out"; }}')
+        lines.extend(f"submit {shlex.join(self.submit_argv(script))} || exit 1" for script in scripts)
+        return "\n".join(lines)
+
     def submit(self, transport: Transport, scripts: Sequence[JobScript]) -> list[SubmittedJob]:
-        """Submits scripts (one remote command for all); stops at the first refusal.
+        """Submits scripts with ONE remote command; stops at the first refusal.
 
         Raises SchedulerError carrying the scheduler's message; jobs submitted
-        before the refusal are returned on the error's `submitted` attribute.
+        before the refusal are on the error's `submitted` attribute.
         """
+        if not scripts:
+            return []
+        result = transport.run_script(self.submit_command(scripts), check=False)
+        submitted: list[SubmittedJob] = []
+        for line in result.stdout.splitlines():
+            if not line.startswith(SUBMITTED_MARK + " ") or len(submitted) == len(scripts):
+                continue
+            printed = line[len(SUBMITTED_MARK) + 1 :]
+            script = scripts[len(submitted)]
+            job_id = self.parse_job_id(printed)
+            if job_id is None:
+                raise SchedulerError(
+                    f"{self.display_name} printed {printed!r} for {script.path}, not a job id",
+                    submitted=submitted,
+                )
+            submitted.append(SubmittedJob(job_id, script.request.chunk, script.path))
+        if result.returncode != 0 or len(submitted) < len(scripts):
+            refused = scripts[len(submitted)]
+            chunk = refused.request.chunk
+            reason = self.refusal_reason(result.stderr) or f"exit code {result.returncode}"
+            raise SchedulerError(
+                f"{self.display_name} refused job {refused.request.label!r} "
+                f"(tasks {chunk.offset}..{chunk.offset + chunk.count - 1}, {refused.path}) on {transport.label}: {reason}",
+                submitted=submitted,
+            )
+        return submitted
 
     @abc.abstractmethod
     def query(self, transport: Transport, jobs: Sequence[SubmittedJob]) -> dict[str, dict[int, TaskStatus]]:

@@ -189,6 +189,7 @@ class LocalScheduler(Scheduler):
         return self._templates.get_template("local.sh.j2").render(**request.template_vars())
 
     def submit(self, transport: Transport, scripts: Sequence[JobScript]) -> list[SubmittedJob]:
+        """Starts a worker pool per script; this process is the scheduler."""
         del transport  # always this machine
         submitted = []
         for script in scripts:

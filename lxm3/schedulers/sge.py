@@ -50,7 +50,6 @@ from lxm3.xm.status import TaskState, TaskStatus
 
 log = logging.getLogger(__name__)
 
-_SUBMITTED_MARK = "lxm3-submitted"
 _SECTION_MARK = "@@lxm3"
 #: qacct `failed` codes with a meaning of their own (see `man accounting`).
 FAILED_RESCHEDULED = 25
@@ -308,6 +307,7 @@ class GridEngineScheduler(Scheduler):
     """Grid Engine's dialect: qsub arrays, qstat -xml + qacct status, qdel."""
 
     name = "sge"
+    display_name = "Grid Engine"
     #: Grid Engine's own default max_aj_tasks (used by dry runs, which ask nothing).
     default_max_array_size = 75000
 
@@ -378,9 +378,9 @@ class GridEngineScheduler(Scheduler):
         """The command that submits one script (what `--dry-run` shows)."""
         return ["qsub", "-terse", script.path]
 
-    def submit_command(self, scripts: Sequence[JobScript]) -> str:
-        """One bash script submitting every script in order, stopping at the first refusal."""
-        lines = []
+    def submit_prelude(self, scripts: Sequence[JobScript]) -> list[str]:
+        """Creates custom log directories first: a missing one puts the job in Eqw."""
+        lines: list[str] = []
         custom = sorted(
             {
                 _output_dir(script.request.executor.log_directory)
@@ -389,47 +389,21 @@ class GridEngineScheduler(Scheduler):
             }
         )
         if custom:
-            # Grid Engine puts a job whose output directory is missing in Eqw: make them first.
             quoted = [
                 '"$HOME"/' + shlex.quote(d[6:]) if d.startswith("$HOME/") else shlex.quote(d) for d in custom
             ]
             lines.append(f"mkdir -p {' '.join(quoted)} || exit 1")
-        lines.append(f'submit() {{ out="$("$@")" || return 1; printf "{_SUBMITTED_MARK} %s\\n" "$out"; }}')
-        lines.extend(f"submit {shlex.join(self.submit_argv(script))} || exit 1" for script in scripts)
-        return "\n".join(lines)
+        return lines
 
-    def submit(self, transport: Transport, scripts: Sequence[JobScript]) -> list[SubmittedJob]:
-        if not scripts:
-            return []
-        result = transport.run_script(self.submit_command(scripts), check=False)
-        submitted: list[SubmittedJob] = []
-        for line in result.stdout.splitlines():
-            if not line.startswith(_SUBMITTED_MARK + " ") or len(submitted) == len(scripts):
-                continue
-            ids = parse_qsub_ids(line[len(_SUBMITTED_MARK) + 1 :])
-            script = scripts[len(submitted)]
-            if len(ids) != 1:
-                raise SchedulerError(
-                    f"qsub printed {line!r} for {script.path}, not a job id", submitted=submitted
-                )
-            submitted.append(SubmittedJob(ids[0], script.request.chunk, script.path))
-        if result.returncode != 0 or len(submitted) < len(scripts):
-            refused = scripts[len(submitted)]
-            chunk = refused.request.chunk
-            lines = [
-                line.strip()
-                for line in result.stderr.splitlines()
-                if line.strip() and line.strip() != "Exiting."
-            ]
-            reason = "; ".join(lines) or f"exit code {result.returncode}"
-            message = (
-                f"Grid Engine refused job {refused.request.label!r} "
-                f"(tasks {chunk.offset}..{chunk.offset + chunk.count - 1}, {refused.path}) on {transport.label}: {reason}"
-            )
-            if submitted:
-                message += f" (already submitted: {', '.join(job.job_id for job in submitted)})"
-            raise SchedulerError(message, submitted=submitted)
-        return submitted
+    def parse_job_id(self, printed: str) -> str | None:
+        """`qsub -terse` prints `41`, or `42.1-10:1` for an array."""
+        ids = parse_qsub_ids(printed)
+        return ids[0] if len(ids) == 1 else None
+
+    def refusal_reason(self, stderr: str) -> str:
+        return "; ".join(
+            line.strip() for line in stderr.splitlines() if line.strip() and line.strip() != "Exiting."
+        )
 
     # ----- query -----
     def qstat_command(self) -> str:

@@ -46,7 +46,6 @@ SQUEUE_FORMAT = "JobArrayID:|,State:|,exit_code:|"
 #: How long a cached `MaxArraySize` is trusted.
 CACHE_TTL_SECONDS = 24 * 3600
 
-_SUBMITTED_MARK = "lxm3-submitted"
 _SECTION_MARK = "@@lxm3"
 
 _PENDING_STATES = frozenset(
@@ -261,6 +260,7 @@ class SlurmScheduler(Scheduler):
     """Slurm's dialect: sbatch arrays, sacct (or squeue) status, scancel."""
 
     name = "slurm"
+    display_name = "Slurm"
 
     def __init__(
         self,
@@ -323,39 +323,13 @@ class SlurmScheduler(Scheduler):
         """The command that submits one script (what `--dry-run` shows)."""
         return ["sbatch", "--parsable", script.path]
 
-    def submit_command(self, scripts: Sequence[JobScript]) -> str:
-        """One bash script submitting every script in order, stopping at the first refusal."""
-        lines = [f'submit() {{ out="$("$@")" || return 1; printf "{_SUBMITTED_MARK} %s\\n" "$out"; }}']
-        lines.extend(f"submit {shlex.join(self.submit_argv(script))} || exit 1" for script in scripts)
-        return "\n".join(lines)
+    def parse_job_id(self, printed: str) -> str | None:
+        """`sbatch --parsable` prints `ID` or `ID;cluster`."""
+        job_id = printed.strip().split(";", 1)[0]
+        return job_id if job_id.isdigit() else None
 
-    def submit(self, transport: Transport, scripts: Sequence[JobScript]) -> list[SubmittedJob]:
-        if not scripts:
-            return []
-        result = transport.run_script(self.submit_command(scripts), check=False)
-        submitted: list[SubmittedJob] = []
-        for line in result.stdout.splitlines():
-            if not line.startswith(_SUBMITTED_MARK + " "):
-                continue
-            job_id = line[len(_SUBMITTED_MARK) + 1 :].strip().split(";", 1)[0]
-            script = scripts[len(submitted)]
-            if not job_id.isdigit():
-                raise SchedulerError(
-                    f"sbatch printed {job_id!r} for {script.path}, not a job id", submitted=submitted
-                )
-            submitted.append(SubmittedJob(job_id, script.request.chunk, script.path))
-            if len(submitted) == len(scripts):
-                break
-        if result.returncode != 0 or len(submitted) < len(scripts):
-            refused = scripts[len(submitted)]
-            chunk = refused.request.chunk
-            reason = _error_lines(result.stderr) or f"exit code {result.returncode}"
-            message = (
-                f"Slurm refused job {refused.request.label!r} "
-                f"(tasks {chunk.offset}..{chunk.offset + chunk.count - 1}, {refused.path}) on {transport.label}: {reason}"
-            )
-            raise SchedulerError(message, submitted=submitted)
-        return submitted
+    def refusal_reason(self, stderr: str) -> str:
+        return _error_lines(stderr)
 
     # ----- query -----
     def query_command(self, jobs: Sequence[SubmittedJob]) -> str:
