@@ -13,6 +13,7 @@ import os
 import runpy
 import signal
 import sys
+from typing import Any
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +41,7 @@ def _setup_logging() -> None:
 
 
 def run(namespace: argparse.Namespace) -> int:
-    from lxm3.cli.errors import fail, report
+    from lxm3.cli.errors import fail
 
     launcher = namespace.launcher
     if not os.path.isfile(launcher):
@@ -65,6 +66,20 @@ def run(namespace: argparse.Namespace) -> int:
 
     # `kill PID` and `lxm3 cancel` stop a launch as Ctrl-C does: its local jobs are stopped, not orphaned.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    from lxm3.xm_cluster import targets
+
+    # With --wait, the progress display keeps using the launch's (one) SSH connection.
+    targets.keep_open(namespace.wait and not namespace.dry_run)
+    try:
+        return _run_launcher(path, namespace, experiment_module)
+    finally:
+        targets.keep_open(False)
+        targets.close_all()
+
+
+def _run_launcher(path: str, namespace: argparse.Namespace, experiment_module: Any) -> int:
+    from lxm3.cli.errors import fail, report
+
     code = 0
     try:
         runpy.run_path(path, run_name="__main__")

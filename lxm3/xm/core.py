@@ -306,7 +306,12 @@ class Experiment(abc.ABC):
         """Runs a coroutine to completion from sync code, on the experiment's loop if open."""
         loop = self._loop
         if loop is not None and loop.is_running() and not self._in_async_context:
-            return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+            future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+            try:
+                return future.result()
+            except BaseException:
+                future.cancel()  # e.g. Ctrl-C: don't leave the coroutine pending on the loop
+                raise
         return asyncio.run(coroutine)
 
     async def _drain_tasks(self) -> None:

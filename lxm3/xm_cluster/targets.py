@@ -125,8 +125,19 @@ def cached_target(key: tuple[str, ...], make: Callable[[], Target]) -> Target:
         return target
 
 
-def close_all() -> None:
+_KEEP_OPEN = False
+
+
+def keep_open(keep: bool) -> None:
+    """Makes `close_all` a no-op while True, so `lxm3 launch --wait` reuses the launch's connection."""
+    global _KEEP_OPEN
+    _KEEP_OPEN = keep
+
+
+def close_all(force: bool = False) -> None:
     """Closes every open transport (end of a launch)."""
+    if _KEEP_OPEN and not force:
+        return
     with _TARGETS_LOCK:
         targets = list(_TARGETS.values())
         _TARGETS.clear()

@@ -5,7 +5,7 @@
 #$ -t 1-3
 #$ -tc 1
 #$ -S /bin/bash
-# lxm3 job 7_1_train: tasks 0..2 of 20
+# lxm3 job 7_1_train: rerun of 3 of its 20 tasks (ids in the index map)
 set -eu
 # Grid Engine numbers array tasks from 1, and sets SGE_TASK_ID=undefined outside arrays.
 if [ "${SGE_TASK_ID:-undefined}" = undefined ]; then
