@@ -28,6 +28,7 @@ What a row knows (schema 2):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -210,6 +211,11 @@ class ExperimentStore:
             for statement in filter(str.strip, script.split(";")):
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {number}")
+
+    @property
+    def identity(self) -> str:
+        """A stable id of this store (host + file), to tell its experiments apart on a shared cluster."""
+        return hashlib.sha256(f"{socket.gethostname()}\0{self.path.resolve()}".encode()).hexdigest()[:16]
 
     @property
     def schema_version(self) -> int:

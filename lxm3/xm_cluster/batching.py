@@ -34,11 +34,17 @@ class SubmitBatcher:
     """Per-target queue of staged jobs awaiting deploy + submit."""
 
     def __init__(
-        self, target: Target, *, window: float = DEFAULT_WINDOW, on_bytes: Callable[[int], None] | None = None
+        self,
+        target: Target,
+        *,
+        window: float = DEFAULT_WINDOW,
+        on_bytes: Callable[[int], None] | None = None,
+        owner: str | None = None,
     ) -> None:
         self._target = target
         self._window = window
         self._on_bytes = on_bytes
+        self._owner = owner
         self._pending: list[tuple[StagedJob, asyncio.Future[list[SubmittedJob]]]] = []
         self._lock = threading.Lock()
         self._flush_scheduled = False
@@ -61,7 +67,9 @@ class SubmitBatcher:
         if not batch:
             return
         try:
-            sent = await asyncio.to_thread(deploy, [staged for staged, _ in batch], self._target)
+            sent = await asyncio.to_thread(
+                lambda: deploy([staged for staged, _ in batch], self._target, owner=self._owner)
+            )
             if self._on_bytes is not None:
                 self._on_bytes(sent)
         except Exception as error:  # noqa: BLE001 - every job of the batch learns why

@@ -290,7 +290,7 @@ class ClusterExperiment(xm.Experiment):
         """The target's submit batcher for this experiment (one per target)."""
         batcher = self._batchers.get(id(target))
         if batcher is None:
-            batcher = SubmitBatcher(target, on_bytes=self._count_bytes)
+            batcher = SubmitBatcher(target, on_bytes=self._count_bytes, owner=self.store.identity)
             self._batchers[id(target)] = batcher
         return batcher
 

@@ -36,7 +36,7 @@ from lxm3.packaging.digest import file_digest
 from lxm3.runtime import task_runner
 from lxm3.runtime.task_table import INDEX_NAME, TABLE_NAME, write_task_table
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob, split_into_chunks
-from lxm3.transport.base import Transport
+from lxm3.transport.base import Transport, TransportError, check_result
 from lxm3.xm.args import merge_args
 from lxm3.xm_cluster.array_job import ArrayJob
 from lxm3.xm_cluster.executables import Command
@@ -253,8 +253,13 @@ def stage_job(
     )
 
 
-def deploy(staged_jobs: Sequence[StagedJob], target: Target) -> int:
-    """Sends the jobs' files; content-addressed ones only if missing. Returns bytes sent."""
+def deploy(staged_jobs: Sequence[StagedJob], target: Target, *, owner: str | None = None) -> int:
+    """Sends the jobs' files; content-addressed ones only if missing. Returns bytes sent.
+
+    With `owner` (the launching store's identity), each experiment directory is
+    claimed for that store first: two machines whose stores both reached
+    experiment id N must not overwrite each other's job files in one staging root.
+    """
     if not staged_jobs:
         return 0
     transport = target.transport()
@@ -264,7 +269,12 @@ def deploy(staged_jobs: Sequence[StagedJob], target: Target) -> int:
         return 0
     wanted = sorted({name for job in staged_jobs for name in job.content_addressed})
     dirs = sorted({f"{remote_root}/{job.job_rel}/logs" for job in staged_jobs})
-    missing = prepare_remote(transport, remote_root, dirs, wanted)
+    claims = (
+        {f"{remote_root}/{'/'.join(job.job_rel.split('/')[:2])}": owner for job in staged_jobs}
+        if owner
+        else {}
+    )
+    missing = prepare_remote(transport, remote_root, dirs, wanted, claims=claims)
     # Large files (container images) go one by one under a progress bar; the rest in one transfer.
     large = [name for name in missing if (local_root / name).stat().st_size >= LARGE_UPLOAD_BYTES]
     files = sorted((set(missing) - set(large)) | {name for job in staged_jobs for name in job.job_files})
@@ -313,18 +323,45 @@ def upload_progress(local_root: Path, names: Sequence[str], where: str) -> Itera
         yield lambda name: progress.advance(task, sizes[name])
 
 
+OWNER_FILE = ".lxm3-owner"
+_COLLISION = "lxm3-collision"
+
+
 def prepare_remote(
-    transport: Transport, remote_root: str, dirs: Sequence[str], names: Sequence[str]
+    transport: Transport,
+    remote_root: str,
+    dirs: Sequence[str],
+    names: Sequence[str],
+    *,
+    claims: dict[str, str] | None = None,
 ) -> list[str]:
-    """In ONE remote command: create `dirs` (0700) and list which of `names` are missing."""
+    """In ONE remote command: claim experiment dirs, create `dirs` (0700), list missing `names`."""
     quoted_dirs = " ".join(shlex.quote(d) for d in dirs)
     checks = " ".join(shlex.quote(f"{remote_root}/{name}") for name in names)
     script = "umask 077"
+    for directory, owner in sorted((claims or {}).items()):
+        mark = shlex.quote(f"{directory}/{OWNER_FILE}")
+        script += (
+            f" && mkdir -p {shlex.quote(directory)}"
+            f" && {{ [ ! -e {mark} ] && printf %s {shlex.quote(owner)} > {mark}"
+            f' || [ "$(cat {mark})" = {shlex.quote(owner)} ]'
+            f" || {{ printf '{_COLLISION} %s\\n' {shlex.quote(directory)}; exit 3; }}; }}"
+        )
     if dirs:
         script += f" && mkdir -p {quoted_dirs}"
     if names:
         script += f' && for f in {checks}; do [ -e "$f" ] || printf "%s\\n" "$f"; done'
-    result = transport.run_script(script)
+    result = transport.run_script(script, check=False)
+    collided = [
+        line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith(_COLLISION + " ")
+    ]
+    if collided:
+        raise TransportError(
+            f"{collided[0]} on {transport.label} belongs to another lxm3 experiment store (another machine or "
+            "LXM3_STORE launched there with the same experiment id); give each machine its own staging directory"
+        )
+    if result.returncode != 0:
+        check_result(result, f"preparing {remote_root} on {transport.label}")
     prefix = f"{remote_root}/"
     return [line[len(prefix) :] for line in result.stdout.splitlines() if line.startswith(prefix)]
 
