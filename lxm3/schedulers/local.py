@@ -188,6 +188,10 @@ class LocalScheduler(Scheduler):
     def render(self, request: RenderRequest) -> str:
         return self._templates.get_template("local.sh.j2").render(**request.template_vars())
 
+    def submit_argv(self, script: JobScript) -> list[str]:
+        """How each task is run (with LXM_ARRAY_INDEX set to its position)."""
+        return ["bash", script.path]
+
     def submit(self, transport: Transport, scripts: Sequence[JobScript]) -> list[SubmittedJob]:
         """Starts a worker pool per script; this process is the scheduler."""
         del transport  # always this machine
