@@ -23,8 +23,10 @@ from lxm3.transport.base import Transport
 from lxm3.xm.status import TaskStatus
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-#: Marks the lines of a multi-script submission that carry a job id.
+#: Marks the lines of a multi-script submission: a job id, a refusal, the refusal's words.
 SUBMITTED_MARK = "lxm3-submitted"
+REFUSED_MARK = "lxm3-refused"
+REASON_MARK = "lxm3-reason"
 
 
 @attrs.frozen
@@ -106,9 +108,13 @@ class SchedulerError(RuntimeError):
     the refusal, so the caller can record or cancel them.
     """
 
-    def __init__(self, message: str, *, submitted: Sequence[SubmittedJob] = ()) -> None:
+    def __init__(
+        self, message: str, *, submitted: Sequence[SubmittedJob] = (), refused: str | None = None
+    ) -> None:
         super().__init__(message)
         self.submitted: list[SubmittedJob] = list(submitted)
+        #: The script path that was refused, when one was.
+        self.refused = refused
 
 
 def shell_quote(value: object) -> str:
@@ -162,43 +168,96 @@ class Scheduler(abc.ABC):
         """The scheduler's own words about a refusal, without its decorations."""
         return "; ".join(line.strip() for line in stderr.splitlines() if line.strip())
 
+    #: Submissions run this many at a time: a 100,000-task sweep on a cluster with a small
+    #: array limit means ~1,000 sbatch calls, and the controller takes several at once.
+    submit_parallelism: ClassVar[int] = 4
+
     def submit_command(self, scripts: Sequence[JobScript]) -> str:
-        """One bash script submitting every script in order, stopping at the first refusal."""
+        """One bash script submitting every script, in waves; no wave starts after a refusal.
+
+        Each submission prints `lxm3-submitted <index> <output>`, or
+        `lxm3-refused <index>` followed by `lxm3-reason <index> <line>` lines
+        carrying the scheduler's own words.
+        """
         lines = self.submit_prelude(scripts)
-        lines.append(f'submit() {{ out="$("$@")" || return 1; printf "{SUBMITTED_MARK} %s\\n" "$out"; }}')
-        lines.extend(f"submit {shlex.join(self.submit_argv(script))} || exit 1" for script in scripts)
+        lines += [
+            'tmp="$(mktemp -d)" || exit 1',
+            "trap 'rm -rf \"$tmp\"' EXIT",
+            "submit() {",
+            "  i=$1; shift",
+            '  if out="$("$@" 2>"$tmp/$i")"; then',
+            f'    printf "{SUBMITTED_MARK} %s %s\\n" "$i" "$out"',
+            "  else",
+            f'    printf "{REFUSED_MARK} %s\\n" "$i"; sed "s/^/{REASON_MARK} $i /" "$tmp/$i"; : >"$tmp/refused"',
+            "  fi",
+            "}",
+        ]
+        wave = max(1, self.submit_parallelism)
+        for start in range(0, len(scripts), wave):
+            batch = range(start, min(start + wave, len(scripts)))
+            if start:
+                lines.append('[ -e "$tmp/refused" ] && exit 1')
+            if len(batch) == 1:
+                lines.append(f"submit {start} {shlex.join(self.submit_argv(scripts[start]))}")
+            else:
+                lines.append(
+                    " ".join(f"submit {i} {shlex.join(self.submit_argv(scripts[i]))} &" for i in batch)
+                    + " wait"
+                )
+        lines.append('[ -e "$tmp/refused" ] && exit 1')
+        lines.append("exit 0")
         return "\n".join(lines)
 
     def submit(self, transport: Transport, scripts: Sequence[JobScript]) -> list[SubmittedJob]:
-        """Submits scripts with ONE remote command; stops at the first refusal.
+        """Submits scripts with ONE remote command; stops after a refusal.
 
-        Raises SchedulerError carrying the scheduler's message; jobs submitted
-        before the refusal are on the error's `submitted` attribute.
+        Raises SchedulerError carrying the scheduler's message for the first
+        refused script (`refused`); jobs accepted are on its `submitted`.
         """
         if not scripts:
             return []
         result = transport.run_script(self.submit_command(scripts), check=False)
-        submitted: list[SubmittedJob] = []
+        accepted: dict[int, str] = {}
+        refused: set[int] = set()
+        reasons: dict[int, list[str]] = {}
+        bad_output: tuple[int, str] | None = None
         for line in result.stdout.splitlines():
-            if not line.startswith(SUBMITTED_MARK + " ") or len(submitted) == len(scripts):
+            mark, _, rest = line.partition(" ")
+            index_text, _, printed = rest.partition(" ")
+            if not index_text.isdigit() or int(index_text) >= len(scripts):
                 continue
-            printed = line[len(SUBMITTED_MARK) + 1 :]
-            script = scripts[len(submitted)]
-            job_id = self.parse_job_id(printed)
-            if job_id is None:
-                raise SchedulerError(
-                    f"{self.display_name} printed {printed!r} for {script.path}, not a job id",
-                    submitted=submitted,
-                )
-            submitted.append(SubmittedJob(job_id, script.request.chunk, script.path))
-        if result.returncode != 0 or len(submitted) < len(scripts):
-            refused = scripts[len(submitted)]
-            chunk = refused.request.chunk
-            reason = self.refusal_reason(result.stderr) or f"exit code {result.returncode}"
+            index = int(index_text)
+            if mark == SUBMITTED_MARK:
+                job_id = self.parse_job_id(printed)
+                if job_id is None:
+                    bad_output = bad_output or (index, printed)
+                else:
+                    accepted[index] = job_id
+            elif mark == REFUSED_MARK:
+                refused.add(index)
+            elif mark == REASON_MARK:
+                reasons.setdefault(index, []).append(printed)
+        submitted = [
+            SubmittedJob(accepted[i], scripts[i].request.chunk, scripts[i].path) for i in sorted(accepted)
+        ]
+        if bad_output is not None:
+            index, printed = bad_output
             raise SchedulerError(
-                f"{self.display_name} refused job {refused.request.label!r} "
-                f"(tasks {chunk.offset}..{chunk.offset + chunk.count - 1}, {refused.path}) on {transport.label}: {reason}",
+                f"{self.display_name} printed {printed!r} for {scripts[index].path}, not a job id",
                 submitted=submitted,
+                refused=scripts[index].path,
+            )
+        if refused or len(accepted) < len(scripts):
+            first = min(refused) if refused else min(set(range(len(scripts))) - set(accepted))
+            script = scripts[first]
+            chunk = script.request.chunk
+            stderr = "\n".join(reasons.get(first, [])) or result.stderr
+            reason = self.refusal_reason(stderr) or f"exit code {result.returncode}"
+            raise SchedulerError(
+                f"{self.display_name} refused job {script.request.label!r} "
+                f"(tasks {chunk.offset}..{chunk.offset + chunk.count - 1}, {script.path}) on {transport.label}: {reason}",
+                submitted=submitted,
+                refused=script.path,
             )
         return submitted
 

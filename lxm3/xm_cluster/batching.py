@@ -115,7 +115,7 @@ class SubmitBatcher:
                 break
             if not remaining:  # pragma: no cover - a refusal always leaves its own script
                 break
-            failed_index = owner[remaining[0].path]
+            failed_index = owner.get(refused.refused or "", owner[remaining[0].path])
             accepted = outcomes[failed_index]
             if isinstance(accepted, list) and accepted:
                 # The unit's earlier chunks were accepted: cancel them, so a refused

@@ -486,7 +486,7 @@ def states(statuses: dict[int, TaskStatus]) -> dict[int, str]:
 def test_submit_is_one_command_of_qsub_terse_script_files() -> None:
     to_submit = scripts(3)
     transport = RecordingTransport(
-        [result("lxm3-submitted 51.1-101:1\nlxm3-submitted 52.1-101:1\nlxm3-submitted 53\n")]
+        [result("lxm3-submitted 0 51.1-101:1\nlxm3-submitted 2 53\nlxm3-submitted 1 52.1-101:1\n")]
     )
     scheduler = GridEngineScheduler()
     submitted = scheduler.submit(transport, to_submit)
@@ -500,9 +500,10 @@ def test_submit_is_one_command_of_qsub_terse_script_files() -> None:
 
 
 def test_submit_refusal_names_the_script_and_keeps_qsubs_words() -> None:
-    transport = RecordingTransport(
-        [result("lxm3-submitted 61.1-101:1\n", fixture("qsub-too-many-tasks.stderr"), 1)]
+    reasons = "".join(
+        f"lxm3-reason 1 {line}\n" for line in fixture("qsub-too-many-tasks.stderr").splitlines()
     )
+    transport = RecordingTransport([result(f"lxm3-submitted 0 61.1-101:1\nlxm3-refused 1\n{reasons}", "", 1)])
     with pytest.raises(SchedulerError) as caught:
         GridEngineScheduler().submit(transport, scripts(3))
     message = str(caught.value)
@@ -511,12 +512,11 @@ def test_submit_refusal_names_the_script_and_keeps_qsubs_words() -> None:
     assert "job-1.sh" in message and "tasks 101..201" in message
     # Jobs accepted before the refusal travel on the error (the batcher cancels or records them).
     assert [job.job_id for job in caught.value.submitted] == ["61"]
-    assert [job.job_id for job in caught.value.submitted] == ["61"]  # type: ignore[attr-defined]
 
 
 def test_submit_makes_custom_log_directories_first() -> None:
     executor = GridEngine(log_directory="~/sge logs")
-    transport = RecordingTransport([result("lxm3-submitted 7\n")])
+    transport = RecordingTransport([result("lxm3-submitted 0 7\n")])
     GridEngineScheduler().submit(transport, scripts(1, 1, executor))
     assert transport.commands[0][-1].startswith("mkdir -p \"$HOME\"/'sge logs/' || exit 1\n")
 
@@ -680,9 +680,11 @@ def test_submit_command_stops_at_the_first_refusal_in_real_bash(
             """
         },
     )
+    monkeypatch.setattr(GridEngineScheduler, "submit_parallelism", 1)
     with pytest.raises(SchedulerError, match="Unable to run job: nope") as caught:
         GridEngineScheduler().submit(LocalTransport(), scripts(3))
-    assert len(caught.value.submitted) == 1  # type: ignore[attr-defined]
+    assert len(caught.value.submitted) == 1
+    assert "Exiting." not in str(caught.value)
     assert len((tmp_path / "calls").read_text().splitlines()) == 2
 
 

@@ -486,7 +486,8 @@ def test_query_raises_when_sacct_fails_without_fallback_output() -> None:
 def test_submit_is_one_command_and_returns_jobs_in_order() -> None:
     to_submit = scripts(3)
     transport = RecordingTransport(
-        [result("lxm3-submitted 51\nlxm3-submitted 52;cluster\nlxm3-submitted 53\n")]
+        # Parallel submissions print in any order; each line carries its script's index.
+        [result("lxm3-submitted 2 53\nlxm3-submitted 0 51\nlxm3-submitted 1 52;cluster\n")]
     )
     submitted = SlurmScheduler().submit(transport, to_submit)
     assert len(transport.commands) == 1
@@ -498,14 +499,16 @@ def test_submit_is_one_command_and_returns_jobs_in_order() -> None:
 def test_submit_refusal_names_the_script_and_keeps_sbatch_words() -> None:
     to_submit = scripts(3)
     stderr = (FIXTURES / "sbatch-bad-partition.stderr").read_text()
-    transport = RecordingTransport([result("lxm3-submitted 61\n", stderr, 1)])
+    reasons = "".join(f"lxm3-reason 1 {line}\n" for line in stderr.splitlines())
+    transport = RecordingTransport([result(f"lxm3-submitted 0 61\nlxm3-refused 1\n{reasons}", "", 1)])
     with pytest.raises(SchedulerError) as caught:
         SlurmScheduler().submit(transport, to_submit)
     message = str(caught.value)
     assert "invalid partition specified: no-such-partition" in message
     assert "Invalid partition name specified" in message
     assert "job-1.sh" in message and "tasks 101..201" in message
-    assert [job.job_id for job in caught.value.submitted] == ["61"]  # type: ignore[attr-defined]
+    assert [job.job_id for job in caught.value.submitted] == ["61"]
+    assert caught.value.refused == to_submit[1].path
 
 
 def test_cancel_is_one_scancel() -> None:
@@ -554,10 +557,44 @@ def test_submit_command_stops_at_the_first_refusal_in_real_bash(
         },
     )
     monkeypatch.setenv("PATH", env["PATH"])
+    # One at a time: nothing after the refused script is submitted.
+    monkeypatch.setattr(SlurmScheduler, "submit_parallelism", 1)
     with pytest.raises(SchedulerError, match="nope") as caught:
         SlurmScheduler().submit(LocalTransport(), scripts(3))
-    assert len(caught.value.submitted) == 1  # type: ignore[attr-defined]
+    assert len(caught.value.submitted) == 1
     assert len((tmp_path / "calls").read_text().splitlines()) == 2
+
+
+def test_submissions_run_in_waves_and_none_starts_after_a_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = fake_bin(
+        tmp_path,
+        {
+            "sbatch": f"""
+            echo "$2 $(date +%s.%N)" >> {tmp_path}/calls
+            sleep 0.3
+            case "$2" in *job-1.sh) echo "sbatch: error: Batch job submission failed: nope" >&2; exit 1;; esac
+            echo $((RANDOM % 1000 + 1))
+            """
+        },
+    )
+    monkeypatch.setenv("PATH", env["PATH"])
+    monkeypatch.setattr(SlurmScheduler, "submit_parallelism", 4)
+    started = time.monotonic()
+    with pytest.raises(SchedulerError, match="nope") as caught:
+        SlurmScheduler().submit(LocalTransport(), scripts(7))
+    elapsed = time.monotonic() - started
+    calls = (tmp_path / "calls").read_text().splitlines()
+    # The first wave (scripts 0-3) ran together; the second wave never started.
+    assert sorted(line.split()[0].rsplit("/", 1)[1] for line in calls) == [f"job-{i}.sh" for i in range(4)]
+    assert elapsed < 1.0  # four 0.3 s submissions in parallel, not in sequence
+    assert [job.script_path.rsplit("/", 1)[1] for job in caught.value.submitted] == [
+        "job-0.sh",
+        "job-2.sh",
+        "job-3.sh",
+    ]
+    assert caught.value.refused is not None and caught.value.refused.endswith("job-1.sh")
 
 
 def test_query_command_fallback_in_real_bash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
