@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import attrs
 import jinja2
 
-from lxm3.transport.base import Transport
+from lxm3.transport.base import CommandResult, Transport
 from lxm3.xm.status import TaskStatus
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -217,6 +217,12 @@ class Scheduler(abc.ABC):
         if not scripts:
             return []
         result = transport.run_script(self.submit_command(scripts), check=False)
+        return self.parse_submission(result, scripts, transport.label)
+
+    def parse_submission(
+        self, result: CommandResult, scripts: Sequence[JobScript], where: str
+    ) -> list[SubmittedJob]:
+        """The jobs `submit_command` reported; SchedulerError for the first refused script."""
         accepted: dict[int, str] = {}
         refused: set[int] = set()
         reasons: dict[int, list[str]] = {}
@@ -255,7 +261,7 @@ class Scheduler(abc.ABC):
             reason = self.refusal_reason(stderr) or f"exit code {result.returncode}"
             raise SchedulerError(
                 f"{self.display_name} refused job {script.request.label!r} "
-                f"(tasks {chunk.offset}..{chunk.offset + chunk.count - 1}, {script.path}) on {transport.label}: {reason}",
+                f"(tasks {chunk.offset}..{chunk.offset + chunk.count - 1}, {script.path}) on {where}: {reason}",
                 submitted=submitted,
                 refused=script.path,
             )

@@ -21,7 +21,15 @@ import threading
 from collections.abc import Callable, Sequence
 
 from lxm3.schedulers.base import JobScript, SchedulerError, SubmittedJob
-from lxm3.xm_cluster.launching import StagedJob, deploy
+from lxm3.transport.base import check_result
+from lxm3.xm_cluster.launching import (
+    ArtifactsMissingError,
+    PresenceRecord,
+    StagedJob,
+    check_prepared,
+    deploy,
+    fast_deploy,
+)
 from lxm3.xm_cluster.targets import Target
 
 log = logging.getLogger(__name__)
@@ -66,18 +74,14 @@ class SubmitBatcher:
             self._flush_scheduled = False
         if not batch:
             return
+        jobs = [staged for staged, _ in batch]
         try:
-            sent = await asyncio.to_thread(
-                lambda: deploy([staged for staged, _ in batch], self._target, owner=self._owner)
-            )
-            if self._on_bytes is not None:
-                self._on_bytes(sent)
+            results = await asyncio.to_thread(self._deploy_and_submit, jobs)
         except Exception as error:  # noqa: BLE001 - every job of the batch learns why
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error)
             return
-        results = await asyncio.to_thread(self._submit_all, [staged for staged, _ in batch])
         for (staged, future), outcome in zip(batch, results, strict=True):
             if future.done():
                 continue
@@ -87,7 +91,40 @@ class SubmitBatcher:
                 future.set_result(outcome)
             del staged
 
-    def _submit_all(self, jobs: Sequence[StagedJob]) -> list[list[SubmittedJob] | BaseException]:
+    def _deploy_and_submit(self, jobs: Sequence[StagedJob]) -> list[list[SubmittedJob] | BaseException]:
+        """Deploys then submits; ONE remote command when the cluster already has every artifact."""
+        fast = fast_deploy(jobs, self._target, owner=self._owner)
+        if fast is not None:
+            try:
+                return self._submit_all(jobs, first=fast)
+            except ArtifactsMissingError as error:
+                log.info("%s; sending it again", error)
+                PresenceRecord(self._target.transport().label, jobs[0].remote_root).forget()
+        sent = deploy(jobs, self._target, owner=self._owner)
+        self._count(sent)
+        return self._submit_all(jobs)
+
+    def _count(self, sent: int) -> None:
+        if self._on_bytes is not None:
+            self._on_bytes(sent)
+
+    def _run_first(self, scripts: Sequence[JobScript], first: tuple[str, str]) -> list[SubmittedJob]:
+        """The fast path's one command: deploy prelude + submissions, job files on stdin."""
+        prelude, payload = first
+        transport = self._target.transport()
+        scheduler = self._target.scheduler
+        command = f"{prelude}\n{scheduler.submit_command(scripts)}"
+        result = transport.run(["bash", "-c", command], input=payload, check=False)
+        self._count(len(payload) + len(command))
+        check_prepared(result, self._target.staging, transport.label)
+        reported = any(line.startswith(("lxm3-submitted ", "lxm3-refused ")) for line in result.stdout.splitlines())
+        if result.returncode != 0 and not reported:  # the deploy part failed (mkdir, tar, ...)
+            check_result(result, f"deploying job files on {transport.label}")
+        return scheduler.parse_submission(result, scripts, transport.label)
+
+    def _submit_all(
+        self, jobs: Sequence[StagedJob], *, first: tuple[str, str] | None = None
+    ) -> list[list[SubmittedJob] | BaseException]:
         """Submits every job's scripts, retrying past a refused unit; blocking."""
         owner: dict[str, int] = {}
         remaining: list[JobScript] = []
@@ -99,7 +136,11 @@ class SubmitBatcher:
         transport = self._target.transport()
         while remaining:
             try:
-                submitted = self._target.scheduler.submit(transport, remaining)
+                if first is not None:
+                    submitted = self._run_first(remaining, first)
+                    first = None
+                else:
+                    submitted = self._target.scheduler.submit(transport, remaining)
                 refused: SchedulerError | None = None
             except SchedulerError as error:
                 submitted = list(error.submitted)

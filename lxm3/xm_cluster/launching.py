@@ -17,12 +17,16 @@ Staging layout (identical locally and on the cluster):
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import io
 import json
 import logging
 import os
 import shlex
 import shutil
+import tarfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -36,7 +40,7 @@ from lxm3.packaging.digest import file_digest
 from lxm3.runtime import task_runner
 from lxm3.runtime.task_table import INDEX_NAME, TABLE_NAME, write_task_table
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob, split_into_chunks
-from lxm3.transport.base import Transport, TransportError, check_result
+from lxm3.transport.base import CommandResult, Transport, TransportError, check_result
 from lxm3.xm.args import merge_args
 from lxm3.xm_cluster.array_job import ArrayJob
 from lxm3.xm_cluster.executables import Command
@@ -275,6 +279,7 @@ def deploy(staged_jobs: Sequence[StagedJob], target: Target, *, owner: str | Non
         else {}
     )
     missing = prepare_remote(transport, remote_root, dirs, wanted, claims=claims)
+    present = PresenceRecord(transport.label, remote_root)
     # Large files (container images) go one by one under a progress bar; the rest in one transfer.
     large = [name for name in missing if (local_root / name).stat().st_size >= LARGE_UPLOAD_BYTES]
     files = sorted((set(missing) - set(large)) | {name for job in staged_jobs for name in job.job_files})
@@ -284,7 +289,9 @@ def deploy(staged_jobs: Sequence[StagedJob], target: Target, *, owner: str | Non
             for name in large:
                 sent += transport.upload(local_root, remote_root, files=[name])
                 advance(name)
-    return sent + transport.upload(local_root, remote_root, files=files)
+    sent += transport.upload(local_root, remote_root, files=files)
+    present.add(wanted)
+    return sent
 
 
 #: Files at least this big are sent on their own, with a progress bar on a terminal.
@@ -325,17 +332,22 @@ def upload_progress(local_root: Path, names: Sequence[str], where: str) -> Itera
 
 OWNER_FILE = ".lxm3-owner"
 _COLLISION = "lxm3-collision"
+_MISSING = "lxm3-missing"
 
 
-def prepare_remote(
-    transport: Transport,
+def prepare_script(
     remote_root: str,
     dirs: Sequence[str],
     names: Sequence[str],
     *,
     claims: dict[str, str] | None = None,
-) -> list[str]:
-    """In ONE remote command: claim experiment dirs, create `dirs` (0700), list missing `names`."""
+    require: bool = False,
+) -> str:
+    """Shell that claims experiment dirs, creates `dirs` (0700) and checks `names`.
+
+    Missing names are listed one per line; with `require`, the first missing
+    one is reported as `lxm3-missing <path>` and the script exits 5.
+    """
     quoted_dirs = " ".join(shlex.quote(d) for d in dirs)
     checks = " ".join(shlex.quote(f"{remote_root}/{name}") for name in names)
     script = "umask 077"
@@ -349,21 +361,115 @@ def prepare_remote(
         )
     if dirs:
         script += f" && mkdir -p {quoted_dirs}"
-    if names:
+    if names and require:
+        script += (
+            f' && for f in {checks}; do [ -e "$f" ] || {{ printf "{_MISSING} %s\\n" "$f"; exit 5; }}; done'
+        )
+    elif names:
         script += f' && for f in {checks}; do [ -e "$f" ] || printf "%s\\n" "$f"; done'
-    result = transport.run_script(script, check=False)
-    collided = [
-        line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith(_COLLISION + " ")
-    ]
+    return script
+
+
+class ArtifactsMissingError(RuntimeError):
+    """Files believed to be on the cluster were not (someone cleaned the staging dir)."""
+
+
+def check_prepared(result: CommandResult, remote_root: str, where: str) -> None:
+    """Raises for a claim collision (TransportError) or a required file missing (ArtifactsMissingError)."""
+    lines = result.stdout.splitlines()
+    collided = [line.split(" ", 1)[1] for line in lines if line.startswith(_COLLISION + " ")]
     if collided:
         raise TransportError(
-            f"{collided[0]} on {transport.label} belongs to another lxm3 experiment store (another machine or "
+            f"{collided[0]} on {where} belongs to another lxm3 experiment store (another machine or "
             "LXM3_STORE launched there with the same experiment id); give each machine its own staging directory"
         )
+    missing = [line.split(" ", 1)[1] for line in lines if line.startswith(_MISSING + " ")]
+    if missing:
+        raise ArtifactsMissingError(f"{missing[0]} is no longer in {remote_root} on {where}")
+
+
+def prepare_remote(
+    transport: Transport,
+    remote_root: str,
+    dirs: Sequence[str],
+    names: Sequence[str],
+    *,
+    claims: dict[str, str] | None = None,
+) -> list[str]:
+    """In ONE remote command: claim experiment dirs, create `dirs` (0700), list missing `names`."""
+    result = transport.run_script(prepare_script(remote_root, dirs, names, claims=claims), check=False)
+    check_prepared(result, remote_root, transport.label)
     if result.returncode != 0:
         check_result(result, f"preparing {remote_root} on {transport.label}")
     prefix = f"{remote_root}/"
     return [line[len(prefix) :] for line in result.stdout.splitlines() if line.startswith(prefix)]
+
+
+class PresenceRecord:
+    """Content-addressed files known to be on a target, remembered between launches.
+
+    When every file a launch needs is known present, deploy and submit become
+    ONE remote command (the job's small files travel inside it); if a file
+    turns out to be gone, the record is dropped and the launch takes the
+    normal path. Kept in ~/.cache/lxm3/clusters/.
+    """
+
+    def __init__(self, label: str, remote_root: str) -> None:
+        from lxm3.packaging.artifact import default_cache_dir
+
+        key = hashlib.sha256(f"{label}\0{remote_root}".encode()).hexdigest()[:20]
+        self.path = default_cache_dir() / "clusters" / f"present-{key}.json"
+
+    def load(self) -> set[str]:
+        try:
+            return set(json.loads(self.path.read_text()))
+        except (OSError, ValueError):
+            return set()
+
+    def add(self, names: Sequence[str]) -> None:
+        known = self.load() | set(names)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_suffix(f".tmp{os.getpid()}")
+            temporary.write_text(json.dumps(sorted(known)))
+            os.replace(temporary, self.path)
+        except OSError:
+            pass  # a cache, not a requirement
+
+    def forget(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def fast_deploy(
+    staged_jobs: Sequence[StagedJob], target: Target, *, owner: str | None = None
+) -> tuple[str, str] | None:
+    """(shell prelude, stdin payload) that deploys the jobs inside the submit command.
+
+    None when a needed content-addressed file is not known to be on the target
+    (then `deploy` must run first). The prelude fails with `lxm3-missing` if a
+    file believed present is gone.
+    """
+    if not staged_jobs or target.is_local:
+        return None
+    remote_root = staged_jobs[0].remote_root
+    local_root = staged_jobs[0].local_root
+    wanted = sorted({name for job in staged_jobs for name in job.content_addressed})
+    if not set(wanted) <= PresenceRecord(target.transport().label, remote_root).load():
+        return None
+    dirs = sorted({f"{remote_root}/{job.job_rel}/logs" for job in staged_jobs})
+    claims = (
+        {f"{remote_root}/{'/'.join(job.job_rel.split('/')[:2])}": owner for job in staged_jobs}
+        if owner
+        else {}
+    )
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as archive:
+        for name in sorted({name for job in staged_jobs for name in job.job_files}):
+            archive.add(local_root / name, arcname=name)
+    payload = base64.b64encode(buffer.getvalue()).decode()
+    prelude = prepare_script(remote_root, dirs, wanted, claims=claims, require=True)
+    prelude += f" && base64 -d | tar -xzf - -C {shlex.quote(remote_root)} || exit 4"
+    return prelude, payload
 
 
 def submit(staged: StagedJob, target: Target) -> list[SubmittedJob]:
