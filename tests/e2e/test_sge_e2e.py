@@ -260,6 +260,8 @@ def test_relaunch_sends_no_artifact_bytes(
             work_unit.wait_until_complete()
             sent.append(cast(xm_cluster.ClusterExperiment, experiment).bytes_sent)
     assert any(name.startswith("artifacts/") for name in missing[0])
-    assert missing[1] == [], "the relaunch found everything content-addressed in place"
+    # The relaunch either checked and found everything in place, or (knowing the cluster has it)
+    # skipped the check and deployed inside its submit command.
+    assert all(names == [] for names in missing[1:]), "the relaunch found everything content-addressed in place"
     assert sent[0] > executable.artifact.size > 200_000  # the probe ships 256 KiB of random bytes
     assert sent[1] < 50_000, f"relaunch sent {sent[1]} bytes"
