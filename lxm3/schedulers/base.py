@@ -170,7 +170,7 @@ class Scheduler(abc.ABC):
 
     #: Submissions run this many at a time: a 100,000-task sweep on a cluster with a small
     #: array limit means ~1,000 sbatch calls, and the controller takes several at once.
-    submit_parallelism: ClassVar[int] = 4
+    submit_parallelism: ClassVar[int] = 8
 
     def submit_command(self, scripts: Sequence[JobScript]) -> str:
         """One bash script submitting every script, in waves; no wave starts after a refusal.

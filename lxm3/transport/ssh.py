@@ -64,6 +64,7 @@ class SSHTransport(Transport):
         self._lock = threading.Lock()
         self._sessions = threading.BoundedSemaphore(_MAX_SESSIONS)
         self._connected = False
+        self._connect_error: TransportError | None = None
         self._bytes_sent = 0
         self._home: str | None = None
         #: Connections opened (1 per launch when all goes well); tests and benchmarks read it.
@@ -121,10 +122,17 @@ class SSHTransport(Transport):
         )
 
     def connect(self) -> None:
-        """Opens the master connection (authenticating once); idempotent."""
+        """Opens the master connection (authenticating once); idempotent.
+
+        A failed attempt is remembered and re-raised rather than retried, so a
+        wrong password or a refused 2FA prompt is asked once per launch, not
+        once per command.
+        """
         with self._lock:
             if self._connected:
                 return
+            if self._connect_error is not None:
+                raise self._connect_error
             argv = [
                 "ssh",
                 *self._common_options(),
@@ -141,9 +149,10 @@ class SSHTransport(Transport):
             )
             if result.returncode != 0:
                 detail = result.stderr.strip().splitlines()
-                raise TransportError(
+                self._connect_error = TransportError(
                     f"cannot connect to {self.label}: {detail[-1] if detail else 'ssh exit ' + str(result.returncode)}"
                 )
+                raise self._connect_error
             self._connected = True
             self.connections += 1
 

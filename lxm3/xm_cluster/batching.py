@@ -35,7 +35,7 @@ from lxm3.xm_cluster.targets import Target
 log = logging.getLogger(__name__)
 
 #: How long to wait for more jobs of the same burst before flushing, seconds.
-DEFAULT_WINDOW = 0.03
+DEFAULT_WINDOW = 0.01
 
 
 class SubmitBatcher:
@@ -117,7 +117,9 @@ class SubmitBatcher:
         result = transport.run(["bash", "-c", command], input=payload, check=False)
         self._count(len(payload) + len(command))
         check_prepared(result, self._target.staging, transport.label)
-        reported = any(line.startswith(("lxm3-submitted ", "lxm3-refused ")) for line in result.stdout.splitlines())
+        reported = any(
+            line.startswith(("lxm3-submitted ", "lxm3-refused ")) for line in result.stdout.splitlines()
+        )
         if result.returncode != 0 and not reported:  # the deploy part failed (mkdir, tar, ...)
             check_result(result, f"deploying job files on {transport.label}")
         return scheduler.parse_submission(result, scripts, transport.label)

@@ -96,6 +96,7 @@ class ClusterWorkUnit(xm.WorkUnit):
         tasks = launching.job_tasks(job)
         target = targets.get_target(job.executor, experiment.config)
         target.offline = target.offline or experiment.dry_run
+        target.warm_up()
         label = f"{self.experiment_unit_name}_{tasks.name}"
         staged = launching.stage_job(
             tasks, target, experiment.local_root_for(target), self.unit_rel, label=label

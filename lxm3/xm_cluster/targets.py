@@ -67,6 +67,22 @@ class Target:
                 self._transport = self._transport_factory()
             return self._transport
 
+    def warm_up(self) -> None:
+        """Starts opening the connection in the background (it overlaps staging the job)."""
+        if self.offline or self.is_local:
+            return
+        transport = self.transport()
+        connect = getattr(transport, "connect", None)
+        if connect is not None:
+            threading.Thread(target=self._connect_quietly, args=(connect,), daemon=True).start()
+
+    @staticmethod
+    def _connect_quietly(connect: Callable[[], None]) -> None:
+        try:
+            connect()
+        except Exception:  # noqa: BLE001 - the first real command reports the failure
+            pass
+
     def max_array_size(self) -> int:
         """The cluster's largest array, asked once per process (the scheduler may cache longer).
 
