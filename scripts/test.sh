@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/testbed/up.sh
 scripts/pdm.sh install --frozen-lockfile -G test -G lint --quiet
+# Standards first: formatted, lint-clean, typed.
+scripts/pdm.sh run ruff format --check --quiet .
+scripts/pdm.sh run ruff check --quiet .
+scripts/pdm.sh run mypy lxm3
 set +e
 scripts/pdm.sh run pytest "$@"
 code=$?

@@ -1,7 +1,7 @@
 """The basic example: one job and one 4-task sweep, on this machine (or a cluster).
 
-    lxm3 launch examples/basic/launcher.py            # Local
-    lxm3 launch examples/basic/launcher.py -- --executor=slurm
+lxm3 launch examples/basic/launcher.py            # Local
+lxm3 launch examples/basic/launcher.py -- --executor=slurm
 """
 
 from absl import app, flags

@@ -262,6 +262,8 @@ def test_relaunch_sends_no_artifact_bytes(
     assert any(name.startswith("artifacts/") for name in missing[0])
     # The relaunch either checked and found everything in place, or (knowing the cluster has it)
     # skipped the check and deployed inside its submit command.
-    assert all(names == [] for names in missing[1:]), "the relaunch found everything content-addressed in place"
+    assert all(names == [] for names in missing[1:]), (
+        "the relaunch found everything content-addressed in place"
+    )
     assert sent[0] > executable.artifact.size > 200_000  # the probe ships 256 KiB of random bytes
     assert sent[1] < 50_000, f"relaunch sent {sent[1]} bytes"
