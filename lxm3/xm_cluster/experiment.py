@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -258,10 +259,15 @@ class ClusterExperiment(xm.Experiment):
         self.config = config or load_config()
         self.title = experiment_title
         self.project = project or self.config.project_name
+        self.dry_run = dry_run if dry_run is not None else os.environ.get("LXM3_DRY_RUN") == "1"
+        #: A dry run is not a launch: it gets a throwaway store and staging root, so it is
+        #: never listed and never touches the files of a real experiment with the same id.
+        self._dry_run_root = Path(tempfile.mkdtemp(prefix="lxm3-dry-run-")) if self.dry_run else None
+        if store is None and self._dry_run_root is not None:
+            store = ExperimentStore(self._dry_run_root / "experiments.sqlite3")
         self.store = store or ExperimentStore(
             Path(self.config.store_path).expanduser() if self.config.store_path else None
         )
-        self.dry_run = dry_run if dry_run is not None else os.environ.get("LXM3_DRY_RUN") == "1"
         self.bytes_sent = 0
         self._packager = Packager()
         self._batchers: dict[int, SubmitBatcher] = {}
@@ -300,7 +306,7 @@ class ClusterExperiment(xm.Experiment):
 
     def local_root_for(self, target: targets.Target) -> Path:
         """The local mirror of a target's staging root (the root itself for Local)."""
-        root = targets.local_staging_root(self.config)
+        root = self._dry_run_root or targets.local_staging_root(self.config)
         if target.is_local:
             return root
         return root / "remote" / target.name
