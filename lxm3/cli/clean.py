@@ -152,9 +152,9 @@ def _places(
 def _run(namespace: argparse.Namespace) -> int:
     from lxm3.cli.common import console, open_store
     from lxm3.cli.errors import fail
+    from lxm3.config import load_config
     from lxm3.store.db import process_alive
     from lxm3.xm_cluster import launching
-    from lxm3.xm_cluster.config import load_config
     from lxm3.xm_cluster.reload import StatusReader, group_jobs
 
     if namespace.older_than < 0:

@@ -62,6 +62,13 @@ def run(namespace: argparse.Namespace) -> int:
     _setup_logging()
     sys.argv = [path, *launcher_args]
     sys.path.insert(0, os.path.dirname(path))
+    try:
+        from lxm3.transport import preconnect
+
+        # Before the heavy imports: the handshake overlaps them (see preconnect's docstring).
+        preconnect.warm_up_for(path)
+    except Exception:  # noqa: BLE001 - an optimisation must never fail a launch
+        pass
     from lxm3.xm_cluster import experiment as experiment_module
 
     # `kill PID` and `lxm3 cancel` stop a launch as Ctrl-C does: its local jobs are stopped, not orphaned.
@@ -75,6 +82,9 @@ def run(namespace: argparse.Namespace) -> int:
     finally:
         targets.keep_open(False)
         targets.close_all()
+        from lxm3.transport import preconnect
+
+        preconnect.close_unused()
 
 
 def _run_launcher(path: str, namespace: argparse.Namespace, experiment_module: Any) -> int:

@@ -369,6 +369,24 @@ class ExperimentStore:
         )
         return [_decode(row) for row in rows]
 
+    def last_cluster_targets(self, launcher: str) -> list[str]:
+        """The cluster targets the most recent launch of `launcher` used (not `local`)."""
+        row = (
+            self._connection()
+            .execute("SELECT id FROM experiments WHERE launcher = ? ORDER BY id DESC LIMIT 1", (launcher,))
+            .fetchone()
+        )
+        if row is None:
+            return []
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT DISTINCT target FROM jobs WHERE experiment_id = ? AND scheduler != 'local'", (row[0],)
+            )
+            .fetchall()
+        )
+        return sorted(r[0] for r in rows)
+
     def attempts(self, experiment_id: int) -> list[dict[str, Any]]:
         rows = (
             self._connection()

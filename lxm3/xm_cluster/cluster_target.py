@@ -9,14 +9,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from lxm3.config import ClusterConfig, Config
 from lxm3.schedulers.base import Scheduler
 from lxm3.transport.base import Transport
 from lxm3.xm_cluster import targets
-from lxm3.xm_cluster.config import ClusterConfig, Config
 
 
-def make_transport(cluster: ClusterConfig) -> Transport:
+def make_transport(cluster: ClusterConfig, config: Config | None = None) -> Transport:
     """SSH (one multiplexed connection) when the cluster has a server, else local."""
+    if config is not None:
+        from lxm3.transport import preconnect
+
+        warm = preconnect.take(config, cluster)
+        if warm is not None:
+            return warm
     if cluster.server:
         from lxm3.transport.ssh import SSHTransport
 
@@ -36,7 +42,7 @@ def cluster_target(
         lambda: targets.Target(
             name=cluster.name,
             scheduler=scheduler_factory(cluster),
-            transport_factory=lambda: make_transport(cluster),
+            transport_factory=lambda: make_transport(cluster, config),
             staging=cluster.staging,
             python=cluster.python,
             env=dict(cluster.env),

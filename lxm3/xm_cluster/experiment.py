@@ -21,12 +21,12 @@ from typing import Any
 import attrs
 
 from lxm3 import xm
+from lxm3.config import Config, load_config
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.store.db import ExperimentStore
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
 from lxm3.xm_cluster import launching, targets
 from lxm3.xm_cluster.batching import SubmitBatcher
-from lxm3.xm_cluster.config import Config, load_config
 from lxm3.xm_cluster.packaging import Packager
 
 log = logging.getLogger(__name__)

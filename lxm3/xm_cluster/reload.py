@@ -35,11 +35,11 @@ from typing import Any
 import attrs
 
 from lxm3 import xm
+from lxm3.config import Config, ConfigError, load_config, load_config_file
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob, split_into_chunks
 from lxm3.store.db import ExperimentStore, open_store, process_alive
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
 from lxm3.xm_cluster import launching, targets
-from lxm3.xm_cluster.config import Config, ConfigError, load_config, load_config_file
 
 log = logging.getLogger(__name__)
 

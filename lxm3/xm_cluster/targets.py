@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lxm3.config import Config
 from lxm3.schedulers.base import Scheduler
 from lxm3.schedulers.watcher import StatusWatcher
 from lxm3.transport.base import Transport
-from lxm3.xm_cluster.config import Config
 
 
 class Target:

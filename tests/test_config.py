@@ -10,7 +10,7 @@ import pytest
 from absl import flags
 
 from lxm3 import xm_cluster  # noqa: F401 - defines --lxm_config
-from lxm3.xm_cluster.config import (
+from lxm3.config import (
     Config,
     ConfigError,
     find_config_path,
@@ -247,3 +247,11 @@ def test_unknown_key_error_lists_valid_keys(tmp_path: Path) -> None:
     path.write_text('[[clusters]]\nname = "a"\nhostname = "h"\n')
     with pytest.raises(ConfigError, match=r"valid keys: .*server.*user"):
         load_config_file(path)
+
+
+def test_lxm3_0_4_import_path_still_works() -> None:
+    """Launch scripts written for lxm3 0.4 import the config from `lxm3.xm_cluster.config`."""
+    from lxm3 import config
+    from lxm3.xm_cluster import config as legacy
+
+    assert legacy.Config is config.Config and legacy.load_config is config.load_config

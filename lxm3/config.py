@@ -1,0 +1,263 @@
+"""lxm3's configuration file (TOML), compatible with lxm3 0.4's fields.
+
+Looked up in order: the `--lxm_config` flag, `$LXM_CONFIG`, `./lxm.toml`,
+`$XDG_CONFIG_HOME/lxm3/config.toml` (~/.config when unset). No file at all is
+fine: the Local executor works with defaults. A bad file fails with one line
+naming the file and the key.
+
+    project = "my-project"
+    [local.storage]
+    staging = "~/.cache/lxm3/staging"
+    [[clusters]]
+    name = "myuni"
+    server = "myuni-login"          # an ~/.ssh/config alias is enough
+    [clusters.storage]
+    staging = "/scratch/me/lxm3"
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """The configuration file is unreadable or holds a bad key or value."""
+
+
+_CLUSTER_KEYS = {
+    "name": str,
+    "server": str,
+    "user": str,
+    "port": int,
+    "ssh_private_key": str,
+    "password": str,
+    "proxycommand": str,
+    "ssh_config": str,
+    "storage": dict,
+    "env": dict,
+    "singularity": dict,
+    "python": str,
+    "scheduler": str,
+}
+_LOCAL_KEYS = {"storage": dict, "env": dict, "singularity": dict, "python": str}
+_TOP_KEYS = {"project": str, "local": dict, "clusters": list, "store": dict}
+
+
+@attrs.frozen
+class ClusterConfig:
+    """One `[[clusters]]` entry."""
+
+    name: str
+    server: str | None = None
+    user: str | None = None
+    port: int | None = None
+    ssh_private_key: str | None = None
+    password: str | None = None
+    proxycommand: str | None = None
+    ssh_config: str | None = None
+    staging: str = "~/lxm3-staging"
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    singularity_binary: str | None = None
+    singularity_binds: Mapping[str, str] = attrs.field(factory=dict)
+    python: str = "python3"
+    scheduler: str | None = None
+
+
+@attrs.frozen
+class Config:
+    """The whole configuration; `Config()` is the no-file default."""
+
+    project: str | None = None
+    local_staging: str = "~/.cache/lxm3/staging"
+    local_env: Mapping[str, str] = attrs.field(factory=dict)
+    local_python: str = sys.executable
+    clusters: tuple[ClusterConfig, ...] = ()
+    store_path: str | None = None
+    source: str | None = None
+
+    def cluster(self, name: str | None = None) -> ClusterConfig:
+        """The named cluster, else `$LXM_CLUSTER`, else the first one."""
+        name = name or os.environ.get("LXM_CLUSTER")
+        if not self.clusters:
+            where = self.source or "no config file was found"
+            raise ConfigError(
+                f"no [[clusters]] entry in the configuration ({where}); add one with a server and storage.staging"
+            )
+        if name is None:
+            return self.clusters[0]
+        for cluster in self.clusters:
+            if cluster.name == name:
+                return cluster
+        known = ", ".join(c.name for c in self.clusters)
+        raise ConfigError(f"cluster {name!r} is not in {self.source}; known clusters: {known}")
+
+    @property
+    def project_name(self) -> str | None:
+        return os.environ.get("LXM_PROJECT") or self.project
+
+
+def _check_keys(where: str, section: str, data: Mapping[str, Any], allowed: Mapping[str, type]) -> None:
+    for key, value in data.items():
+        if key not in allowed:
+            raise ConfigError(
+                f"{where}: unknown key {section}{key!r}; valid keys: {', '.join(sorted(allowed))}"
+            )
+        expected = allowed[key]
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            kind = {"str": "a string", "int": "an integer", "dict": "a table", "list": "an array of tables"}[
+                expected.__name__
+            ]
+            raise ConfigError(f"{where}: {section}{key} must be {kind}, got {value!r}")
+
+
+def _string_map(where: str, key: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: {key} must be a table of strings")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _staging(where: str, section: str, data: Mapping[str, Any], default: str) -> str:
+    storage = data.get("storage", {})
+    unknown = set(storage) - {"staging"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {section}storage.{sorted(unknown)[0]}; valid keys: staging")
+    staging = storage.get("staging", default)
+    if not isinstance(staging, str):
+        raise ConfigError(f"{where}: {section}storage.staging must be a string")
+    return staging
+
+
+def _singularity(where: str, section: str, data: Mapping[str, Any]) -> tuple[str | None, dict[str, str]]:
+    """`[...singularity] binary = "..."` and `binds = [{src = "...", dest = "..."}]` (lxm3 0.4's form)."""
+    settings = data.get("singularity", {})
+    unknown = sorted(set(settings) - {"binary", "binds"})
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {section}singularity.{unknown[0]}; valid keys: binary, binds"
+        )
+    binary = settings.get("binary")
+    if binary is not None and not isinstance(binary, str):
+        raise ConfigError(f"{where}: {section}singularity.binary must be a string")
+    binds: dict[str, str] = {}
+    entries = settings.get("binds", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: {section}singularity.binds must be an array of {{src, dest}} tables")
+    for entry in entries:
+        if not isinstance(entry, Mapping) or set(entry) != {"src", "dest"}:
+            raise ConfigError(
+                f"{where}: each {section}singularity.binds entry needs exactly src and dest, got {entry!r}"
+            )
+        binds[str(entry["src"])] = str(entry["dest"])
+    return binary, binds
+
+
+def parse_config(data: Mapping[str, Any], source: str) -> Config:
+    """Validates a parsed TOML document into a Config."""
+    _check_keys(source, "", data, _TOP_KEYS)
+    local = data.get("local", {})
+    _check_keys(source, "local.", local, _LOCAL_KEYS)
+    _singularity(
+        source, "local.", local
+    )  # validated; Local picks its runtime from PATH or $LXM3_SINGULARITY_BINARY
+    clusters = []
+    for position, entry in enumerate(data.get("clusters", [])):
+        section = f"clusters[{position}]."
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{source}: {section[:-1]} must be a table")
+        _check_keys(source, section, entry, _CLUSTER_KEYS)
+        if "name" not in entry:
+            raise ConfigError(f"{source}: {section}name is required")
+        binary, binds = _singularity(source, section, entry)
+        clusters.append(
+            ClusterConfig(
+                name=entry["name"],
+                server=entry.get("server"),
+                user=entry.get("user"),
+                port=entry.get("port"),
+                ssh_private_key=entry.get("ssh_private_key"),
+                password=entry.get("password"),
+                proxycommand=entry.get("proxycommand"),
+                ssh_config=entry.get("ssh_config"),
+                staging=_staging(source, section, entry, "~/lxm3-staging"),
+                env=_string_map(source, f"{section}env", entry.get("env", {})),
+                singularity_binary=binary,
+                singularity_binds=binds,
+                python=entry.get("python", "python3"),
+                scheduler=entry.get("scheduler"),
+            )
+        )
+    names = [c.name for c in clusters]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: cluster names must be unique, got {names}")
+    store = data.get("store", {})
+    if set(store) - {"path"}:
+        raise ConfigError(f"{source}: unknown key store.{sorted(set(store) - {'path'})[0]}; valid keys: path")
+    return Config(
+        project=data.get("project"),
+        local_staging=_staging(source, "local.", local, "~/.cache/lxm3/staging"),
+        local_env=_string_map(source, "local.env", local.get("env", {})),
+        local_python=local.get("python", sys.executable),
+        clusters=tuple(clusters),
+        store_path=store.get("path"),
+        source=source,
+    )
+
+
+def load_config_file(path: Path) -> Config:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    return parse_config(data, str(path))
+
+
+def find_config_path(flag_value: str | None = None) -> Path | None:
+    """The config file to use, by the documented lookup order (None: defaults)."""
+    explicit = flag_value or os.environ.get("LXM_CONFIG")
+    if explicit:
+        return Path(os.path.expanduser(explicit))
+    local = Path("lxm.toml")
+    if local.is_file():
+        return local.resolve()
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    user = Path(xdg) / "lxm3" / "config.toml"
+    return user if user.is_file() else None
+
+
+def _flag_value() -> str | None:
+    try:
+        from absl import flags
+
+        if "lxm_config" in flags.FLAGS and flags.FLAGS.is_parsed():
+            return flags.FLAGS.lxm_config  # type: ignore[no-any-return]
+    except Exception:  # noqa: BLE001 - no absl or unparsed flags: use the env
+        return None
+    return None
+
+
+def define_flags() -> None:
+    """Defines `--lxm_config` for absl launch scripts (idempotent)."""
+    from absl import flags
+
+    if "lxm_config" not in flags.FLAGS:
+        flags.DEFINE_string("lxm_config", None, "Path to the lxm3 configuration file (TOML).")
+
+
+def load_config() -> Config:
+    path = find_config_path(_flag_value())
+    if path is None:
+        return Config()
+    return load_config_file(path)
