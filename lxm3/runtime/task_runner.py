@@ -299,7 +299,10 @@ def main(argv):
     child = None
     pending = []  # signals that arrived while no program was running to receive them
 
+    received = []  # every stop signal that reached the runner
+
     def forward(signum, _frame):
+        received.append(signum)
         if child is not None and child.poll() is None:
             child.send_signal(signum)
         else:
@@ -346,6 +349,12 @@ def main(argv):
     code = 128 - code if code < 0 else code
     if log_dir:
         write_exit_code(log_dir, task_id, code)
+    if received and code == 128 + received[0]:
+        # Stopped by the scheduler (scancel, qdel) or Ctrl-C: die of the same signal, as
+        # the job would have without a runner, so the scheduler reports it CANCELLED
+        # rather than FAILED with exit code 143.
+        signal.signal(received[0], signal.SIG_DFL)
+        os.kill(os.getpid(), received[0])
     return code
 
 

@@ -19,40 +19,13 @@ from lxm3.schedulers.sge import GridEngineScheduler
 from lxm3.xm.status import TaskState, TaskStatus
 from lxm3.xm_cluster import launching
 from tests.e2e.conftest_sge import CLUSTER_ENV, GridEngineCluster, sge_cluster, sge_remote_root, sge_testbed
+from tests.hostile import HOSTILE_VALUES
 
 __all__ = ["sge_cluster", "sge_remote_root", "sge_testbed"]  # fixtures, used by name
 
 pytestmark = [pytest.mark.sge, pytest.mark.ssh]
 
-HOSTILE = [
-    "two  spaces",
-    "it's",
-    'say "hi"',
-    "$HOME",
-    "${HOME}",
-    "`id`",
-    "$(id -u)",
-    "a\nnew line",
-    "tab\there",
-    "*",
-    "?",
-    "[a-z]*",
-    "~",
-    "ünïcödé ✓ 日本 🚀",
-    "",
-    "trailing  ",
-    "  leading",
-    "back\\slash\\",
-    "#hash",
-    "#$ -q not.a.directive",
-    "\n#$ -l h_rt=1",
-    ";& | < > && ||",
-    "--flag=value",
-    "-n",
-    "!!",
-    "'",
-    '"',
-]
+HOSTILE = [*HOSTILE_VALUES, "#$ -q not.a.directive", "\n#$ -l h_rt=1"]
 
 
 def package(experiment: Any, spec: Any) -> Any:

@@ -16,39 +16,13 @@ import pytest
 from lxm3 import xm, xm_cluster
 from lxm3.schedulers.base import SchedulerError
 from lxm3.xm.status import TaskState, TaskStatus
+from tests.hostile import HOSTILE_VALUES
 
 from .conftest import SlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.ssh]
 
-HOSTILE = [
-    "two  spaces",
-    "it's",
-    'say "hi"',
-    "$HOME",
-    "${HOME}",
-    "`id`",
-    "$(id -u)",
-    "a\nnew line",
-    "tab\there",
-    "*",
-    "?",
-    "[a-z]*",
-    "~",
-    "ünïcödé ✓ 日本 🚀",
-    "",
-    "trailing  ",
-    "  leading",
-    "back\\slash\\",
-    "#hash",
-    "%A_%a %j",
-    ";& | < > && ||",
-    "--flag=value",
-    "-n",
-    "!!",
-    "'",
-    '"',
-]
+HOSTILE = [*HOSTILE_VALUES, "%A_%a %j"]
 
 
 def package(experiment: Any, spec: Any) -> Any:

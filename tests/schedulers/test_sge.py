@@ -12,9 +12,7 @@ import json
 import os
 import shutil
 import subprocess
-import textwrap
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -35,10 +33,10 @@ from lxm3.schedulers.sge import (
     parse_qsub_ids,
     parse_task_ranges,
 )
-from lxm3.transport.base import CommandResult, Transport
 from lxm3.transport.local import LocalTransport
 from lxm3.xm.status import TaskState, TaskStatus
 from lxm3.xm_cluster.executors.gridengine import GridEngine
+from tests.schedulers.fakes import RecordingTransport, chunked_scripts, fake_bin, result
 
 TESTS = Path(__file__).resolve().parent.parent
 GOLDEN = TESTS / "golden" / "sge"
@@ -438,45 +436,8 @@ def test_qsub_ids_and_config() -> None:
 # ---------------------------------------------------------------- commands (fake transport)
 
 
-class RecordingTransport(Transport):
-    """Answers every command with canned results and records what was asked."""
-
-    label = "fake@cluster"
-
-    def __init__(self, results: Sequence[CommandResult]) -> None:
-        self.results = list(results)
-        self.commands: list[list[str]] = []
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        input: str | None = None,
-        check: bool = True,
-        timeout: float | None = None,
-    ) -> CommandResult:
-        self.commands.append(list(argv))
-        return self.results.pop(0)
-
-    def upload(self, local_dir: Path, remote_dir: str, *, files: Sequence[str] | None = None) -> int:
-        raise AssertionError("no uploads here")
-
-    def download(self, remote_path: str, local_path: Path) -> None:
-        raise AssertionError("no downloads here")
-
-
-def result(stdout: str = "", stderr: str = "", returncode: int = 0) -> CommandResult:
-    return CommandResult(("bash",), returncode, stdout, stderr)
-
-
 def scripts(count: int, size: int = 101, executor: GridEngine | None = None) -> list[JobScript]:
-    return [
-        JobScript(
-            f"/stage/exp/1/1/train/job-{k}.sh",
-            request(executor or GridEngine(), chunk=ArrayChunk(k * size, size), num_tasks=count * size),
-        )
-        for k in range(count)
-    ]
+    return chunked_scripts(request, executor or GridEngine(), count, size)
 
 
 def states(statuses: dict[int, TaskStatus]) -> dict[int, str]:
@@ -654,16 +615,6 @@ def test_max_array_size_is_asked_once() -> None:
 
 
 # ---------------------------------------------------------------- real bash, fake Grid Engine binaries
-
-
-def fake_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scripts_by_name: dict[str, str]) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, body in scripts_by_name.items():
-        path = bin_dir / name
-        path.write_text("#!/usr/bin/env bash\n" + textwrap.dedent(body))
-        path.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
 
 def test_submit_command_stops_at_the_first_refusal_in_real_bash(

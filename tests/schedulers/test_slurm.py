@@ -14,9 +14,8 @@ import os
 import re
 import shutil
 import subprocess
-import textwrap
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -33,10 +32,10 @@ from lxm3.schedulers.slurm import (
     parse_wait_status,
     sbatch_quote,
 )
-from lxm3.transport.base import CommandResult, Transport
 from lxm3.transport.local import LocalTransport
 from lxm3.xm.status import TaskState, TaskStatus
 from lxm3.xm_cluster.executors.slurm import Slurm
+from tests.schedulers.fakes import RecordingTransport, chunked_scripts, fake_bin, result
 
 TESTS = Path(__file__).resolve().parent.parent
 GOLDEN = TESTS / "golden" / "slurm"
@@ -391,45 +390,8 @@ def test_max_array_size_from_scontrol() -> None:
 # ---------------------------------------------------------------- commands (fake transport)
 
 
-class RecordingTransport(Transport):
-    """Answers every command with canned results and records what was asked."""
-
-    label = "fake@cluster"
-
-    def __init__(self, results: Sequence[CommandResult]) -> None:
-        self.results = list(results)
-        self.commands: list[list[str]] = []
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        input: str | None = None,
-        check: bool = True,
-        timeout: float | None = None,
-    ) -> CommandResult:
-        self.commands.append(list(argv))
-        return self.results.pop(0)
-
-    def upload(self, local_dir: Path, remote_dir: str, *, files: Sequence[str] | None = None) -> int:
-        raise AssertionError("no uploads here")
-
-    def download(self, remote_path: str, local_path: Path) -> None:
-        raise AssertionError("no downloads here")
-
-
-def result(stdout: str = "", stderr: str = "", returncode: int = 0) -> CommandResult:
-    return CommandResult(("bash",), returncode, stdout, stderr)
-
-
 def scripts(count: int, size: int = 101) -> list[JobScript]:
-    return [
-        JobScript(
-            f"/stage/exp/1/1/train/job-{k}.sh",
-            request(Slurm(), chunk=ArrayChunk(k * size, size), num_tasks=count * size),
-        )
-        for k in range(count)
-    ]
+    return chunked_scripts(request, Slurm(), count, size)
 
 
 def test_query_is_one_sacct_command_for_every_job() -> None:
@@ -533,21 +495,12 @@ def test_max_array_size_is_cached_on_disk_per_cluster(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- real bash, fake Slurm binaries
 
 
-def fake_bin(tmp_path: Path, scripts_by_name: dict[str, str]) -> dict[str, str]:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, body in scripts_by_name.items():
-        path = bin_dir / name
-        path.write_text("#!/usr/bin/env bash\n" + textwrap.dedent(body))
-        path.chmod(0o755)
-    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-
-
 def test_submit_command_stops_at_the_first_refusal_in_real_bash(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = fake_bin(
+    fake_bin(
         tmp_path,
+        monkeypatch,
         {
             "sbatch": f"""
             echo "$@" >> {tmp_path}/calls
@@ -556,7 +509,6 @@ def test_submit_command_stops_at_the_first_refusal_in_real_bash(
             """
         },
     )
-    monkeypatch.setenv("PATH", env["PATH"])
     # One at a time: nothing after the refused script is submitted.
     monkeypatch.setattr(SlurmScheduler, "submit_parallelism", 1)
     with pytest.raises(SchedulerError, match="nope") as caught:
@@ -568,8 +520,9 @@ def test_submit_command_stops_at_the_first_refusal_in_real_bash(
 def test_submissions_run_in_waves_and_none_starts_after_a_refusal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = fake_bin(
+    fake_bin(
         tmp_path,
+        monkeypatch,
         {
             "sbatch": f"""
             echo "$2 $(date +%s.%N)" >> {tmp_path}/calls
@@ -579,7 +532,6 @@ def test_submissions_run_in_waves_and_none_starts_after_a_refusal(
             """
         },
     )
-    monkeypatch.setenv("PATH", env["PATH"])
     monkeypatch.setattr(SlurmScheduler, "submit_parallelism", 4)
     started = time.monotonic()
     with pytest.raises(SchedulerError, match="nope") as caught:
@@ -607,14 +559,14 @@ def test_query_command_fallback_in_real_bash(tmp_path: Path, monkeypatch: pytest
     other_logs = tmp_path / "other" / "logs"
     other_logs.mkdir(parents=True)
     (other_logs / "1.exit").write_text("9\n")
-    env = fake_bin(
+    fake_bin(
         tmp_path,
+        monkeypatch,
         {
             "sacct": 'echo "Slurm accounting storage is disabled" >&2; exit 1\n',
             "squeue": "printf '%s\\n' '70_0|RUNNING|0|' '70_1|FAILED|256|'\n",
         },
     )
-    monkeypatch.setenv("PATH", env["PATH"])
     jobs = [
         SubmittedJob("70", ArrayChunk(0, 2), str(tmp_path / "other" / "job-0.sh")),
         SubmittedJob("71", ArrayChunk(2, 2), str(tmp_path / "stage" / "job-1.sh")),
