@@ -121,11 +121,13 @@ def test_at_most_parallelism_tasks_run_and_the_rest_wait(tmp_path: Path) -> None
     job = submit_script(
         scheduler, request(tmp_path, 3, parallelism=1), f"while [ ! -e '{go}' ]; do sleep 0.02; done\n"
     )
-    wait_for(lambda: any(s.state is TaskState.RUNNING for s in statuses(scheduler, job).values()))
-    time.sleep(0.2)
-    states = sorted(s.state.value for s in statuses(scheduler, job).values())
-    assert states == ["PENDING", "PENDING", "RUNNING"]
-    go.touch()
+    try:
+        wait_for(lambda: any(s.state is TaskState.RUNNING for s in statuses(scheduler, job).values()))
+        time.sleep(0.2)
+        states = sorted(s.state.value for s in statuses(scheduler, job).values())
+        assert states == ["PENDING", "PENDING", "RUNNING"]
+    finally:
+        go.touch()  # even when an assertion fails, so no task is left waiting forever
     scheduler.wait([job.job_id], timeout=20)
     assert {s.state for s in statuses(scheduler, job).values()} == {TaskState.COMPLETED}
 
