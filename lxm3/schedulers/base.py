@@ -100,6 +100,23 @@ class SubmittedJob:
     chunk: ArrayChunk
     script_path: str
 
+    def to_record(self) -> dict[str, Any]:
+        """The JSON form the experiment store keeps (see `from_record`)."""
+        return {
+            "job_id": self.job_id,
+            "offset": self.chunk.offset,
+            "count": self.chunk.count,
+            "script": self.script_path,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SubmittedJob:
+        return cls(
+            str(record["job_id"]),
+            ArrayChunk(int(record.get("offset", 0)), int(record.get("count", 1))),
+            record.get("script") or "",
+        )
+
 
 class SchedulerError(RuntimeError):
     """The scheduler refused or failed; the message carries its own words.

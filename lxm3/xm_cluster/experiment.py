@@ -125,15 +125,7 @@ class ClusterWorkUnit(xm.WorkUnit):
                 "remote_dir": staged.remote_dir,
                 "local_dir": str(staged.local_root / staged.job_rel),
                 "artifacts": list(staged.content_addressed),
-                "submitted": [
-                    {
-                        "job_id": s.job_id,
-                        "offset": s.chunk.offset,
-                        "count": s.chunk.count,
-                        "script": s.script_path,
-                    }
-                    for s in submitted
-                ],
+                "submitted": [s.to_record() for s in submitted],
                 # The object itself: the store keeps its repr and a pickle for `lxm3 rerun`.
                 "executor": job.executor,
                 "label": label,

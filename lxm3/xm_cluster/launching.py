@@ -257,6 +257,36 @@ def stage_job(
     )
 
 
+@attrs.frozen
+class DeployPlan:
+    """What deploying a batch of staged jobs involves, for either way of sending it."""
+
+    local_root: Path
+    remote_root: str
+    #: Content-addressed files the jobs need (sent only when missing).
+    wanted: list[str]
+    #: The jobs' own files (always sent).
+    job_files: list[str]
+    #: Log dirs to create before submitting.
+    dirs: list[str]
+    #: Experiment dirs to claim for the launching store.
+    claims: dict[str, str]
+
+    @classmethod
+    def of(cls, staged_jobs: Sequence[StagedJob], owner: str | None) -> DeployPlan:
+        remote_root = staged_jobs[0].remote_root
+        return cls(
+            local_root=staged_jobs[0].local_root,
+            remote_root=remote_root,
+            wanted=sorted({name for job in staged_jobs for name in job.content_addressed}),
+            job_files=sorted({name for job in staged_jobs for name in job.job_files}),
+            dirs=sorted({f"{remote_root}/{job.job_rel}/logs" for job in staged_jobs}),
+            claims={f"{remote_root}/{'/'.join(job.job_rel.split('/')[:2])}": owner for job in staged_jobs}
+            if owner
+            else {},
+        )
+
+
 def deploy(staged_jobs: Sequence[StagedJob], target: Target, *, owner: str | None = None) -> int:
     """Sends the jobs' files; content-addressed ones only if missing. Returns bytes sent.
 
@@ -267,22 +297,15 @@ def deploy(staged_jobs: Sequence[StagedJob], target: Target, *, owner: str | Non
     if not staged_jobs:
         return 0
     transport = target.transport()
-    local_root = staged_jobs[0].local_root
-    remote_root = staged_jobs[0].remote_root
+    plan = DeployPlan.of(staged_jobs, owner)
+    local_root, remote_root = plan.local_root, plan.remote_root
     if target.is_local and Path(os.path.expanduser(remote_root)).resolve() == local_root.resolve():
         return 0
-    wanted = sorted({name for job in staged_jobs for name in job.content_addressed})
-    dirs = sorted({f"{remote_root}/{job.job_rel}/logs" for job in staged_jobs})
-    claims = (
-        {f"{remote_root}/{'/'.join(job.job_rel.split('/')[:2])}": owner for job in staged_jobs}
-        if owner
-        else {}
-    )
-    missing = prepare_remote(transport, remote_root, dirs, wanted, claims=claims)
+    missing = prepare_remote(transport, remote_root, plan.dirs, plan.wanted, claims=plan.claims)
     present = PresenceRecord(transport.label, remote_root)
     # Large files (container images) go one by one under a progress bar; the rest in one transfer.
     large = [name for name in missing if (local_root / name).stat().st_size >= LARGE_UPLOAD_BYTES]
-    files = sorted((set(missing) - set(large)) | {name for job in staged_jobs for name in job.job_files})
+    files = sorted((set(missing) - set(large)) | set(plan.job_files))
     sent = 0
     if large:
         with upload_progress(local_root, large, transport.label) as advance:
@@ -290,7 +313,7 @@ def deploy(staged_jobs: Sequence[StagedJob], target: Target, *, owner: str | Non
                 sent += transport.upload(local_root, remote_root, files=[name])
                 advance(name)
     sent += transport.upload(local_root, remote_root, files=files)
-    present.add(wanted)
+    present.add(plan.wanted)
     return sent
 
 
@@ -451,24 +474,16 @@ def fast_deploy(
     """
     if not staged_jobs or target.is_local:
         return None
-    remote_root = staged_jobs[0].remote_root
-    local_root = staged_jobs[0].local_root
-    wanted = sorted({name for job in staged_jobs for name in job.content_addressed})
-    if not set(wanted) <= PresenceRecord(target.transport().label, remote_root).load():
+    plan = DeployPlan.of(staged_jobs, owner)
+    if not set(plan.wanted) <= PresenceRecord(target.transport().label, plan.remote_root).load():
         return None
-    dirs = sorted({f"{remote_root}/{job.job_rel}/logs" for job in staged_jobs})
-    claims = (
-        {f"{remote_root}/{'/'.join(job.job_rel.split('/')[:2])}": owner for job in staged_jobs}
-        if owner
-        else {}
-    )
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as archive:
-        for name in sorted({name for job in staged_jobs for name in job.job_files}):
-            archive.add(local_root / name, arcname=name)
+        for name in plan.job_files:
+            archive.add(plan.local_root / name, arcname=name)
     payload = base64.b64encode(buffer.getvalue()).decode()
-    prelude = prepare_script(remote_root, dirs, wanted, claims=claims, require=True)
-    prelude += f" && base64 -d | tar -xzf - -C {shlex.quote(remote_root)} || exit 4"
+    prelude = prepare_script(plan.remote_root, plan.dirs, plan.wanted, claims=plan.claims, require=True)
+    prelude += f" && base64 -d | tar -xzf - -C {shlex.quote(plan.remote_root)} || exit 4"
     return prelude, payload
 
 

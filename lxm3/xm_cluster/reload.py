@@ -80,12 +80,9 @@ class JobAttempt:
     def from_row(cls, row: Mapping[str, Any]) -> JobAttempt:
         chunks = []
         for entry in row.get("submitted") or []:
-            offset, count = int(entry.get("offset", 0)), int(entry.get("count", 1))
+            submitted = SubmittedJob.from_record(entry)
             ids = entry.get("task_ids")
-            task_ids = tuple(int(t) for t in ids) if ids is not None else tuple(range(offset, offset + count))
-            submitted = SubmittedJob(
-                str(entry["job_id"]), ArrayChunk(offset, count), entry.get("script") or ""
-            )
+            task_ids = tuple(int(t) for t in ids) if ids is not None else tuple(submitted.chunk.task_ids)
             chunks.append(Chunk(submitted, task_ids, entry.get("index_map")))
         return cls(dict(row), chunks)
 
@@ -850,14 +847,7 @@ class ReloadedExperiment(xm.Experiment):
                 "log_dir": base.log_dir,
                 "artifacts": list(staged.content_addressed),
                 "submitted": [
-                    {
-                        "job_id": s.job_id,
-                        "offset": s.chunk.offset,
-                        "count": s.chunk.count,
-                        "script": s.script_path,
-                        "index_map": script.request.index_map,
-                        "task_ids": ids,
-                    }
+                    {**s.to_record(), "index_map": script.request.index_map, "task_ids": ids}
                     for s, script, ids in zip(submitted, scripts, chunk_ids, strict=True)
                 ],
                 "executor": executor,
