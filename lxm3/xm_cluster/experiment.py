@@ -246,6 +246,7 @@ class ClusterExperiment(xm.Experiment):
         config: Config | None = None,
         store: ExperimentStore | None = None,
         dry_run: bool | None = None,
+        experiment_id: int | None = None,
     ) -> None:
         super().__init__()
         self.config = config or load_config()
@@ -265,6 +266,10 @@ class ClusterExperiment(xm.Experiment):
         self._batchers: dict[int, SubmitBatcher] = {}
         from lxm3.xm_cluster.paths import launcher_dir
 
+        resume = experiment_id if experiment_id is not None else os.environ.get("LXM3_RESUME_EXPERIMENT")
+        if resume not in (None, ""):
+            self._experiment_id = self._reopen(int(resume))
+            return
         here = launcher_dir()
         commit, dirty = _git_state(here)
         self._experiment_id = self.store.create_experiment(
@@ -280,6 +285,22 @@ class ClusterExperiment(xm.Experiment):
         )
         global _LAST_EXPERIMENT_ID
         _LAST_EXPERIMENT_ID = self._experiment_id
+
+    def _reopen(self, experiment_id: int) -> int:
+        """Continues a recorded experiment: new work units get ids after its last one.
+
+        Used to resume a search (`lxm3 launch --resume EXP`): the launcher runs
+        again and adds to the same experiment instead of starting a new one.
+        """
+        global _LAST_EXPERIMENT_ID
+        if self.store.experiment(experiment_id) is None:
+            raise xm.NotFoundError(
+                f"cannot resume experiment {experiment_id}: it is not in the store {self.store.path}"
+            )
+        recorded = [int(row["work_unit_id"]) for row in self.store.work_units(experiment_id)]
+        self._next_work_unit_id = max([0, *recorded]) + 1
+        _LAST_EXPERIMENT_ID = experiment_id
+        return experiment_id
 
     @property
     def experiment_id(self) -> int:
@@ -342,10 +363,18 @@ class ClusterExperiment(xm.Experiment):
 
 
 def create_experiment(
-    experiment_title: str, project: str | None = None, *, config: Config | None = None
+    experiment_title: str,
+    project: str | None = None,
+    *,
+    config: Config | None = None,
+    experiment_id: int | None = None,
 ) -> ClusterExperiment:
-    """Creates (and records) a new experiment; use it as `with create_experiment(...) as e:`."""
-    return ClusterExperiment(experiment_title, project=project, config=config)
+    """Creates (and records) a new experiment; use it as `with create_experiment(...) as e:`.
+
+    With `experiment_id` (or `lxm3 launch --resume ID`), continues that recorded
+    experiment instead: new work units are numbered after its last one.
+    """
+    return ClusterExperiment(experiment_title, project=project, config=config, experiment_id=experiment_id)
 
 
 def _local_target(executor: Any, config: Config) -> targets.Target:
