@@ -35,6 +35,8 @@ class Trial:
     message: str = ""
     submitted_at: float | None = None
     ended_at: float | None = None
+    #: The last value of every metric the trial reported (its value is `metrics[study.metric]`).
+    metrics: dict[str, float] = attrs.field(factory=dict)
 
     @property
     def finished(self) -> bool:

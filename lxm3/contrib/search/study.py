@@ -172,7 +172,7 @@ class Study:
                 done, _ = await asyncio.wait(list(running), return_when=asyncio.FIRST_COMPLETED)
                 for future in done:
                     trial = running.pop(future)
-                    trial.state, trial.value, trial.message = future.result()
+                    trial.state, trial.value, trial.message, trial.metrics = future.result()
                     trial.ended_at = time.time()
                     algorithm.tell(trial.number, trial.value)
                     self._report(trial, len(running))
@@ -195,18 +195,19 @@ class Study:
         self.trials.append(trial)
         return trial
 
-    async def _outcome(self, unit: Any) -> tuple[str, float | None, str]:
-        """(state, value, message) of a finished trial's work unit."""
+    async def _outcome(self, unit: Any) -> tuple[str, float | None, str, dict[str, float]]:
+        """(state, value, message, last metrics) of a finished trial's work unit."""
         try:
             await unit.wait_until_complete()
         except xm.ExperimentUnitNotCompletedError as error:
-            return CANCELLED, None, str(error)
+            return CANCELLED, None, str(error), {}
         except xm.ExperimentUnitError as error:
-            return FAILED, None, str(error).splitlines()[0]
-        value = await asyncio.to_thread(_last_value, unit, self.metric)
+            return FAILED, None, str(error).splitlines()[0], {}
+        metrics = await asyncio.to_thread(_last_metrics, unit, self.metric)
+        value = metrics.get(self.metric)
         if value is None:
-            return FAILED, None, f"reported no numeric {self.metric!r} to $LXM_METRICS_FILE"
-        return COMPLETED, value, ""
+            return FAILED, None, f"reported no numeric {self.metric!r} to $LXM_METRICS_FILE", metrics
+        return COMPLETED, value, "", metrics
 
     def _report(self, trial: Trial, still_running: int) -> None:
         finished = sum(1 for t in self.trials if t.finished)
@@ -238,19 +239,26 @@ class Study:
             )
 
 
-def _last_value(unit: Any, metric: str) -> float | None:
-    """The last numeric `metric` the unit's (first reporting) task wrote."""
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _last_metrics(unit: Any, metric: str) -> dict[str, float]:
+    """The last numeric metrics of the unit's first task that reported `metric` (else of its first task)."""
     metrics = unit.metrics()
     per_task: Sequence[Any] = (
         [metrics[key] for key in sorted(metrics)] if isinstance(metrics, Mapping) else list(metrics)
     )
+    found: list[dict[str, float]] = []
     for task_metrics in per_task:
-        if isinstance(task_metrics, Mapping) and "metrics" in task_metrics:
+        if isinstance(task_metrics, Mapping) and isinstance(task_metrics.get("metrics"), Mapping):
             task_metrics = task_metrics["metrics"]
-        value = task_metrics.get(metric) if isinstance(task_metrics, Mapping) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-    return None
+        if isinstance(task_metrics, Mapping):
+            found.append({str(k): float(v) for k, v in task_metrics.items() if _numeric(v)})
+    for candidate in found:
+        if metric in candidate:
+            return candidate
+    return found[0] if found else {}
 
 
 def _recorded_units(experiment: xm.Experiment) -> dict[int, Any]:
