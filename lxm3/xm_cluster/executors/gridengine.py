@@ -41,9 +41,9 @@ from typing import Any
 import attrs
 
 from lxm3 import xm
-from lxm3.xm_cluster.after_files import to_after_files
 from lxm3.schedulers.sge import Directive, check_directive_value
 from lxm3.xm.resources import GpuType, ResourceType
+from lxm3.xm_cluster.after_files import to_after_files
 from lxm3.xm_cluster.executors.base import (
     SingularityOptions,
     format_hms,

@@ -23,8 +23,8 @@ from typing import Any
 import attrs
 
 from lxm3 import xm
-from lxm3.xm_cluster.after_files import to_after_files
 from lxm3.xm.resources import GpuType, ResourceType, TpuType
+from lxm3.xm_cluster.after_files import to_after_files
 from lxm3.xm_cluster.executors.base import SingularityOptions, to_walltime_seconds, validated_fields
 
 #: A Slurm long option name, as accepted in `resources` keys and `skip_directives`.
