@@ -42,6 +42,7 @@ from lxm3.runtime.task_table import INDEX_NAME, TABLE_NAME, write_task_table
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob, split_into_chunks
 from lxm3.transport.base import CommandResult, Transport, TransportError, check_result
 from lxm3.xm.args import merge_args
+from lxm3.xm_cluster.after_files import job_after_files
 from lxm3.xm_cluster.array_job import ArrayJob
 from lxm3.xm_cluster.executables import Command
 from lxm3.xm_cluster.targets import Target
@@ -70,6 +71,8 @@ class JobTasks:
     executable: Command
     executor: Any
     pairs: Sequence[tuple[Any, dict[str, str]]]
+    #: Globs the runner copies from the work dir into each task's output dir at its end.
+    after_files: Sequence[str] = ()
 
     @property
     def num_tasks(self) -> int:
@@ -96,7 +99,9 @@ def job_tasks(job: Any) -> JobTasks:
         pairs: Sequence[tuple[Any, dict[str, str]]] = _Zipped(job.args, job.env_vars)
     else:
         pairs = [(job.args, job.env_vars)]
-    return JobTasks(job.name or executable.name, executable, job.executor, pairs)
+    return JobTasks(
+        job.name or executable.name, executable, job.executor, pairs, job_after_files(job.executor, job)
+    )
 
 
 class _Zipped(Sequence[tuple[Any, dict[str, str]]]):
@@ -198,6 +203,9 @@ def stage_job(
         "python": "python3",
         "log_dir": None if target.is_local else "logs",
         "env": dict(target.env),
+        # Each task's kept results: `outputs/<task>/` (LXM_OUTPUT_DIR), after-files copied there.
+        "outputs": "outputs",
+        "after_files": list(job.after_files),
     }
 
     def place_artifact(artifact: Artifact) -> str:

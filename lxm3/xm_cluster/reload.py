@@ -40,6 +40,7 @@ from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, Submitted
 from lxm3.store.db import ExperimentStore, open_store, process_alive
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
 from lxm3.xm_cluster import launching, targets
+from lxm3.xm_cluster import results as task_results
 
 log = logging.getLogger(__name__)
 
@@ -553,6 +554,16 @@ class ReloadedWorkUnit(xm.WorkUnit):
 
     def stop(self) -> None:
         self._reloaded.cancel([self.work_unit_id])
+
+    def outputs(self) -> list[task_results.JobOutputs]:
+        """Where each job's task outputs and metrics are (`xm_cluster.results`)."""
+        return [
+            task_results.stored_job_outputs(job, self._reloaded.target_for(job.first)) for job in self.jobs
+        ]
+
+    def metrics(self, job: str | None = None) -> dict[int, dict[str, Any]]:
+        """Task index -> the last value of each metric it reported; one command per cluster."""
+        return task_results.unit_metrics(self.outputs(), job)
 
 
 @attrs.define

@@ -7,6 +7,7 @@ import os
 import attrs
 
 from lxm3 import xm
+from lxm3.xm_cluster.after_files import to_after_files
 from lxm3.xm_cluster.executors.base import DockerOptions, SingularityOptions, validated_fields
 
 
@@ -28,6 +29,8 @@ class Local(xm.Executor):
     max_parallel: int | None = attrs.field(default=None, kw_only=True, validator=_positive_or_none)
     singularity_options: SingularityOptions | None = attrs.field(default=None, kw_only=True)
     docker_options: DockerOptions | None = attrs.field(default=None, kw_only=True)
+    #: Globs in the work dir copied to the task's output dir when it ends (see after_files.py).
+    after_files: tuple[str, ...] = attrs.field(default=(), converter=to_after_files, kw_only=True)
 
     @property
     def parallelism(self) -> int:
