@@ -27,7 +27,15 @@ from tests.cli.conftest import all_final, lxm3_argv, run_lxm3, status_json, wait
 from tests.e2e.conftest import probe_dir, remote_root, slurm_cluster, slurm_testbed
 from tests.e2e.conftest_sge import sge_cluster, sge_remote_root, sge_testbed
 
-__all__ = ["probe_dir", "remote_root", "sge_cluster", "sge_remote_root", "sge_testbed", "slurm_cluster", "slurm_testbed"]
+__all__ = [
+    "probe_dir",
+    "remote_root",
+    "sge_cluster",
+    "sge_remote_root",
+    "sge_testbed",
+    "slurm_cluster",
+    "slurm_testbed",
+]
 
 pytestmark = [pytest.mark.timeout(420)]
 
@@ -102,7 +110,9 @@ def executor(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
         request.getfixturevalue("sge_cluster")
     else:
         config = tmp_path / "lxm.toml"
-        config.write_text(f'project = "results"\n[local.storage]\nstaging = {json.dumps(str(tmp_path / "staging"))}\n')
+        config.write_text(
+            f'project = "results"\n[local.storage]\nstaging = {json.dumps(str(tmp_path / "staging"))}\n'
+        )
         monkeypatch.setenv("LXM_CONFIG", str(config))
     return str(request.param)
 
@@ -157,9 +167,13 @@ def test_sweep_outputs_and_metrics_come_back(launch: Any, executor: str, tmp_pat
     assert "fetched 0 file(s), 0 bytes (1 rsync)" in again, again
 
     only = tmp_path / "only-json"
-    chosen = run_lxm3("fetch", str(experiment_id), "--dest", str(only), "--task", "2", "--include", "eval/*.json")
+    chosen = run_lxm3(
+        "fetch", str(experiment_id), "--dest", str(only), "--task", "2", "--include", "eval/*.json"
+    )
     assert "fetched 2 file(s)" in chosen.stdout, chosen.stdout
-    assert sorted(str(p.relative_to(only)) for p in only.rglob("*") if p.is_file() and ".lxm3" not in p.parts) == [
+    assert sorted(
+        str(p.relative_to(only)) for p in only.rglob("*") if p.is_file() and ".lxm3" not in p.parts
+    ) == [
         "1/2/eval/score.json",
         "1/2/metrics.jsonl",
     ]

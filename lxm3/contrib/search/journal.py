@@ -53,6 +53,11 @@ class Trial:
 
 def journal_path(experiment: Any, name: str) -> Path:
     """Where `experiment`'s study `name` is recorded."""
+    return studies_dir(experiment) / f"{name}.json"
+
+
+def studies_dir(experiment: Any) -> Path:
+    """The folder holding every study journal of `experiment`."""
     store = getattr(experiment, "store", None)
     store_path = getattr(store, "path", None)
     if store_path is not None:
@@ -60,7 +65,34 @@ def journal_path(experiment: Any, name: str) -> Path:
     else:
         data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
         base = Path(data) / "lxm3"
-    return base / "studies" / str(experiment.experiment_id) / f"{name}.json"
+    return base / "studies" / str(experiment.experiment_id)
+
+
+def recorded_studies(experiment: Any) -> list[tuple[str, dict[str, Any], list[Trial]]]:
+    """(name, settings, trials) of every study recorded for `experiment`, by name."""
+    folder = studies_dir(experiment)
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            settings, trials = Journal(path).load()
+        except ValueError:
+            continue  # a damaged journal must not hide the experiment's status
+        found.append((path.stem, settings, trials))
+    return found
+
+
+def best_so_far(trials: list[Trial], goal: str) -> list[tuple[int, float]]:
+    """(trial number, best value among trials up to it) for each completed trial, in order."""
+    better = min if goal == "minimize" else max
+    best: float | None = None
+    points = []
+    for trial in sorted(trials, key=lambda t: t.number):
+        if trial.state == COMPLETED and trial.value is not None:
+            best = trial.value if best is None else better(best, trial.value)
+            points.append((trial.number, best))
+    return points
 
 
 class Journal:
