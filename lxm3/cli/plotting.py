@@ -67,7 +67,9 @@ def plot(
         trials_axes.legend(fontsize="small")
     for task in drawn:
         steps, values = zip(*task.series, strict=True)
-        axes.plot(steps, values, label=_label(task, several_jobs), linewidth=1)
+        # A task that reported once is a point: without a marker it would not show at all.
+        marker = "o" if len(steps) < 3 else None
+        axes.plot(steps, values, label=_label(task, several_jobs), linewidth=1, marker=marker, markersize=4)
     axes.set_xlabel("step")
     axes.set_ylabel(metric)
     axes.set_title(f"experiment {experiment_id}: {metric}")
