@@ -380,6 +380,12 @@ class ClusterExperiment(xm.Experiment):
         finally:
             targets.close_all()
 
+    async def __aexit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        try:
+            await super().__aexit__(exc_type, exc_value, traceback)
+        finally:
+            targets.close_all()
+
 
 def create_experiment(
     experiment_title: str,

@@ -161,7 +161,7 @@ class Study:
                         break
                     trial = asked
                     journal.save(self._settings(), self.trials)  # params recorded before submitting
-                    unit = await experiment.add(job, args={"args": dict(trial.params)})
+                    unit = await _add(experiment, job, trial.params)
                     trial.work_unit_id, trial.state = unit.work_unit_id, RUNNING  # type: ignore[attr-defined]
                     trial.submitted_at = time.time()
                     journal.save(self._settings(), self.trials)
@@ -239,6 +239,19 @@ class Study:
             )
 
 
+async def _add(experiment: xm.Experiment, job: xm.JobType, params: Mapping[str, Any]) -> Any:
+    """Adds the trial's unit; an interrupt while it is submitted lets the submission finish.
+
+    Cancelling a half-done launch could leave a job running that no record
+    names; shielded, the unit is recorded and a resumed study adopts it.
+    """
+
+    async def add() -> Any:
+        return await experiment.add(job, args={"args": dict(params)})
+
+    return await asyncio.shield(asyncio.ensure_future(add()))
+
+
 def _numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -279,9 +292,13 @@ def _as_mapping(work_units: Any) -> Mapping[int, Any]:
 
 
 def _adopt(units: Mapping[int, Any], trial: Trial) -> Any:
-    """The unit an earlier run submitted for `trial` without recording it (matched by args)."""
+    """The unit an earlier run submitted for `trial` without recording it (matched by args).
+
+    A unit whose launch was interrupted before any job was submitted has no
+    jobs: it ran nothing, so the trial is submitted again instead.
+    """
     wanted = {"args": trial.params}
     for unit in units.values():
-        if dict(unit.args or {}) == wanted:
+        if dict(unit.args or {}) == wanted and getattr(unit, "jobs", None) != []:
             return unit
     return None
