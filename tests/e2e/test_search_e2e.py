@@ -18,6 +18,9 @@ import pytest
 from lxm3 import xm, xm_cluster
 from lxm3.contrib import search
 from lxm3.contrib.search import journal as journal_module
+from tests.e2e.conftest_sge import sge_cluster, sge_remote_root, sge_testbed
+
+__all__ = ["sge_cluster", "sge_remote_root", "sge_testbed"]  # fixtures
 
 OBJECTIVE = """\
 import json, os, sys, time
