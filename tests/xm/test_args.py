@@ -42,7 +42,7 @@ def test_none_and_empty_collections_give_no_args() -> None:
 
 
 def test_string_is_rejected_rather_than_split_into_characters() -> None:
-    with pytest.raises(TypeError, match="not a string"):
+    with pytest.raises(ValueError, match=r"from a string: '--seed=1'\. Wrap it in a list: \['--seed=1'\]"):
         SequentialArgs.from_collection("--seed=1")  # type: ignore[arg-type]
 
 
@@ -106,9 +106,9 @@ def test_escaper_and_kwargs_joiner_follow_xmanager_signature() -> None:
     assert args.to_list(kwargs_joiner=lambda key, value: f"{key} {value}") == ["--name a b", "--flag"]
 
 
-def test_to_dict_gives_keywords_and_positionals_by_index() -> None:
+def test_to_dict_gives_keywords_and_positionals_as_true_flags() -> None:
     args = merge_args(["p"], {"k": 1})
-    assert args.to_dict() == {"0": "p", "k": 1}
+    assert args.to_dict() == {"p": True, "k": 1}
     assert args.to_dict(kwargs_only=True) == {"k": 1}
 
 
