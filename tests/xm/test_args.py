@@ -144,7 +144,15 @@ def test_list_value_repeats_the_flag_nested_list_stays_one_value() -> None:
 
 def test_escaper_gets_raw_values_as_in_xmanager() -> None:
     args = merge_args([xm.ShellSafeArg("$HOME"), "a b"], {"n": 1.0, "s": "x y", "on": True, "m": [1, 2]})
-    assert args.to_list(xm.utils.ARG_ESCAPER) == ["$HOME", "'a b'", "--n=1.0", "--s='x y'", "--on", "--m=1", "--m=2"]
+    assert args.to_list(xm.utils.ARG_ESCAPER) == [
+        "$HOME",
+        "'a b'",
+        "--n=1.0",
+        "--s='x y'",
+        "--on",
+        "--m=1",
+        "--m=2",
+    ]
     assert merge_args([1, 2], {"a": 3}).to_list(str) == ["1", "2", "--a=3"]
 
 

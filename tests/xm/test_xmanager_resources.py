@@ -10,7 +10,9 @@ from lxm3.xm.resources import ResourceType, UnknownResourceError
 
 def test_resource_type_is_found_by_name_in_any_case() -> None:
     assert ResourceType["cpu"] is ResourceType["Cpu"] is ResourceType["CPU"] is ResourceType.CPU
-    assert ResourceType["ram"] is ResourceType.MEMORY and ResourceType["disk"] is ResourceType.EPHEMERAL_STORAGE
+    assert (
+        ResourceType["ram"] is ResourceType.MEMORY and ResourceType["disk"] is ResourceType.EPHEMERAL_STORAGE
+    )
     assert ResourceType["local_gpu"] is ResourceType.GPU
 
 
