@@ -183,4 +183,4 @@ def test_repr_shows_the_rendered_items() -> None:
 
 def test_shell_safe_arg_refuses_to_become_a_plain_string() -> None:
     with pytest.raises(RuntimeError, match="ShellSafe semantics"):
-        f"{xm.ShellSafeArg('$HOME')}"  # noqa: B018
+        f"{xm.ShellSafeArg('$HOME')}"

@@ -170,16 +170,15 @@ def test_sync_generator_is_xmanagers_value_error() -> None:
     def not_async(work_unit: xm.WorkUnit) -> None:
         del work_unit
 
-    with pytest.raises(ValueError, match="Job generator must be an async function"):
-        with testing.TestExperiment() as experiment:
-            experiment.add(not_async)  # type: ignore[arg-type]
+    experiment = testing.TestExperiment()
+    with pytest.raises(ValueError, match="Job generator must be an async function"), experiment:
+        experiment.add(not_async)  # type: ignore[arg-type]
     assert experiment.work_units == [], "a refused job creates no unit"
 
 
 def test_sync_with_inside_a_coroutine_is_refused() -> None:
     async def main() -> None:
-        with pytest.raises(RuntimeError, match="please use `async with`"):
-            with testing.TestExperiment():
-                pass
+        with pytest.raises(RuntimeError, match="please use `async with`"), testing.TestExperiment():
+            pass
 
     run(main)

@@ -11,17 +11,79 @@ from lxm3 import xm
 from lxm3.xm import executables, job_operators, packagables, testing, utils
 from lxm3.xm_cluster.packaging import Packager
 
-XMANAGER_PUBLIC_NAMES = """
-job_operators AuxiliaryUnitJob AuxiliaryUnitRole Experiment ExperimentUnit ExperimentUnitError
-ExperimentUnitFailedError ExperimentUnitNotCompletedError ExperimentUnitRole ExperimentUnitStatus Importance
-LaunchedJob NotFoundError ReloadError WorkUnit WorkUnitCompletedAwaitable WorkUnitRole BazelBinary BazelContainer
-Binary BinaryDependency CommandList Container Dockerfile ModuleName PythonContainer Constraint Executable
-ExecutableSpec Executor ExecutorSpec get_args_for_all_jobs Job JobConfig JobGeneratorType JobGroup JobType
-merge_args Packageable SequentialArgs UserArgs ContextAnnotations MetadataContext bazel_binary bazel_container
-binary container dockerfile_container python_container GpuType InvalidTpuTopologyError JobRequirements
-ResourceDict ResourceQuantity ResourceType ServiceTier Topology TpuType run_in_asyncio_loop ShellSafeArg
-vCPU KiB MiB GiB TiB PiB KB MB GB TB PB
-""".split()
+XMANAGER_PUBLIC_NAMES = [
+    "job_operators",
+    "AuxiliaryUnitJob",
+    "AuxiliaryUnitRole",
+    "Experiment",
+    "ExperimentUnit",
+    "ExperimentUnitError",
+    "ExperimentUnitFailedError",
+    "ExperimentUnitNotCompletedError",
+    "ExperimentUnitRole",
+    "ExperimentUnitStatus",
+    "Importance",
+    "LaunchedJob",
+    "NotFoundError",
+    "ReloadError",
+    "WorkUnit",
+    "WorkUnitCompletedAwaitable",
+    "WorkUnitRole",
+    "BazelBinary",
+    "BazelContainer",
+    "Binary",
+    "BinaryDependency",
+    "CommandList",
+    "Container",
+    "Dockerfile",
+    "ModuleName",
+    "PythonContainer",
+    "Constraint",
+    "Executable",
+    "ExecutableSpec",
+    "Executor",
+    "ExecutorSpec",
+    "get_args_for_all_jobs",
+    "Job",
+    "JobConfig",
+    "JobGeneratorType",
+    "JobGroup",
+    "JobType",
+    "merge_args",
+    "Packageable",
+    "SequentialArgs",
+    "UserArgs",
+    "ContextAnnotations",
+    "MetadataContext",
+    "bazel_binary",
+    "bazel_container",
+    "binary",
+    "container",
+    "dockerfile_container",
+    "python_container",
+    "GpuType",
+    "InvalidTpuTopologyError",
+    "JobRequirements",
+    "ResourceDict",
+    "ResourceQuantity",
+    "ResourceType",
+    "ServiceTier",
+    "Topology",
+    "TpuType",
+    "run_in_asyncio_loop",
+    "ShellSafeArg",
+    "vCPU",
+    "KiB",
+    "MiB",
+    "GiB",
+    "TiB",
+    "PiB",
+    "KB",
+    "MB",
+    "GB",
+    "TB",
+    "PB",
+]
 
 
 def test_every_xmanager_public_name_exists() -> None:
