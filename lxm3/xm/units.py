@@ -77,6 +77,8 @@ class ExperimentUnit(abc.ABC):
         self._identity = identity
         self._launched = threading.Event()
         self._launch_error: BaseException | None = None
+        self._pending_launches = 0
+        self._pending_lock = threading.Lock()
         self._launched_jobs: list[LaunchedJob] = []
         self._annotations = ContextAnnotations()
 
@@ -154,14 +156,24 @@ class ExperimentUnit(abc.ABC):
         else:
             awaitable = job(self, **(args or {}))  # type: ignore[operator]
 
+        # `_launched` is set while no launch of this unit is pending: a job generator's own
+        # `work_unit.add` calls count too, so waiting covers every job the unit launches.
+        with self._pending_lock:
+            self._pending_launches += 1
+            self._launched.clear()
+
         async def launch() -> None:
             try:
                 await awaitable
             except BaseException as error:
-                self._launch_error = error
+                if self._launch_error is None:
+                    self._launch_error = error
                 raise
             finally:
-                self._launched.set()
+                with self._pending_lock:
+                    self._pending_launches -= 1
+                    if self._pending_launches == 0:
+                        self._launched.set()
 
         return UnitFuture(self._experiment._create_task(launch()))
 

@@ -182,3 +182,21 @@ def test_sync_with_inside_a_coroutine_is_refused() -> None:
             pass
 
     run(main)
+
+
+def test_waiting_covers_jobs_a_generator_adds_without_awaiting() -> None:
+    slow = Gate()
+
+    async def generator(work_unit: xm.WorkUnit) -> None:
+        work_unit.add(slow)  # not awaited, as XManager scripts often do
+
+    with testing.TestExperiment() as experiment:
+        unit = experiment.add(generator).result(timeout=10)
+        assert slow.started.wait(timeout=10)
+        waited = threading.Thread(target=unit.wait_until_complete)
+        waited.start()
+        waited.join(timeout=0.3)
+        assert waited.is_alive(), "the wait returned before the generator's own add finished"
+        slow.release.set()
+        waited.join(timeout=10)
+        assert not waited.is_alive()
