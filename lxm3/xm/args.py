@@ -9,23 +9,35 @@ so that the final command line stays stable across a sweep.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Union
 
-from absl import flags as absl_flags
-
 from lxm3.xm.shell_safe import ShellSafeArg
 
-try:
-    # XManager's switch for list values; lxm3 always repeats the flag (as lxm3 0.4 did), and
-    # defines the absl flag only so scripts and tests that set it (flagsaver) keep working.
-    absl_flags.DEFINE_bool(
-        "xm_to_list_multi_arg_behavior",
-        True,
-        "Pass `args=dict(x=[v0, v1])` as --x=v0 --x=v1 (always on in lxm3).",
-    )
-except absl_flags.DuplicateFlagError:  # pragma: no cover - XManager imported in the same process
-    pass
+
+def _define_xmanager_multi_arg_flag() -> None:
+    """Defines XManager's `--xm_to_list_multi_arg_behavior` for scripts and tests that set it.
+
+    lxm3 always repeats the flag for list values (as lxm3 0.4 did); the absl
+    flag exists only so code that sets it (e.g. `flagsaver`) keeps working.
+    Defined only when absl.flags is already loaded, so the CLI does not pay
+    absl's import time.
+    """
+    absl_flags: Any = sys.modules.get("absl.flags")
+    if absl_flags is None:
+        return
+    try:
+        absl_flags.DEFINE_bool(
+            "xm_to_list_multi_arg_behavior",
+            True,
+            "Pass `args=dict(x=[v0, v1])` as --x=v0 --x=v1 (always on in lxm3).",
+        )
+    except absl_flags.DuplicateFlagError:  # XManager imported in the same process
+        pass
+
+
+_define_xmanager_multi_arg_flag()
 
 
 class _Positional:
