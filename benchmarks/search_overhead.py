@@ -67,7 +67,9 @@ async def run_study(args: argparse.Namespace, work: Path) -> list[dict[str, floa
     (project / "objective.py").write_text(OBJECTIVE)
     (project / "build.sh").write_text('#!/bin/sh\ncp objective.py "$BUILDDIR/"\n')
     (project / "build.sh").chmod(0o755)
-    spec = xm_cluster.UniversalPackage(path=str(project), entrypoint=["python3", "objective.py"], build_script="build.sh")
+    spec = xm_cluster.UniversalPackage(
+        path=str(project), entrypoint=["python3", "objective.py"], build_script="build.sh"
+    )
     executor: xm.Executor = {
         "slurm": xm_cluster.Slurm,
         "sge": xm_cluster.GridEngine,

@@ -134,12 +134,17 @@ class Study:
         units = _recorded_units(experiment) if self.trials else {}
         for trial in self.trials:
             algorithm.restore(trial.number, trial.params, trial.value, trial.finished)
+        # A unit belongs to one trial: adopted units are matched only among the unclaimed ones.
+        unclaimed = dict(units)
+        for trial in self.trials:
+            unclaimed.pop(trial.work_unit_id or -1, None)
         for trial in self.trials:
             if trial.state == PENDING:
-                unit = _adopt(units, trial)
+                unit = _adopt(unclaimed, trial)
                 if unit is None:
                     continue  # submitted below, with its recorded params
                 trial.work_unit_id, trial.state = unit.work_unit_id, RUNNING
+                del unclaimed[unit.work_unit_id]
             if trial.state == RUNNING:
                 unit = units.get(trial.work_unit_id or -1)
                 if unit is None:
