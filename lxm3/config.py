@@ -51,6 +51,7 @@ _CLUSTER_KEYS = {
     "python": str,
     "scheduler": str,
     "ssh_persist": object,
+    "max_jobs": int,
 }
 _LOCAL_KEYS = {"storage": dict, "env": dict, "singularity": dict, "python": str}
 _TOP_KEYS = {"project": str, "local": dict, "clusters": list, "store": dict}
@@ -76,6 +77,8 @@ class ClusterConfig:
     scheduler: str | None = None
     #: Seconds lxm3's SSH master stays up after a launch, for the next one to reuse (0: off).
     ssh_persist: int = 600
+    #: Jobs you may have queued at once by the site's policy, when stricter than the scheduler says.
+    max_jobs: int | None = None
 
 
 @attrs.frozen
@@ -212,6 +215,7 @@ def parse_config(data: Mapping[str, Any], source: str) -> Config:
                 python=entry.get("python", "python3"),
                 scheduler=entry.get("scheduler"),
                 ssh_persist=_ssh_persist(source, section, entry),
+                max_jobs=entry.get("max_jobs"),
             )
         )
     names = [c.name for c in clusters]

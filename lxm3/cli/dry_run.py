@@ -14,6 +14,8 @@ def print_dry_run(staged: Any, target: Any) -> None:
         f"# ---- dry run: job {staged.name!r} on {target.name} ({target.scheduler.name}), {staged.num_tasks} task(s)\n"
     )
     out.write(f"# local mirror: {staged.local_root / staged.job_rel}\n")
+    if getattr(staged, "packing", None):
+        out.write(f"# {staged.packing}\n")
     files = sorted(set(staged.content_addressed) | set(staged.job_files))
     if not target.is_local:
         out.write(f"# would send (content-addressed ones only if missing) to {staged.remote_root}:\n")
@@ -21,9 +23,9 @@ def print_dry_run(staged: Any, target: Any) -> None:
             out.write(f"#   {name}\n")
     for script in staged.scripts:
         local_path = staged.local_root / script.path[len(staged.remote_root) + 1 :]
-        out.write(
-            f"# ---- {script.path} (tasks {script.request.chunk.offset}..{script.request.chunk.offset + script.request.chunk.count - 1})\n"
-        )
+        chunk = script.request.chunk
+        packed = f", {chunk.pack} per array task: {chunk.array_size} array tasks" if chunk.pack > 1 else ""
+        out.write(f"# ---- {script.path} (tasks {chunk.offset}..{chunk.offset + chunk.count - 1}{packed})\n")
         out.write(local_path.read_text())
         command = getattr(target.scheduler, "submit_argv", None)
         if command is not None:

@@ -343,8 +343,8 @@ class GridEngineScheduler(Scheduler):
             derived.append(("-j", "y"))
         else:
             derived.append(("-e", output))
-        if chunk.count > 1:
-            derived.append(("-t", f"1-{chunk.count}"))
+        if chunk.array_size > 1:
+            derived.append(("-t", f"1-{chunk.array_size}"))
             max_parallel = getattr(executor, "max_parallel_tasks", None)
             if max_parallel:
                 derived.append(("-tc", str(max_parallel)))

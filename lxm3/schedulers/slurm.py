@@ -291,9 +291,9 @@ class SlurmScheduler(Scheduler):
             ("output", f"{_escape_filename_pattern(log_directory.rstrip('/'))}/{output_name}"),
         ]
         if is_array:
-            array = f"0-{chunk.count - 1}"
+            array = f"0-{chunk.array_size - 1}"
             max_parallel = getattr(executor, "max_parallel", None)
-            if max_parallel and chunk.count > 1:
+            if max_parallel and chunk.array_size > 1:
                 array += f"%{max_parallel}"
             derived.append(("array", array))
         if hasattr(executor, "requirement_directives"):

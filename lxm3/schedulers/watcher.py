@@ -71,7 +71,7 @@ class StatusWatcher:
                 self._last_refresh = time.monotonic()
                 return
             try:
-                statuses = self._scheduler.query(self._transport_factory(), pending)
+                statuses = self._scheduler.query_tasks(self._transport_factory(), pending)
             except Exception as error:  # noqa: BLE001 - tolerated, retried next poll
                 self.errors += 1
                 log.warning("status query failed (will retry): %s", error)

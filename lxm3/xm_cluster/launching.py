@@ -39,7 +39,7 @@ from lxm3.packaging.artifact import Artifact
 from lxm3.packaging.digest import file_digest
 from lxm3.runtime import task_runner
 from lxm3.runtime.task_table import INDEX_NAME, TABLE_NAME, write_task_table
-from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob, split_into_chunks
+from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob
 from lxm3.transport.base import CommandResult, Transport, TransportError, check_result
 from lxm3.xm.args import merge_args
 from lxm3.xm_cluster.array_job import ArrayJob
@@ -70,6 +70,9 @@ class JobTasks:
     executable: Command
     executor: Any
     pairs: Sequence[tuple[Any, dict[str, str]]]
+    #: ArrayJob(pack=...): tasks per array task (None: lxm3 decides), and how many at once.
+    pack: int | None = None
+    pack_parallel: int = 1
 
     @property
     def num_tasks(self) -> int:
@@ -94,8 +97,10 @@ def job_tasks(job: Any) -> JobTasks:
         )
     if isinstance(job, ArrayJob):
         pairs: Sequence[tuple[Any, dict[str, str]]] = _Zipped(job.args, job.env_vars)
-    else:
-        pairs = [(job.args, job.env_vars)]
+        return JobTasks(
+            job.name or executable.name, executable, job.executor, pairs, job.pack, job.pack_parallel
+        )
+    pairs = [(job.args, job.env_vars)]
     return JobTasks(job.name or executable.name, executable, job.executor, pairs)
 
 
@@ -128,6 +133,8 @@ class StagedJob:
     content_addressed: tuple[str, ...]
     #: The job's own files (relative to the staging root): always sent.
     job_files: tuple[str, ...]
+    #: Why lxm3 packed the job's tasks (None when it did not decide to).
+    packing: str | None = None
 
     @property
     def remote_dir(self) -> str:
@@ -220,8 +227,12 @@ def stage_job(
         spec.update(spec_extras)
     (job_dir / "job.json").write_text(json.dumps(spec, indent=1, sort_keys=True))
 
+    plan = None
     if chunks is None:
-        chunks = split_into_chunks(num_tasks, target.max_array_size())
+        from lxm3.xm_cluster.task_packing import plan_chunks
+
+        plan = plan_chunks(num_tasks, target, pack=job.pack, parallel=job.pack_parallel, job_name=name)
+        chunks = plan.chunks
     remote_dir = f"{remote_root}/{job_rel}"
     scripts: list[JobScript] = []
     job_files = [f"{job_rel}/job.json", f"{job_rel}/{TABLE_NAME}", f"{job_rel}/{INDEX_NAME}"]
@@ -238,6 +249,7 @@ def stage_job(
             spec_path=f"{remote_dir}/job.json",
             python=target.python,
             env=target.env,
+            pack_parallel=job.pack_parallel,
         )
         script_rel = f"{job_rel}/job-{number}.sh"
         script_local = local_root / script_rel
@@ -254,6 +266,7 @@ def stage_job(
         scripts=tuple(scripts),
         content_addressed=tuple(content_addressed),
         job_files=tuple(job_files),
+        packing=plan.notice if plan is not None else None,
     )
 
 

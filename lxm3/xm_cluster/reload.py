@@ -36,6 +36,7 @@ import attrs
 
 from lxm3 import xm
 from lxm3.config import Config, ConfigError, load_config, load_config_file
+from lxm3.schedulers import packing
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob, split_into_chunks
 from lxm3.store.db import ExperimentStore, open_store, process_alive
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
@@ -439,7 +440,8 @@ class StatusReader:
     ) -> dict[int, dict[int, TaskStatus]]:
         transport = target.transport()
         submitted = [chunk.submitted for attempt in attempts for chunk in attempt.chunks]
-        known = target.scheduler.query(transport, submitted) if submitted else {}
+        # Packed jobs come back per array task; `spread` below gives each sweep task its own state.
+        known = target.scheduler.query_tasks(transport, submitted, exit_codes=False) if submitted else {}
         log_dirs = sorted({attempt.log_dir for attempt in attempts})  # attempts of a job share one
         exit_codes = dict(zip(log_dirs, read_exit_files(transport, log_dirs), strict=True))
         results: dict[int, dict[int, TaskStatus]] = {}
@@ -449,6 +451,8 @@ class StatusReader:
             for chunk in attempt.chunks:
                 job_id = chunk.submitted.job_id
                 by_key = known.get(job_id, {})
+                if chunk.submitted.chunk.pack > 1:
+                    by_key = packing.spread(chunk.submitted, by_key, codes, chunk.task_ids)
                 for position, task in enumerate(chunk.task_ids):
                     reported = by_key.get(chunk.submitted.chunk.offset + position)
                     statuses[task] = combine(
@@ -780,7 +784,9 @@ class ReloadedExperiment(xm.Experiment):
         scripts: list[JobScript] = []
         job_files: list[str] = []
         chunk_ids: list[list[int]] = []
-        for number, part in enumerate(split_into_chunks(len(tasks), target.max_array_size())):
+        # A packed job's rerun is packed alike (its tasks were short), so it fits the same limits.
+        pack = max([chunk.submitted.chunk.pack for chunk in base.chunks] or [1])
+        for number, part in enumerate(split_into_chunks(len(tasks), target.max_array_size(), pack)):
             ids = tasks[part.offset : part.offset + part.count]
             map_rel = f"{job_rel}/index-a{attempt_number}-{number}.txt"
             (local_root / map_rel).write_text("".join(f"{task}\n" for task in ids))
@@ -788,7 +794,7 @@ class ReloadedExperiment(xm.Experiment):
                 job_name=base.name,
                 label=label,
                 executor=executor,
-                chunk=ArrayChunk(0, len(ids)),
+                chunk=ArrayChunk(0, len(ids), part.pack),
                 num_tasks=base.num_tasks,
                 job_dir=base.remote_dir,
                 log_dir=base.log_dir,
