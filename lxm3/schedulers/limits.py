@@ -149,7 +149,8 @@ def slurm_capacity(
 
 # ----------------------------------------------------------------------------- Grid Engine
 
-SGE_USAGE = 'qstat -u "$(id -un)" 2>/dev/null | tail -n +3 | wc -l'
+#: The user's jobs (an array with running tasks has a line per task: count job ids once).
+SGE_USAGE = "qstat -u \"$(id -un)\" 2>/dev/null | tail -n +3 | awk '{print $1}' | sort -u | wc -l"
 
 
 def parse_sge_static(text: str) -> dict[str, int | None]:
