@@ -21,7 +21,6 @@ import pytest
 
 from lxm3 import xm, xm_cluster
 from tests.e2e.conftest import _READ_LOGS, SSH_CONFIG, SlurmCluster, ssh
-from tests.e2e.conftest import probe_dir, probe_package  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.ssh]
 
@@ -118,7 +117,7 @@ def test_a_sweep_over_the_limit_is_packed_and_every_task_reports_its_own_result(
 
         # Reloaded, as `lxm3 status` sees it, and `rerun --failed` resubmits exactly the failed tasks.
         reloaded = xm_cluster.get_experiment(experiment.experiment_id)
-        [(stored, states)] = reloaded.task_statuses()[work_unit.work_unit_id]
+        [(_, states)] = reloaded.task_statuses()[work_unit.work_unit_id]
         assert {t for t, s in states.items() if s.state.value == "FAILED"} == failing
         report = reloaded.rerun_failed()
         assert report.num_tasks == len(failing)
