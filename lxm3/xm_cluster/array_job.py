@@ -29,7 +29,11 @@ def _to_args_list(values: Sequence[Any] | None) -> list[SequentialArgs]:
         raise TypeError(
             "ArrayJob args must be a list with one entry per task, e.g. [{'seed': 0}, {'seed': 1}]"
         )
-    return [SequentialArgs.from_collection(value) for value in values]
+    # Already converted values pass through: attrs runs this converter again on every assignment.
+    return [
+        value if isinstance(value, SequentialArgs) else SequentialArgs.from_collection(value)
+        for value in values
+    ]
 
 
 def _to_env_list(values: Sequence[Mapping[str, Any]] | None) -> list[dict[str, str]]:
@@ -78,7 +82,10 @@ class ArrayJob(xm.JobConfig):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"ArrayJob {name} must be a whole number >= 1, got {value!r}")
-        self.args, self.env_vars = broadcast(self.args, self.env_vars)
+        args, env_vars = broadcast(self.args, self.env_vars)
+        # Already converted: skip attrs' converters, which would convert 100,000 tasks again.
+        object.__setattr__(self, "args", args)
+        object.__setattr__(self, "env_vars", env_vars)
 
     @property
     def num_tasks(self) -> int:

@@ -41,7 +41,7 @@ from lxm3.runtime import task_runner
 from lxm3.runtime.task_table import INDEX_NAME, TABLE_NAME, write_task_table
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob
 from lxm3.transport.base import CommandResult, Transport, TransportError, check_result
-from lxm3.xm.args import merge_args
+from lxm3.xm.args import SequentialArgs, merge_args
 from lxm3.xm_cluster.array_job import ArrayJob
 from lxm3.xm_cluster.executables import Command
 from lxm3.xm_cluster.targets import Target
@@ -80,8 +80,13 @@ class JobTasks:
 
     def iter_tasks(self) -> Iterator[tuple[list[Any], dict[str, str]]]:
         base_args, base_env = self.executable.args, self.executable.env_vars
+        # No baked-in args (the usual sweep): each task's own args as they are, without a merged copy.
+        plain = not merge_args(base_args).to_list()
         for args, env in self.pairs:
-            yield merge_args(base_args, args).to_list(), {**base_env, **env}
+            if plain and isinstance(args, SequentialArgs):
+                yield args.to_list(), ({**base_env, **env} if base_env else env)
+            else:
+                yield merge_args(base_args, args).to_list(), {**base_env, **env}
 
     @property
     def tasks(self) -> list[tuple[list[Any], dict[str, str]]]:
