@@ -22,8 +22,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import attrs
-
 from lxm3.schedulers.base import ArrayChunk, SubmittedJob
 from lxm3.transport.base import Transport
 from lxm3.xm.status import TaskState, TaskStatus
@@ -84,21 +82,23 @@ def spread(
     which is how exit files are named.
     """
     chunk = job.chunk
+    directory = log_dir(job)
     result: dict[int, TaskStatus] = {}
     for element, status in elements.items():
         for position in chunk.positions(element):
             task = chunk.offset + position
             global_id = task_ids[position] if task_ids is not None and position < len(task_ids) else task
             code = codes.get(global_id)
-            log = f"{log_dir(job)}/{global_id}.{'out' if code == 0 else 'err'}"
             if code is not None:
                 state = TaskState.COMPLETED if code == 0 else TaskState.FAILED
-                result[task] = TaskStatus(task, state, exit_code=code, log_path=log, job_id=job.job_id)
+                log = f"{directory}/{global_id}.{'out' if code == 0 else 'err'}"
+                result[task] = TaskStatus(task, state, code, "", log, job.job_id)
             elif status.state is TaskState.COMPLETED:
                 # The array task ended well, so every task of it did; its file is just not read yet.
-                result[task] = TaskStatus(task, TaskState.RUNNING, job_id=job.job_id)
+                result[task] = TaskStatus(task, TaskState.RUNNING, None, "", None, job.job_id)
             else:
-                result[task] = attrs.evolve(status, index=task, exit_code=None, log_path=log)
+                ended = f"{directory}/{global_id}.err" if status.state.is_terminal else None
+                result[task] = TaskStatus(task, status.state, None, status.message, ended, job.job_id)
     return result
 
 
