@@ -259,6 +259,8 @@ def find_config_path(flag_value: str | None = None) -> Path | None:
 
 
 def _flag_value() -> str | None:
+    if "absl.flags" not in sys.modules:
+        return None  # never imported, so never parsed (and `lxm3 list` need not import it)
     try:
         from absl import flags
 
