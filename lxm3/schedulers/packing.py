@@ -97,8 +97,8 @@ def spread(
                 # The array task ended well, so every task of it did; its file is just not read yet.
                 result[task] = TaskStatus(task, TaskState.RUNNING, None, "", None, job.job_id)
             else:
-                ended = f"{directory}/{global_id}.err" if status.state.is_terminal else None
-                result[task] = TaskStatus(task, status.state, None, status.message, ended, job.job_id)
+                # No log path: the task never ran (or was killed before writing its exit file).
+                result[task] = TaskStatus(task, status.state, None, status.message, None, job.job_id)
     return result
 
 
