@@ -5,7 +5,8 @@ task counts as one job. A sweep over that cap cannot be submitted at all, so
 lxm3 packs it (see `lxm3.schedulers.packing`) into as many array tasks as the
 cap leaves room for. Sources:
 
-    Slurm        `MaxSubmitJobs` of the user's associations (sacctmgr), `MaxJobCount`
+    Slurm        `MaxSubmitJobs`/`GrpSubmitJobs` of the user's associations (scontrol show
+                 assoc_mgr, else sacctmgr), `MaxJobCount`
                  (scontrol show config), minus the array tasks the user (resp. everyone)
                  already has
     Grid Engine  `max_u_jobs` and `max_jobs` of the global configuration (qconf -sconf),
@@ -84,9 +85,15 @@ def _number(text: str) -> int | None:
 
 # ----------------------------------------------------------------------------- Slurm
 
+#: slurmctld's own view of the user's associations (fast: no slurmdbd round trip), with
+#: sacctmgr as the fallback where `scontrol show assoc_mgr` is not allowed (PrivateData).
 SLURM_STATIC = (
     "scontrol show config | grep -E '^(MaxJobCount|MaxArraySize) '; "
-    f'echo {_MARK}; sacctmgr -n -P show assoc where user="$(id -un)" format=MaxSubmit,GrpSubmit 2>/dev/null; true'
+    f"echo {_MARK}; "
+    'if assoc="$(scontrol show assoc_mgr users="$(id -un)" flags=assoc 2>/dev/null)"; then '
+    "printf '%s\\n' \"$assoc\" | grep -oE '(Max|Grp)SubmitJobs=[0-9]+'; else "
+    f"echo {_MARK} sacctmgr; "
+    'sacctmgr -n -P show assoc where user="$(id -un)" format=MaxSubmit,GrpSubmit 2>/dev/null; fi; true'
 )
 SLURM_USAGE = (
     'squeue -h -r -u "$(id -un)" -t PD,R,CG,S,CF -o %i 2>/dev/null | wc -l; '
@@ -95,15 +102,22 @@ SLURM_USAGE = (
 
 
 def parse_slurm_static(text: str) -> dict[str, int | None]:
-    """`MaxJobCount` and the smallest association MaxSubmit/GrpSubmit (None: no such limit)."""
+    """`MaxJobCount` and the smallest association MaxSubmitJobs/GrpSubmitJobs (None: no such limit).
+
+    The association part is `MaxSubmitJobs=40` words (scontrol show assoc_mgr)
+    or, after a second mark, sacctmgr's `40|` lines.
+    """
     head, _, assoc = text.partition(_MARK)
     found = re.search(r"^MaxJobCount\s*=\s*(\d+)", head, re.M)
-    submit = [
-        value
-        for line in assoc.splitlines()
-        for value in (_number(part) for part in line.split("|"))
-        if value is not None
-    ]
+    submit = [int(value) for value in re.findall(r"SubmitJobs=(\d+)", assoc)]
+    if f"{_MARK} sacctmgr" in text:
+        sacctmgr = text.partition(f"{_MARK} sacctmgr")[2]
+        submit += [
+            value
+            for line in sacctmgr.splitlines()
+            for value in (_number(part) for part in line.split("|"))
+            if value is not None
+        ]
     return {
         "max_job_count": int(found[1]) if found else None,
         "max_submit_jobs": min(submit) if submit else None,

@@ -196,8 +196,12 @@ def test_spread_gives_each_task_its_own_state() -> None:
 
 
 def test_slurm_limits_parse_and_decide(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    text = "MaxArraySize            = 101\nMaxJobCount             = 100000\n@@lxm3-limits\n500|\n|\n"
-    assert limits.parse_slurm_static(text) == {"max_job_count": 100000, "max_submit_jobs": 500}
+    head = "MaxArraySize            = 101\nMaxJobCount             = 100000\n@@lxm3-limits\n"
+    assoc_mgr = head + "MaxSubmitJobs=40\nGrpSubmitJobs=300\n"
+    assert limits.parse_slurm_static(assoc_mgr) == {"max_job_count": 100000, "max_submit_jobs": 40}
+    sacctmgr = head + "@@lxm3-limits sacctmgr\n500|\n|\n"
+    assert limits.parse_slurm_static(sacctmgr) == {"max_job_count": 100000, "max_submit_jobs": 500}
+    assert limits.parse_slurm_static(head) == {"max_job_count": 100000, "max_submit_jobs": None}
     assert limits.parse_sge_static("max_u_jobs                   40\nmax_jobs 0\n") == {
         "max_u_jobs": 40,
         "max_jobs": None,
