@@ -83,10 +83,13 @@ class JobTasks:
         # No baked-in args (the usual sweep): each task's own args as they are, without a merged copy.
         plain = not merge_args(base_args).to_list()
         for args, env in self.pairs:
+            # Jobs keep env values as given (XManager); they become strings here, where tasks are rendered.
+            merged = {**base_env, **env} if base_env else env
+            rendered = {key: value if type(value) is str else str(value) for key, value in merged.items()}
             if plain and isinstance(args, SequentialArgs):
-                yield args.to_list(), ({**base_env, **env} if base_env else env)
+                yield args.to_list(), rendered
             else:
-                yield merge_args(base_args, args).to_list(), {**base_env, **env}
+                yield merge_args(base_args, args).to_list(), rendered
 
     @property
     def tasks(self) -> list[tuple[list[Any], dict[str, str]]]:
