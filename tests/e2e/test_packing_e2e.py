@@ -123,7 +123,7 @@ def test_a_sweep_over_the_limit_is_packed_and_every_task_reports_its_own_result(
         assert report.num_tasks == len(failing)
         [(_, rerun_tasks, _)] = [(u, t, i) for u, _, t, i in report.jobs]
         assert sorted(rerun_tasks) == sorted(failing)
-        unit = reloaded.work_units()[work_unit.work_unit_id]
+        unit = reloaded.work_units[work_unit.work_unit_id]
         with pytest.raises(xm.ExperimentUnitFailedError):
             unit.wait_until_complete()
         [(_, after)] = reloaded.task_statuses()[work_unit.work_unit_id]
