@@ -1151,14 +1151,14 @@ class Bench:
                 "P1",
                 f"first launch, {self.cfg['tasks']:,} tasks: ours / 0.4.2",
                 value("P1"),
-                "<= 0.5",
+                "<= 0.4",
                 _detail(r, "P1", "ours {ours_first_s:.2f} s vs 0.4.2 {peer_first_s:.2f} s"),
             ),
             (
                 "P1b",
                 "relaunch, new hparams: ours / floor",
                 value("P1b"),
-                "<= 1.5",
+                "<= 1.0",
                 _detail(
                     r, "P1b", "ours {ours_relaunch_s:.2f} s vs ssh+{floor_arrays}x sbatch {floor_s:.2f} s"
                 ),
