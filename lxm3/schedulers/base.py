@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import attrs
 import jinja2
 
+from lxm3.errors import LxmError
 from lxm3.transport.base import CommandResult, Transport
 from lxm3.xm.status import TaskStatus
 
@@ -118,7 +119,7 @@ class SubmittedJob:
         )
 
 
-class SchedulerError(RuntimeError):
+class SchedulerError(LxmError, RuntimeError):
     """The scheduler refused or failed; the message carries its own words.
 
     `submitted` lists the jobs a multi-script submission got accepted before

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from lxm3.files import atomic_write
 from lxm3.schedulers.base import (
     JobScript,
     RenderRequest,
@@ -423,9 +424,7 @@ class SlurmScheduler(Scheduler):
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(f".tmp{os.getpid()}")
-            temporary.write_text(json.dumps(data, sort_keys=True))
-            os.replace(temporary, path)
+            atomic_write(path, json.dumps(data, sort_keys=True))
         except OSError:
             pass  # a cache, not a requirement
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from lxm3.errors import LxmError
 
-class ExperimentUnitError(RuntimeError):
+
+class ExperimentUnitError(LxmError, RuntimeError):
     """An experiment unit could not be launched or completed."""
 
 
@@ -25,7 +27,7 @@ class ExperimentUnitNotCompletedError(ExperimentUnitError):
     """The unit ended without completing, e.g. it was cancelled."""
 
 
-class NotFoundError(KeyError):
+class NotFoundError(LxmError, KeyError):
     """An experiment or unit with that id does not exist."""
 
     def __str__(self) -> str:  # KeyError would quote the message

@@ -17,7 +17,7 @@ from lxm3.xm_cluster.executors import DockerOptions, Local, SingularityOptions
 from lxm3.xm_cluster.executors.gridengine import GridEngine
 from lxm3.xm_cluster.executors.slurm import Slurm
 from lxm3.xm_cluster.experiment import ClusterExperiment, ClusterWorkUnit, create_experiment
-from lxm3.xm_cluster.reload import get_experiment
+from lxm3.xm_cluster.reloaded import get_experiment
 
 define_flags()
 
