@@ -14,7 +14,7 @@ import abc
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import attrs
 import jinja2
@@ -59,13 +59,47 @@ def split_into_chunks(num_tasks: int, max_array_size: int) -> list[ArrayChunk]:
 
 
 @attrs.frozen
+class JobDirectives:
+    """What an executor asks of a scheduler: the only executor data a scheduler module reads.
+
+    Each executor builds one (`job_directives()`) in its scheduler's dialect,
+    so a scheduler never looks attributes up on an executor it does not know.
+    """
+
+    #: Options derived from the executor's requirements and typed fields, e.g. `("mem", "8G")`.
+    requirements: tuple[tuple[str | None, ...], ...] = ()
+    #: (Slurm) explicit `--key=value` options; a key here replaces a derived option.
+    resources: tuple[tuple[str, str | None], ...] = ()
+    #: Where the scheduler writes the job script's own output (None: the job's log dir).
+    log_directory: str | None = None
+    #: (Grid Engine) stderr joined into stdout.
+    merge_output: bool = True
+    #: At most this many tasks of the job at once (None: no limit).
+    max_parallel: int | None = None
+    #: `module load` arguments, one entry per line.
+    modules: tuple[str, ...] = ()
+    #: Raw scheduler options, written as given.
+    extra_directives: tuple[str, ...] = ()
+    #: Option names to leave out of the script.
+    skip_directives: tuple[str, ...] = ()
+
+
+class DirectivesSource(Protocol):
+    """An executor, as a scheduler sees it."""
+
+    def job_directives(self) -> JobDirectives:
+        """The executor's wishes in its scheduler's terms."""
+        ...
+
+
+@attrs.frozen
 class RenderRequest:
     """Everything a job-script template needs, with paths as seen on the execution host."""
 
     job_name: str
     #: Unique, readable name for the scheduler's job name and log prefixes: `<exp>_<wu>_<job>`.
     label: str
-    executor: Any
+    executor: DirectivesSource
     chunk: ArrayChunk
     num_tasks: int
     job_dir: str
@@ -77,6 +111,11 @@ class RenderRequest:
     env: Mapping[str, str] = attrs.field(factory=dict)
     #: Set when the chunk is a rerun of scattered tasks: array index -> task id file.
     index_map: str | None = None
+
+    @property
+    def directives(self) -> JobDirectives:
+        """The executor's directives (the executor itself stays opaque to schedulers)."""
+        return self.executor.job_directives()
 
     def template_vars(self) -> dict[str, Any]:
         """The names every job-script template can use."""
@@ -133,6 +172,12 @@ class SchedulerError(LxmError, RuntimeError):
         self.submitted: list[SubmittedJob] = list(submitted)
         #: The script path that was refused, when one was.
         self.refused = refused
+
+
+def option_name(text: str) -> str:
+    """A scheduler option as written (`--mem`, ` mem`, `-p`) -> its name (`mem`, `p`), for skipping and replacing."""
+    text = text.strip()
+    return text[2:] if text.startswith("--") else text.lstrip("-")
 
 
 def shell_quote(value: object) -> str:

@@ -335,29 +335,27 @@ class GridEngineScheduler(Scheduler):
     # ----- render -----
     def directives(self, request: RenderRequest) -> list[str]:
         """The `#$` lines' text (without the `#$ `) for one chunk, after `skip_directives`."""
-        executor = request.executor
+        wanted = request.directives
         chunk = request.chunk
-        output = _output_dir(getattr(executor, "log_directory", None) or request.log_dir)
+        output = _output_dir(wanted.log_directory or request.log_dir)
         derived: list[Directive] = [("-N", job_name(request.label)), ("-o", output)]
-        if getattr(executor, "merge_output", True):
+        if wanted.merge_output:
             derived.append(("-j", "y"))
         else:
             derived.append(("-e", output))
         if chunk.count > 1:
             derived.append(("-t", f"1-{chunk.count}"))
-            max_parallel = getattr(executor, "max_parallel_tasks", None)
-            if max_parallel:
-                derived.append(("-tc", str(max_parallel)))
-        if hasattr(executor, "requirement_directives"):
-            derived.extend(executor.requirement_directives())
+            if wanted.max_parallel:
+                derived.append(("-tc", str(wanted.max_parallel)))
+        # Grid Engine executors derive only valued options (`Directive`s).
+        derived.extend(tuple(str(part) for part in directive) for directive in wanted.requirements)
         lines = [format_directive(directive) for directive in derived]
-        lines.extend(getattr(executor, "extra_directives", ()) or ())
-        skip = getattr(executor, "skip_directives", ()) or ()
-        return [line for line in lines if not _skipped(line, skip)]
+        lines.extend(wanted.extra_directives)
+        return [line for line in lines if not _skipped(line, wanted.skip_directives)]
 
     def render(self, request: RenderRequest) -> str:
         directives = self.directives(request)
-        modules = [module.split() for module in getattr(request.executor, "modules", ()) or ()]
+        modules = [module.split() for module in request.directives.modules]
         template = self._templates.get_template("sge.sh.j2")
         script = template.render(**request.template_vars(), directives=directives, modules=modules)
         # qsub reads `#$` lines anywhere in the file, so a value that put one at the start of a
@@ -383,9 +381,9 @@ class GridEngineScheduler(Scheduler):
         lines: list[str] = []
         custom = sorted(
             {
-                _output_dir(script.request.executor.log_directory)
+                _output_dir(log_directory)
                 for script in scripts
-                if getattr(script.request.executor, "log_directory", None)
+                if (log_directory := script.request.directives.log_directory)
             }
         )
         if custom:

@@ -35,6 +35,7 @@ from lxm3.schedulers.base import (
     SchedulerError,
     SubmittedJob,
     make_template_env,
+    option_name,
     shell_quote,
 )
 from lxm3.transport.base import Transport
@@ -282,10 +283,10 @@ class SlurmScheduler(Scheduler):
     # ----- render -----
     def directives(self, request: RenderRequest) -> tuple[list[tuple[str, str | None]], list[str]]:
         """`(option, value)` directives and raw extra lines for one chunk's script."""
-        executor = request.executor
+        wanted = request.directives
         chunk = request.chunk
         is_array = chunk.count > 1 or request.num_tasks > 1 or request.index_map is not None
-        log_directory = getattr(executor, "log_directory", None) or request.log_dir
+        log_directory = wanted.log_directory or request.log_dir
         output_name = "slurm-%A_%a.out" if is_array else "slurm-%j.out"
         derived: list[tuple[str, str | None]] = [
             ("job-name", _job_name(request.label)),
@@ -293,27 +294,25 @@ class SlurmScheduler(Scheduler):
         ]
         if is_array:
             array = f"0-{chunk.count - 1}"
-            max_parallel = getattr(executor, "max_parallel", None)
-            if max_parallel and chunk.count > 1:
-                array += f"%{max_parallel}"
+            if wanted.max_parallel and chunk.count > 1:
+                array += f"%{wanted.max_parallel}"
             derived.append(("array", array))
-        if hasattr(executor, "requirement_directives"):
-            derived.extend(executor.requirement_directives())
-        resources: dict[str, str | None] = dict(getattr(executor, "resources", {}) or {})
+        derived.extend((str(name), value) for name, value, *_ in wanted.requirements)
+        resources: dict[str, str | None] = dict(wanted.resources)
         directives = [(name, value) for name, value in derived if name not in resources]
         directives.extend(resources.items())
-        skip = {_option_name(name) for name in getattr(executor, "skip_directives", ()) or ()}
+        skip = {option_name(name) for name in wanted.skip_directives}
         directives = [(name, value) for name, value in directives if name not in skip]
         raw = [
             line
-            for line in getattr(executor, "extra_directives", ()) or ()
-            if _option_name(line.split("=", 1)[0].split(" ", 1)[0]) not in skip
+            for line in wanted.extra_directives
+            if option_name(line.split("=", 1)[0].split(" ", 1)[0]) not in skip
         ]
         return directives, raw
 
     def render(self, request: RenderRequest) -> str:
         directives, raw = self.directives(request)
-        modules = [module.split() for module in getattr(request.executor, "modules", ()) or ()]
+        modules = [module.split() for module in request.directives.modules]
         template = self._templates.get_template("slurm.sh.j2")
         return template.render(
             **request.template_vars(), directives=directives, raw_directives=raw, modules=modules
@@ -456,8 +455,3 @@ class SlurmScheduler(Scheduler):
         cached["max_array_size"] = {"value": value, "host": transport.label, "time": time.time()}
         self._write_cache(cached)
         return value
-
-
-def _option_name(text: str) -> str:
-    text = text.strip()
-    return text[2:] if text.startswith("--") else text.lstrip("-")

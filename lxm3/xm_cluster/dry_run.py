@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 
-from lxm3.containers.job_spec import describe_task_command
+from lxm3.xm_cluster.containers.job_spec import describe_task_command
 from lxm3.xm_cluster.staging import StagedJob
 from lxm3.xm_cluster.targets import Target
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import attrs
 
-from lxm3.containers.job_spec import container_job_spec
 from lxm3.files import place_atomically
 from lxm3.packaging.artifact import Artifact
 from lxm3.packaging.digest import file_digest
@@ -25,6 +24,7 @@ from lxm3.runtime.task_table import write_task_table
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, split_into_chunks
 from lxm3.xm.args import merge_args
 from lxm3.xm_cluster.array_job import ArrayJob
+from lxm3.xm_cluster.containers.job_spec import container_job_spec
 from lxm3.xm_cluster.executables import Command
 from lxm3.xm_cluster.targets import Target
 

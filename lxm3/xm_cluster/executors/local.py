@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from lxm3 import xm
+from lxm3.schedulers.base import JobDirectives
 from lxm3.xm_cluster.executors.base import DockerOptions, SingularityOptions, validated_fields
 
 
@@ -34,6 +35,10 @@ class Local(xm.Executor):
     @property
     def parallelism(self) -> int:
         return self.max_parallel or os.cpu_count() or 1
+
+    def job_directives(self) -> JobDirectives:
+        """The Local scheduler reads only how many tasks may run at once."""
+        return JobDirectives(max_parallel=self.parallelism)
 
     @classmethod
     def Spec(cls) -> LocalSpec:  # noqa: N802 - XManager's public name
