@@ -11,6 +11,7 @@ node. The launch glue (`lxm3.xm_cluster.launching`) and the status watcher
 from __future__ import annotations
 
 import abc
+import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ import attrs
 import jinja2
 
 from lxm3.errors import LxmError
+from lxm3.runtime.job_paths import JobPaths
 from lxm3.transport.base import CommandResult, Transport
 from lxm3.xm.status import TaskStatus
 
@@ -178,6 +180,25 @@ def option_name(text: str) -> str:
     """A scheduler option as written (`--mem`, ` mem`, `-p`) -> its name (`mem`, `p`), for skipping and replacing."""
     text = text.strip()
     return text[2:] if text.startswith("--") else text.lstrip("-")
+
+
+def parse_index_ranges(text: str) -> list[int]:
+    """Array index ranges as schedulers print them, `1`, `3-10:1`, `4,5,7-10:2`, `0-9%2` -> indices."""
+    text = text.split("%", 1)[0]
+    indices: list[int] = []
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        step = 1
+        if ":" in part:
+            part, step_text = part.split(":", 1)
+            step = max(1, int(step_text))
+        first, _, last = part.partition("-")
+        indices.extend(range(int(first), int(last or first) + 1, step))
+    return indices
+
+
+def job_log_dir(job: SubmittedJob) -> str:
+    """The log dir of a submitted job (its script sits in the job dir)."""
+    return JobPaths(posixpath.dirname(job.script_path)).log_dir
 
 
 def shell_quote(value: object) -> str:

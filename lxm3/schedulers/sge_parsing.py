@@ -7,7 +7,6 @@ scheduler module `lxm3.schedulers.sge` uses them.
 from __future__ import annotations
 
 import logging
-import posixpath
 import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable
@@ -17,6 +16,8 @@ import attrs
 from lxm3.schedulers.base import (
     SchedulerError,
     SubmittedJob,
+    job_log_dir,
+    parse_index_ranges,
     shell_quote,
 )
 from lxm3.xm.status import TaskState, TaskStatus
@@ -104,15 +105,7 @@ def _output_dir(path: str) -> str:
 
 def parse_task_ranges(text: str) -> list[int]:
     """qstat's `<tasks>` text, `1`, `3-10:1`, `4,5,7-10:2` -> array indices."""
-    indices: list[int] = []
-    for part in filter(None, (piece.strip() for piece in text.split(","))):
-        step = 1
-        if ":" in part:
-            part, step_text = part.split(":", 1)
-            step = max(1, int(step_text))
-        first, _, last = part.partition("-")
-        indices.extend(range(int(first), int(last or first) + 1, step))
-    return indices
+    return parse_index_ranges(text)
 
 
 def parse_qstat_xml(text: str) -> dict[str, dict[int, str]]:
@@ -227,7 +220,7 @@ def parse_max_aj_tasks(config_text: str) -> int:
 
 
 def _log_dir(job: SubmittedJob) -> str:
-    return posixpath.join(posixpath.dirname(job.script_path), "logs")
+    return job_log_dir(job)
 
 
 def _status(

@@ -7,7 +7,6 @@ scheduler module `lxm3.schedulers.slurm` uses them.
 from __future__ import annotations
 
 import os
-import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -15,6 +14,8 @@ from pathlib import Path
 from lxm3.schedulers.base import (
     SchedulerError,
     SubmittedJob,
+    job_log_dir,
+    parse_index_ranges,
     shell_quote,
 )
 from lxm3.xm.status import TaskState, TaskStatus
@@ -117,22 +118,8 @@ def parse_wait_status(text: str) -> int | None:
     return 128 + signo if signo else (status >> 8) & 0xFF
 
 
-def parse_index_ranges(text: str) -> list[int]:
-    """The inside of a pending array row, `0-9%2`, `3,5-7`, `0-15:4` -> indices."""
-    text = text.split("%", 1)[0]
-    indices: list[int] = []
-    for part in filter(None, text.split(",")):
-        step = 1
-        if ":" in part:
-            part, step_text = part.split(":", 1)
-            step = max(1, int(step_text))
-        first, _, last = part.partition("-")
-        indices.extend(range(int(first), int(last or first) + 1, step))
-    return indices
-
-
 def _log_dir(job: SubmittedJob) -> str:
-    return posixpath.join(posixpath.dirname(job.script_path), "logs")
+    return job_log_dir(job)
 
 
 def _status(
