@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from lxm3.runtime.job_paths import JobPaths
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.xm.errors import ExperimentUnitError
 from lxm3.xm.status import TaskState, TaskStatus
@@ -134,7 +135,7 @@ class JobRecord:
 
     @property
     def log_dir(self) -> str:
-        return self.log_dir_override or f"{self.remote_dir}/logs"
+        return self.paths.log_dir
 
     @property
     def task_ids(self) -> list[int]:
@@ -146,8 +147,13 @@ class JobRecord:
         """Whether this attempt ran only some tasks (a rerun)."""
         return any(chunk.task_ids != tuple(chunk.submitted.chunk.task_ids) for chunk in self.chunks)
 
+    @property
+    def paths(self) -> JobPaths:
+        """The job's paths on the execution host, as recorded."""
+        return JobPaths(self.remote_dir, self.log_dir_override)
+
     def log_path(self, task: int, stream: str = "out") -> str:
-        return f"{self.log_dir}/{task}.{stream}"
+        return self.paths.log(task, stream)
 
     def chunk_of(self, task: int) -> ChunkRecord:
         """The submitted scheduler job that runs `task` in this attempt."""

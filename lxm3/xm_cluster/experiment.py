@@ -22,6 +22,7 @@ import attrs
 
 from lxm3 import xm
 from lxm3.config import Config, load_config
+from lxm3.runtime.job_paths import JobPaths, unit_rel
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.store.db import ExperimentStore
 from lxm3.store.records import ChunkRecord, JobRecord
@@ -52,11 +53,16 @@ class LaunchedJob:
     submitted: list[SubmittedJob]
 
     @property
+    def paths(self) -> JobPaths:
+        """The job's paths on the execution host."""
+        return JobPaths(self.remote_dir)
+
+    @property
     def log_dir(self) -> str:
-        return f"{self.remote_dir}/logs"
+        return self.paths.log_dir
 
     def log_path(self, task: int, stream: str = "out") -> str:
-        return f"{self.log_dir}/{task}.{stream}"
+        return self.paths.log(task, stream)
 
 
 class ClusterWorkUnit(xm.WorkUnit):
@@ -76,7 +82,7 @@ class ClusterWorkUnit(xm.WorkUnit):
 
     @property
     def unit_rel(self) -> str:
-        return f"experiments/{self.experiment_id}/{self.work_unit_id}"
+        return unit_rel(self.experiment_id, self.work_unit_id)
 
     async def _launch_job_group(self, job_group: xm.JobGroup, args_view: Mapping[str, Any]) -> None:
         experiment = self._cluster_experiment

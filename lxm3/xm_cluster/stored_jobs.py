@@ -11,16 +11,10 @@ from typing import Any
 
 import attrs
 
-from lxm3.runtime.job_paths import JobPaths
 from lxm3.store.records import JobRecord
 
 #: One attempt of a job: a row of the store's jobs table.
 JobAttempt = JobRecord
-
-
-def record_paths(record: JobRecord) -> JobPaths:
-    """The job's paths on the execution host, as the store recorded them."""
-    return JobPaths(record.remote_dir, record.log_dir_override)
 
 
 @attrs.define
