@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from lxm3.store.db import ExperimentStore
-    from lxm3.xm_cluster.reload import ReloadedExperiment
+    from lxm3.xm_cluster.reloaded import ReloadedExperiment
 
 #: Display order and colour of task states.
 STATE_STYLES = {
@@ -55,7 +55,7 @@ def open_store(namespace: argparse.Namespace) -> ExperimentStore:
 def open_experiment(namespace: argparse.Namespace) -> ReloadedExperiment:
     """The experiment named on the command line; xm.NotFoundError if the store lacks it."""
     from lxm3 import xm
-    from lxm3.xm_cluster.reload import get_experiment
+    from lxm3.xm_cluster.reloaded import get_experiment
 
     store = open_store(namespace)
     text = str(namespace.experiment)

@@ -106,7 +106,8 @@ def _summarize_live(
     store: Any, records: list[dict[str, Any]], rows_by_experiment: dict[int, list[dict[str, Any]]]
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Summaries asking the clusters (one query per cluster) about unfinished experiments."""
-    from lxm3.xm_cluster.reload import StatusReader, group_jobs
+    from lxm3.xm_cluster.status_reader import StatusReader
+    from lxm3.xm_cluster.stored_jobs import group_jobs
 
     jobs = {int(r["id"]): group_jobs(int(r["id"]), rows_by_experiment[int(r["id"])]) for r in records}
     reader = StatusReader(store)
