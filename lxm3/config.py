@@ -19,6 +19,7 @@ naming the file and the key.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -173,10 +174,34 @@ def _singularity(where: str, section: str, data: Mapping[str, Any]) -> tuple[str
     return binary, binds
 
 
+#: How long lxm3's SSH master outlives a launch unless `ssh_persist` says otherwise.
+DEFAULT_PERSIST_SECONDS = 600
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_persist(value: object, where: str = "ssh_persist") -> int:
+    """`600`, `"600"`, `"10m"`, `"1h"`, `0`, `"no"` -> seconds (0 disables persistence).
+
+    Raises ValueError with a one-line message naming `where` for anything else.
+    """
+    if isinstance(value, bool):
+        return DEFAULT_PERSIST_SECONDS if value else 0
+    if isinstance(value, int) and value >= 0:
+        return value
+    if isinstance(value, str):
+        if value.strip().lower() in ("no", "off", "false", "none"):
+            return 0
+        match = _DURATION.match(value)
+        if match is not None:
+            return int(match[1]) * _UNITS[match[2].lower()]
+    raise ValueError(
+        f'{where} must be a duration like "10m", "90s", "1h" or a number of seconds (0 disables), got {value!r}'
+    )
+
+
 def _ssh_persist(where: str, section: str, data: Mapping[str, Any]) -> int:
     """`ssh_persist = "10m"` (default), `"90s"`, `600` or `0` (off) -> seconds."""
-    from lxm3.transport.ssh_control import DEFAULT_PERSIST_SECONDS, parse_persist
-
     try:
         return parse_persist(data.get("ssh_persist", DEFAULT_PERSIST_SECONDS), f"{section}ssh_persist")
     except ValueError as error:
