@@ -115,7 +115,7 @@ def _places(
     local = LocalTransport()
     places: dict[tuple[str, str], Place] = {}
     errors: list[str] = []
-    local_root = os.path.expanduser(config.local_staging)
+    local_root = os.path.abspath(os.path.expanduser(config.local_staging))
     places[("local", local_root)] = Place("local", local_root, local)
     mirrors = os.path.join(local_root, "remote")
     if os.path.isdir(mirrors):
