@@ -21,9 +21,12 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    from lxm3.config_settings import ClusterSettings, LocalSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -105,6 +108,43 @@ class Config:
     @property
     def project_name(self) -> str | None:
         return os.environ.get("LXM_PROJECT") or self.project
+
+    # ----- lxm3 0.4's names (xm_cluster.config.Config), answered from the fields above -----
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Config:
+        """The configuration in the TOML file at `path`."""
+        return load_config_file(Path(os.path.expanduser(os.fspath(path))))
+
+    @classmethod
+    def from_string(cls, content: str, source: str = "<string>") -> Config:
+        """The configuration in a TOML text."""
+        try:
+            data = tomllib.loads(content)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{source}: not valid TOML: {error}") from None
+        return parse_config(data, source)
+
+    def default_cluster(self) -> str:
+        """The name of the cluster launches use: `$LXM_CLUSTER`, else the first one."""
+        return self.cluster().name
+
+    def cluster_settings(self, name: str | None = None) -> ClusterSettings:
+        """The (named, else default) cluster's settings, under lxm3 0.4's names."""
+        from lxm3.config_settings import ClusterSettings
+
+        return ClusterSettings.of(self.cluster(name))
+
+    def get_cluster_settings(self, name: str | None = None) -> ClusterSettings:
+        """lxm3 0.4.0's name of `cluster_settings`."""
+        return self.cluster_settings(name)
+
+    def local_settings(self) -> LocalSettings:
+        """This machine's settings, under lxm3 0.4's names."""
+        from lxm3.config_settings import LocalSettings
+
+        return LocalSettings(
+            storage_root=self.local_staging, env=dict(self.local_env), python=self.local_python
+        )
 
 
 def _check_keys(where: str, section: str, data: Mapping[str, Any], allowed: Mapping[str, type]) -> None:

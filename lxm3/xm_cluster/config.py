@@ -14,9 +14,19 @@ from lxm3.config import (
     load_config_file,
     parse_config,
 )
+from lxm3.config_settings import ClusterSettings, LocalSettings
+
+
+def default() -> Config:
+    """The configuration this launch uses (lxm3 0.4's `config.default()`), by the usual lookup order."""
+    return load_config()
+
 
 __all__ = [
     "ClusterConfig",
+    "ClusterSettings",
+    "LocalSettings",
+    "default",
     "Config",
     "ConfigError",
     "define_flags",

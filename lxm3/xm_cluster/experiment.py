@@ -26,7 +26,7 @@ from lxm3.config import Config, load_config
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.store.db import ExperimentStore
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
-from lxm3.xm_cluster import launching, targets
+from lxm3.xm_cluster import current, launching, targets
 from lxm3.xm_cluster.batching import SubmitBatcher
 from lxm3.xm_cluster.packaging import Packager
 
@@ -285,7 +285,7 @@ class ClusterExperiment(xm.Experiment):
             Path(self.config.store_path).expanduser() if self.config.store_path else None
         )
         self.bytes_sent = 0
-        self._packager = Packager()
+        self._packager = Packager(dry_run=self.dry_run)
         self._batchers: dict[int, SubmitBatcher] = {}
         from lxm3.xm_cluster.paths import launcher_dir
 
@@ -304,6 +304,7 @@ class ClusterExperiment(xm.Experiment):
         )
         global _LAST_EXPERIMENT_ID
         _LAST_EXPERIMENT_ID = self._experiment_id
+        current.opened(self)
 
     @property
     def experiment_id(self) -> int:
@@ -373,7 +374,14 @@ class ClusterExperiment(xm.Experiment):
         try:
             super().__exit__(exc_type, exc_value, traceback)
         finally:
+            current.closed(self)
             targets.close_all()
+
+    async def __aexit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        try:
+            await super().__aexit__(exc_type, exc_value, traceback)
+        finally:
+            current.closed(self)
 
 
 def create_experiment(
