@@ -72,6 +72,7 @@ def test_clean_takes_0_4_flags(workspace: Workspace) -> None:
     assert not staged.exists()
 
 
+@pytest.mark.ssh
 @pytest.mark.skipif(
     not Path(os.environ.get("LXM3_TESTBED_SSH_CONFIG", "/tmp/lxm3-testbed/ssh/ssh_config")).is_file(),
     reason="needs the testbed's sshd (tests/testbed/up.sh)",
