@@ -106,7 +106,8 @@ def _run_launcher(path: str, namespace: argparse.Namespace, experiment_module: A
     except BaseException as error:  # noqa: BLE001 - shown as one line with an exit code
         return report(error, path)
     failures = experiment_module.local_failures()
-    if code == 0 and failures:
+    if code == 0 and failures and not namespace.wait:
+        # (With --wait, the progress display reports them and sets the exit code.)
         shown = ", ".join(failures[:10]) + (f" and {len(failures) - 10} more" if len(failures) > 10 else "")
         return fail(f"{len(failures)} local task(s) failed: {shown} (see `lxm3 logs`)")
     if code == 0 and namespace.wait and not namespace.dry_run:
