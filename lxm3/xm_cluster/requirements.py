@@ -1,9 +1,9 @@
 """`lxm3.xm_cluster.requirements`, where lxm3 0.4 kept its resource vocabulary.
 
-The classes are lxm3's own (`lxm3.xm.resources`): `JobRequirements(cpu=..,
-ram=.., gpu=.., location=..)` and `ResourceType` work as in 0.4's module.
+The classes are lxm3's own (`lxm3.xm`): `JobRequirements(cpu=.., ram=..,
+gpu=.., location=..)`, `ResourceType`, `ResourceDict` work as in 0.4's module.
 """
 
-from lxm3.xm.resources import AcceleratorType, GpuType, JobRequirements, ResourceType
+from lxm3.xm import AcceleratorType, GpuType, JobRequirements, ResourceDict, ResourceQuantity, ResourceType
 
-__all__ = ["AcceleratorType", "GpuType", "JobRequirements", "ResourceType"]
+__all__ = ["AcceleratorType", "GpuType", "JobRequirements", "ResourceDict", "ResourceQuantity", "ResourceType"]
