@@ -21,12 +21,11 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-if TYPE_CHECKING:
-    from lxm3.config_settings import ClusterSettings, LocalSettings
+from lxm3.errors import LxmError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,7 +33,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 
-class ConfigError(ValueError):
+class ConfigError(LxmError, ValueError):
     """The configuration file is unreadable or holds a bad key or value."""
 
 
@@ -55,6 +54,60 @@ _CLUSTER_KEYS = {
 }
 _LOCAL_KEYS = {"storage": dict, "env": dict, "singularity": dict, "python": str}
 _TOP_KEYS = {"project": str, "local": dict, "clusters": list, "store": dict}
+
+
+# ----- lxm3 0.4's read-only views (`config.local_settings()`, `config.cluster_settings()`) -----
+@attrs.frozen
+class LocalSettings:
+    """This machine's settings: `[local]`."""
+
+    storage_root: str
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    python: str | None = None
+
+
+@attrs.frozen
+class ClusterSettings:
+    """One `[[clusters]]` entry, under the names lxm3 0.4 used."""
+
+    name: str
+    storage_root: str
+    hostname: str | None = None
+    user: str | None = None
+    port: int | None = None
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    ssh_private_key: str | None = None
+    proxycommand: str | None = None
+    singularity_binary: str | None = None
+    singularity_binds: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def ssh_config(self) -> dict[str, Any]:
+        """Connection options as lxm3 0.4 passed them to its SSH client (`key_filename`, `port`, ...)."""
+        options: dict[str, Any] = {}
+        if self.ssh_private_key:
+            options["key_filename"] = os.path.expanduser(self.ssh_private_key)
+        if self.proxycommand:
+            options["proxycommand"] = self.proxycommand
+        if self.port:
+            options["port"] = self.port
+        return options
+
+    @classmethod
+    def of(cls, cluster: Any) -> ClusterSettings:
+        """The view of a `lxm3.config.ClusterConfig`."""
+        return cls(
+            name=cluster.name,
+            storage_root=cluster.staging,
+            hostname=cluster.server,
+            user=cluster.user,
+            port=cluster.port,
+            env=dict(cluster.env),
+            ssh_private_key=cluster.ssh_private_key,
+            proxycommand=cluster.proxycommand,
+            singularity_binary=cluster.singularity_binary,
+            singularity_binds=dict(cluster.singularity_binds),
+        )
 
 
 @attrs.frozen
@@ -130,8 +183,6 @@ class Config:
 
     def cluster_settings(self, name: str | None = None) -> ClusterSettings:
         """The (named, else default) cluster's settings, under lxm3 0.4's names."""
-        from lxm3.config_settings import ClusterSettings
-
         return ClusterSettings.of(self.cluster(name))
 
     def get_cluster_settings(self, name: str | None = None) -> ClusterSettings:
@@ -140,8 +191,6 @@ class Config:
 
     def local_settings(self) -> LocalSettings:
         """This machine's settings, under lxm3 0.4's names."""
-        from lxm3.config_settings import LocalSettings
-
         return LocalSettings(
             storage_root=self.local_staging, env=dict(self.local_env), python=self.local_python
         )

@@ -6,15 +6,16 @@ the backend (see `lxm3.transport.preconnect`).
 
 from lxm3.config import (
     ClusterConfig,
+    ClusterSettings,
     Config,
     ConfigError,
+    LocalSettings,
     define_flags,
     find_config_path,
     load_config,
     load_config_file,
     parse_config,
 )
-from lxm3.config_settings import ClusterSettings, LocalSettings
 
 
 def default() -> Config:

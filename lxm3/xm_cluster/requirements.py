@@ -6,4 +6,11 @@ gpu=.., location=..)`, `ResourceType`, `ResourceDict` work as in 0.4's module.
 
 from lxm3.xm import AcceleratorType, GpuType, JobRequirements, ResourceDict, ResourceQuantity, ResourceType
 
-__all__ = ["AcceleratorType", "GpuType", "JobRequirements", "ResourceDict", "ResourceQuantity", "ResourceType"]
+__all__ = [
+    "AcceleratorType",
+    "GpuType",
+    "JobRequirements",
+    "ResourceDict",
+    "ResourceQuantity",
+    "ResourceType",
+]
