@@ -60,6 +60,60 @@ _LOCAL_KEYS = {"storage": dict, "env": dict, "singularity": dict, "python": str}
 _TOP_KEYS = {"project": str, "local": dict, "clusters": list, "store": dict}
 
 
+# ----- lxm3 0.4's read-only views (`config.local_settings()`, `config.cluster_settings()`) -----
+@attrs.frozen
+class LocalSettings:
+    """This machine's settings: `[local]`."""
+
+    storage_root: str
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    python: str | None = None
+
+
+@attrs.frozen
+class ClusterSettings:
+    """One `[[clusters]]` entry, under the names lxm3 0.4 used."""
+
+    name: str
+    storage_root: str
+    hostname: str | None = None
+    user: str | None = None
+    port: int | None = None
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    ssh_private_key: str | None = None
+    proxycommand: str | None = None
+    singularity_binary: str | None = None
+    singularity_binds: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def ssh_config(self) -> dict[str, Any]:
+        """Connection options as lxm3 0.4 passed them to its SSH client (`key_filename`, `port`, ...)."""
+        options: dict[str, Any] = {}
+        if self.ssh_private_key:
+            options["key_filename"] = os.path.expanduser(self.ssh_private_key)
+        if self.proxycommand:
+            options["proxycommand"] = self.proxycommand
+        if self.port:
+            options["port"] = self.port
+        return options
+
+    @classmethod
+    def of(cls, cluster: Any) -> ClusterSettings:
+        """The view of a `lxm3.config.ClusterConfig`."""
+        return cls(
+            name=cluster.name,
+            storage_root=cluster.staging,
+            hostname=cluster.server,
+            user=cluster.user,
+            port=cluster.port,
+            env=dict(cluster.env),
+            ssh_private_key=cluster.ssh_private_key,
+            proxycommand=cluster.proxycommand,
+            singularity_binary=cluster.singularity_binary,
+            singularity_binds=dict(cluster.singularity_binds),
+        )
+
+
 @attrs.frozen
 class ClusterConfig:
     """One `[[clusters]]` entry."""
@@ -115,6 +169,39 @@ class Config:
     @property
     def project_name(self) -> str | None:
         return os.environ.get("LXM_PROJECT") or self.project
+
+    # ----- lxm3 0.4's names (xm_cluster.config.Config), answered from the fields above -----
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Config:
+        """The configuration in the TOML file at `path`."""
+        return load_config_file(Path(os.path.expanduser(os.fspath(path))))
+
+    @classmethod
+    def from_string(cls, content: str, source: str = "<string>") -> Config:
+        """The configuration in a TOML text."""
+        try:
+            data = tomllib.loads(content)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{source}: not valid TOML: {error}") from None
+        return parse_config(data, source)
+
+    def default_cluster(self) -> str:
+        """The name of the cluster launches use: `$LXM_CLUSTER`, else the first one."""
+        return self.cluster().name
+
+    def cluster_settings(self, name: str | None = None) -> ClusterSettings:
+        """The (named, else default) cluster's settings, under lxm3 0.4's names."""
+        return ClusterSettings.of(self.cluster(name))
+
+    def get_cluster_settings(self, name: str | None = None) -> ClusterSettings:
+        """lxm3 0.4.0's name of `cluster_settings`."""
+        return self.cluster_settings(name)
+
+    def local_settings(self) -> LocalSettings:
+        """This machine's settings, under lxm3 0.4's names."""
+        return LocalSettings(
+            storage_root=self.local_staging, env=dict(self.local_env), python=self.local_python
+        )
 
 
 def _check_keys(where: str, section: str, data: Mapping[str, Any], allowed: Mapping[str, type]) -> None:
