@@ -27,7 +27,15 @@ from tests.cli.conftest import all_final, lxm3_argv, run_lxm3, status_json, wait
 from tests.e2e.conftest import probe_dir, remote_root, slurm_cluster, slurm_testbed
 from tests.e2e.conftest_sge import sge_cluster, sge_remote_root, sge_testbed
 
-__all__ = ["probe_dir", "remote_root", "sge_cluster", "sge_remote_root", "sge_testbed", "slurm_cluster", "slurm_testbed"]
+__all__ = [
+    "probe_dir",
+    "remote_root",
+    "sge_cluster",
+    "sge_remote_root",
+    "sge_testbed",
+    "slurm_cluster",
+    "slurm_testbed",
+]
 
 pytestmark = [pytest.mark.timeout(420)]
 
@@ -102,7 +110,9 @@ def executor(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
         request.getfixturevalue("sge_cluster")
     else:
         config = tmp_path / "lxm.toml"
-        config.write_text(f'project = "results"\n[local.storage]\nstaging = {json.dumps(str(tmp_path / "staging"))}\n')
+        config.write_text(
+            f'project = "results"\n[local.storage]\nstaging = {json.dumps(str(tmp_path / "staging"))}\n'
+        )
         monkeypatch.setenv("LXM_CONFIG", str(config))
     return str(request.param)
 
@@ -157,9 +167,13 @@ def test_sweep_outputs_and_metrics_come_back(launch: Any, executor: str, tmp_pat
     assert "fetched 0 file(s), 0 bytes (1 rsync)" in again, again
 
     only = tmp_path / "only-json"
-    chosen = run_lxm3("fetch", str(experiment_id), "--dest", str(only), "--task", "2", "--include", "eval/*.json")
+    chosen = run_lxm3(
+        "fetch", str(experiment_id), "--dest", str(only), "--task", "2", "--include", "eval/*.json"
+    )
     assert "fetched 2 file(s)" in chosen.stdout, chosen.stdout
-    assert sorted(str(p.relative_to(only)) for p in only.rglob("*") if p.is_file() and ".lxm3" not in p.parts) == [
+    assert sorted(
+        str(p.relative_to(only)) for p in only.rglob("*") if p.is_file() and ".lxm3" not in p.parts
+    ) == [
         "1/2/eval/score.json",
         "1/2/metrics.jsonl",
     ]
@@ -185,7 +199,7 @@ def test_sweep_outputs_and_metrics_come_back(launch: Any, executor: str, tmp_pat
 
 
 def test_follow_shows_a_file_while_its_task_runs(launch: Any, executor: str, tmp_path: Path) -> None:
-    experiment_id = launch("--tasks=1", "--sleep=12")
+    experiment_id = launch("--tasks=1", "--sleep=25")
     dest = tmp_path / "followed"
     follower = subprocess.Popen(
         lxm3_argv("fetch", str(experiment_id), "--dest", str(dest), "--follow", "--interval", "1"),
@@ -201,9 +215,9 @@ def test_follow_shows_a_file_while_its_task_runs(launch: Any, executor: str, tmp
         if line.startswith("/") and name not in seen:
             seen[name] = time.monotonic()
             if name == "progress.txt":
+                assert not (dest / "1" / "0" / "model.ckpt").exists(), "seen only after the task ended"
                 [unit] = status_json(experiment_id)["work_units"]
                 state_when_seen = unit["tasks"][0]["state"]
-                assert not (dest / "1" / "0" / "model.ckpt").exists()
     assert follower.wait(timeout=60) == 0, follower.stderr.read() if follower.stderr else ""
     assert state_when_seen == "RUNNING", seen
     assert {"progress.txt", "metrics.jsonl", "model.ckpt", "score.json"} <= set(seen)
