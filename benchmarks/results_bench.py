@@ -129,7 +129,9 @@ def setup(home: Path, staging: str, tasks: int, lines: int) -> tuple[dict[str, s
         f'[local.storage]\nstaging = "{home / "local"}"\n[[clusters]]\nname = "testcluster"\n'
         f'server = "{ALIAS}"\nssh_config = "{SSH_CONFIG}"\n[clusters.storage]\nstaging = "{staging}"\n'
     )
-    env = dict(os.environ, LXM_CONFIG=str(config), LXM3_STORE=str(home / "store.sqlite3"), LXM3_BENCH_HOME=str(home))
+    env = dict(
+        os.environ, LXM_CONFIG=str(config), LXM3_STORE=str(home / "store.sqlite3"), LXM3_BENCH_HOME=str(home)
+    )
     os.environ.update(LXM_CONFIG=env["LXM_CONFIG"], LXM3_STORE=env["LXM3_STORE"])
     store = ExperimentStore(home / "store.sqlite3")
     experiment_id = store.create_experiment("results-bench", config_path=str(config))
@@ -159,7 +161,9 @@ def setup(home: Path, staging: str, tasks: int, lines: int) -> tuple[dict[str, s
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tasks", type=int, default=10000)
     parser.add_argument("--lines", type=int, default=20, help="metrics lines per task")
     parser.add_argument("--runs", type=int, default=3)
@@ -177,7 +181,9 @@ def main() -> int:
                 assert len(document["work_units"][0]["tasks"]) == options.tasks
                 rows.setdefault("lxm3 metrics --json", []).append((elapsed, connections, commands))
                 cat = f"cat {shlex.quote(outputs)}/*/metrics.jsonl"
-                elapsed, out, connections = timed(["ssh", "-F", SSH_CONFIG, "-o", "BatchMode=yes", ALIAS, "--", cat])
+                elapsed, out, connections = timed(
+                    ["ssh", "-F", SSH_CONFIG, "-o", "BatchMode=yes", ALIAS, "--", cat]
+                )
                 assert out.count("\n") == options.tasks * options.lines
                 rows.setdefault("ssh host cat */metrics.jsonl", []).append((elapsed, connections, 1))
 
@@ -195,10 +201,21 @@ def main() -> int:
             assert sum(1 for p in (home / "fetch-0" / "1").rglob("*") if p.is_file()) == 3 * options.tasks
         finally:
             subprocess.run(
-                ["ssh", "-F", SSH_CONFIG, "-o", "BatchMode=yes", ALIAS, "--", f"rm -rf {shlex.quote(staging)}"],
+                [
+                    "ssh",
+                    "-F",
+                    SSH_CONFIG,
+                    "-o",
+                    "BatchMode=yes",
+                    ALIAS,
+                    "--",
+                    f"rm -rf {shlex.quote(staging)}",
+                ],
                 check=False,
             )
-    print(f"\n{options.tasks} tasks x ({options.lines} metrics lines + 2 files), median of {options.runs} runs")
+    print(
+        f"\n{options.tasks} tasks x ({options.lines} metrics lines + 2 files), median of {options.runs} runs"
+    )
     print(f"{'':34} {'wall s':>8} {'SSH logins':>11} {'commands':>9}")
     medians = {}
     for name, values in rows.items():
