@@ -160,6 +160,27 @@ def setup(home: Path, staging: str, tasks: int, lines: int) -> tuple[dict[str, s
     return env, experiment_id, outputs
 
 
+def report(options: argparse.Namespace, rows: dict[str, list[tuple[float, int, int]]]) -> None:
+    """The table and the last line (printed before the fetched files are removed, which takes a while)."""
+    print(
+        f"\n{options.tasks} tasks x ({options.lines} metrics lines + 2 files), median of {options.runs} runs"
+    )
+    print(f"{'':34} {'wall s':>8} {'SSH logins':>11} {'commands':>9}")
+    medians = {}
+    for name, values in rows.items():
+        wall = statistics.median(v[0] for v in values)
+        medians[name] = wall
+        print(f"{name:34} {wall:8.2f} {max(v[1] for v in values):11d} {max(v[2] for v in values):9d}")
+    metrics_commands = max(v[2] for v in rows["lxm3 metrics --json"])
+    fetch_commands = max(v[2] for v in rows["lxm3 fetch (cold)"])
+    print(
+        f"R1={medians['lxm3 metrics --json']:.2f}/{medians['ssh host cat */metrics.jsonl']:.2f} "
+        f"R2={medians['lxm3 fetch (cold)']:.2f}/{medians['rsync -a outputs/ (cold)']:.2f} "
+        f"R3={medians['lxm3 fetch (warm)']:.2f}/{medians['rsync -a outputs/ (warm)']:.2f} "
+        f"commands={metrics_commands},{fetch_commands}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -198,6 +219,7 @@ def main() -> int:
                         ["rsync", "-a", "--stats", "-e", rsync_e, f"{ALIAS}:{outputs}/", f"{bare}/"]
                     )
                     rows.setdefault(f"rsync -a outputs/ ({phase})", []).append((elapsed, connections, 1))
+            report(options, rows)
             assert sum(1 for p in (home / "fetch-0" / "1").rglob("*") if p.is_file()) == 3 * options.tasks
         finally:
             subprocess.run(
@@ -213,23 +235,6 @@ def main() -> int:
                 ],
                 check=False,
             )
-    print(
-        f"\n{options.tasks} tasks x ({options.lines} metrics lines + 2 files), median of {options.runs} runs"
-    )
-    print(f"{'':34} {'wall s':>8} {'SSH logins':>11} {'commands':>9}")
-    medians = {}
-    for name, values in rows.items():
-        wall = statistics.median(v[0] for v in values)
-        medians[name] = wall
-        print(f"{name:34} {wall:8.2f} {max(v[1] for v in values):11d} {max(v[2] for v in values):9d}")
-    metrics_commands = max(v[2] for v in rows["lxm3 metrics --json"])
-    fetch_commands = max(v[2] for v in rows["lxm3 fetch (cold)"])
-    print(
-        f"R1={medians['lxm3 metrics --json']:.2f}/{medians['ssh host cat */metrics.jsonl']:.2f} "
-        f"R2={medians['lxm3 fetch (cold)']:.2f}/{medians['rsync -a outputs/ (cold)']:.2f} "
-        f"R3={medians['lxm3 fetch (warm)']:.2f}/{medians['rsync -a outputs/ (warm)']:.2f} "
-        f"commands={metrics_commands},{fetch_commands}"
-    )
     return 0
 
 
