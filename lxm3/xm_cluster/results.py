@@ -159,7 +159,7 @@ def stored_job_outputs(job: Any, target: Target) -> JobOutputs:
     """A job reloaded from the store (`reload.StoredJob`): every attempt shares its first one's job dir."""
     first = job.first
     return JobOutputs(
-        job.work_unit_id, job.name, job.num_tasks, first.remote_dir, first.row.get("local_dir"), target
+        job.work_unit_id, job.name, job.num_tasks, first.remote_dir, getattr(first, "local_dir", None), target
     )
 
 
