@@ -28,7 +28,7 @@ from lxm3.schedulers.base import SubmittedJob
 from lxm3.store.db import ExperimentStore
 from lxm3.store.records import ChunkRecord, JobRecord
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
-from lxm3.xm_cluster import current, staging, targets
+from lxm3.xm_cluster import current, results, staging, targets
 from lxm3.xm_cluster.batching import SubmitBatcher
 from lxm3.xm_cluster.cancelling import cancel_by_target
 from lxm3.xm_cluster.packaging import Packager
@@ -188,6 +188,25 @@ class ClusterWorkUnit(xm.WorkUnit):
             for task, status in statuses.items()  # in task order already
         )
         raise_for_outcome(self.experiment_id, self.work_unit_id, outcomes)
+
+    def outputs(self) -> list[results.JobOutputs]:
+        """Where each job's task outputs and metrics are (`xm_cluster.results`)."""
+        root = self._cluster_experiment.local_root_for
+        return [
+            results.JobOutputs(
+                self.work_unit_id,
+                job.name,
+                job.num_tasks,
+                job.remote_dir,
+                str(root(job.target) / self.unit_rel / job.name),
+                job.target,
+            )
+            for job in self.jobs
+        ]
+
+    def metrics(self, job: str | None = None) -> dict[int, dict[str, Any]]:
+        """Task index -> the last value of each metric it reported; one command per cluster."""
+        return results.unit_metrics(self.outputs(), job)
 
     def stop(self) -> None:
         cancel_by_target((job.target, s.job_id) for job in self.jobs for s in job.submitted)

@@ -21,6 +21,7 @@ from lxm3.schedulers.watcher import poll_intervals
 from lxm3.store.db import ExperimentStore, open_store
 from lxm3.store.records import JobRecord
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
+from lxm3.xm_cluster import results as task_results
 from lxm3.xm_cluster import targets
 from lxm3.xm_cluster.cancelling import CancelReport, cancel_recorded
 from lxm3.xm_cluster.experiment import raise_for_outcome
@@ -82,6 +83,16 @@ class ReloadedWorkUnit(xm.WorkUnit):
 
     def stop(self) -> None:
         self._reloaded.cancel([self.work_unit_id])
+
+    def outputs(self) -> list[task_results.JobOutputs]:
+        """Where each job's task outputs and metrics are (`xm_cluster.results`)."""
+        return [
+            task_results.stored_job_outputs(job, self._reloaded.target_for(job.first)) for job in self.jobs
+        ]
+
+    def metrics(self, job: str | None = None) -> dict[int, dict[str, Any]]:
+        """Task index -> the last value of each metric it reported; one command per cluster."""
+        return task_results.unit_metrics(self.outputs(), job)
 
 
 class ReloadedExperiment(xm.Experiment):

@@ -23,6 +23,7 @@ from lxm3.runtime.job_paths import INDEX_NAME, TABLE_NAME, JobPaths
 from lxm3.runtime.task_table import write_task_table
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest
 from lxm3.xm.args import SequentialArgs, merge_args
+from lxm3.xm_cluster.after_files import job_after_files
 from lxm3.xm_cluster.array_job import ArrayJob
 from lxm3.xm_cluster.containers.job_spec import container_job_spec
 from lxm3.xm_cluster.executables import Command
@@ -54,6 +55,8 @@ class JobTasks:
     #: ArrayJob(pack=...): tasks per array task (None: lxm3 decides), and how many at once.
     pack: int | None = None
     pack_parallel: int = 1
+    #: Globs the runner copies from the work dir into each task's output dir at its end.
+    after_files: Sequence[str] = ()
 
     @property
     def num_tasks(self) -> int:
@@ -87,10 +90,22 @@ def job_tasks(job: Any) -> JobTasks:
     if isinstance(job, ArrayJob):
         pairs: Sequence[tuple[Any, dict[str, str]]] = _Zipped(job.args, job.env_vars)
         return JobTasks(
-            job.name or executable.name, executable, job.executor, pairs, job.pack, job.pack_parallel
+            job.name or executable.name,
+            executable,
+            job.executor,
+            pairs,
+            job.pack,
+            job.pack_parallel,
+            job_after_files(job.executor, job),
         )
     pairs = [(job.args, job.env_vars)]
-    return JobTasks(job.name or executable.name, executable, job.executor, pairs)
+    return JobTasks(
+        job.name or executable.name,
+        executable,
+        job.executor,
+        pairs,
+        after_files=job_after_files(job.executor, job),
+    )
 
 
 class _Zipped(Sequence[tuple[Any, dict[str, str]]]):
@@ -238,6 +253,9 @@ def stage_job(
         "python": "python3",
         "log_dir": None if target.is_local else "logs",
         "env": dict(target.env),
+        # Each task's kept results: `outputs/<task>/` (LXM_OUTPUT_DIR), after-files copied there.
+        "outputs": "outputs",
+        "after_files": list(job.after_files),
     }
 
     def place_artifact(artifact: Artifact) -> str:

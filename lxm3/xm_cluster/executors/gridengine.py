@@ -44,6 +44,7 @@ from lxm3 import xm
 from lxm3.schedulers.base import JobDirectives
 from lxm3.schedulers.sge import Directive, check_directive_value
 from lxm3.xm.resources import GpuType, ResourceType
+from lxm3.xm_cluster.after_files import to_after_files
 from lxm3.xm_cluster.executors.base import (
     DockerOptions,
     SingularityOptions,
@@ -305,6 +306,8 @@ class GridEngine(xm.Executor):
     )
     gpu_resource: str = attrs.field(default="gpu", validator=_check_name, kw_only=True)
     cluster: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
+    #: Globs in the work dir copied to the task's output dir when it ends (see after_files.py).
+    after_files: tuple[str, ...] = attrs.field(default=(), converter=to_after_files, kw_only=True)
 
     @classmethod
     def Spec(cls) -> GridEngineSpec:  # noqa: N802 - XManager's public name

@@ -25,6 +25,7 @@ import attrs
 from lxm3 import xm
 from lxm3.schedulers.base import JobDirectives, option_name
 from lxm3.xm.resources import GpuType, ResourceType, TpuType
+from lxm3.xm_cluster.after_files import to_after_files
 from lxm3.xm_cluster.executors.base import (
     DockerOptions,
     SingularityOptions,
@@ -203,6 +204,8 @@ class Slurm(xm.Executor):
     account: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
     max_parallel: int | None = attrs.field(default=None, validator=_positive_int_or_none, kw_only=True)
     cluster: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
+    #: Globs in the work dir copied to the task's output dir when it ends (see after_files.py).
+    after_files: tuple[str, ...] = attrs.field(default=(), converter=to_after_files, kw_only=True)
 
     @classmethod
     def Spec(cls) -> SlurmSpec:  # noqa: N802 - XManager's public name
