@@ -242,7 +242,7 @@ def test_python_api_reads_metrics_of_a_reloaded_unit_in_one_command(
 
     monkeypatch.setattr(SSHTransport, "run", counting)
     experiment = xm_cluster.get_experiment(experiment_id)
-    unit = experiment.work_units()[1]
+    unit = experiment.work_units[1]
     unit.outputs()  # resolving where the outputs are asks the cluster nothing but $HOME at most
     before = len(commands)
     metrics = unit.metrics()
