@@ -24,6 +24,9 @@ def print_dry_run(staged: Any, target: Any) -> None:
         out.write(
             f"# ---- {script.path} (tasks {script.request.chunk.offset}..{script.request.chunk.offset + script.request.chunk.count - 1})\n"
         )
+        dependency = script.request.dependency
+        if dependency is not None:
+            out.write(f"# waits for: {dependency.describe()}\n")
         out.write(local_path.read_text())
         command = getattr(target.scheduler, "submit_argv", None)
         if command is not None:

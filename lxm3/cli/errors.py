@@ -17,6 +17,7 @@ USER_ERRORS = (
     "ExperimentUnitFailedError",
     "ExperimentUnitNotCompletedError",
     "NotFoundError",
+    "DependencyError",
 )
 
 

@@ -76,6 +76,8 @@ class RenderRequest:
     env: Mapping[str, str] = attrs.field(factory=dict)
     #: Set when the chunk is a rerun of scattered tasks: array index -> task id file.
     index_map: str | None = None
+    #: What the job waits for (a `lxm3.schedulers.dependency.ResolvedDependency`), if anything.
+    dependency: Any = None
 
     def template_vars(self) -> dict[str, Any]:
         """The names every job-script template can use."""

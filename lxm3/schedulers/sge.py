@@ -348,6 +348,14 @@ class GridEngineScheduler(Scheduler):
             max_parallel = getattr(executor, "max_parallel_tasks", None)
             if max_parallel:
                 derived.append(("-tc", str(max_parallel)))
+        if request.dependency is not None:
+            from lxm3.schedulers.dependency import sge_holds
+
+            hold, hold_array, _ = sge_holds(request.dependency, chunk)
+            if hold:
+                derived.append(("-hold_jid", ",".join(hold)))
+            if hold_array:
+                derived.append(("-hold_jid_ad", ",".join(hold_array)))
         if hasattr(executor, "requirement_directives"):
             derived.extend(executor.requirement_directives())
         lines = [format_directive(directive) for directive in derived]

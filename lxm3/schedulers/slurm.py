@@ -296,6 +296,11 @@ class SlurmScheduler(Scheduler):
             if max_parallel and chunk.count > 1:
                 array += f"%{max_parallel}"
             derived.append(("array", array))
+        if request.dependency is not None:
+            from lxm3.schedulers.dependency import slurm_dependency
+
+            derived.append(("dependency", slurm_dependency(request.dependency, chunk)[0]))
+            derived.append(("kill-on-invalid-dep", "yes"))
         if hasattr(executor, "requirement_directives"):
             derived.extend(executor.requirement_directives())
         resources: dict[str, str | None] = dict(getattr(executor, "resources", {}) or {})

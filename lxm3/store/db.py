@@ -9,7 +9,7 @@ recorded in `PRAGMA user_version`; each runs once, inside the transaction
 that checks the version, so two processes opening an old store never both
 migrate it.
 
-What a row knows (schema 2):
+What a row knows (schema 3):
 
     experiments   title, project, launcher, argv, cwd, git state, config path;
                   the launching process (pid, host, start time); `cleaned`
@@ -24,6 +24,9 @@ What a row knows (schema 2):
                   pickled executor (to render rerun scripts), the process that
                   submitted it (it runs Local jobs), and `final`, the task
                   states cached once all of the row's tasks ended
+    dependencies  one row per condition a work unit waits on (`mode` all/any,
+                  the unit waited on, possibly of another experiment, the
+                  condition and whether it pairs tasks one by one)
 """
 
 from __future__ import annotations
@@ -110,6 +113,20 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN final TEXT;
     UPDATE jobs SET log_dir = remote_dir || '/logs';
     CREATE INDEX experiments_by_created ON experiments(created);
+    """,
+    # 3: the dependency graph: one row per condition a work unit waits on.
+    """
+    CREATE TABLE dependencies (
+        experiment_id INTEGER NOT NULL,
+        work_unit_id INTEGER NOT NULL,
+        mode TEXT NOT NULL,
+        on_experiment_id INTEGER NOT NULL,
+        on_work_unit_id INTEGER NOT NULL,
+        condition TEXT NOT NULL,
+        per_task INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX dependencies_by_unit ON dependencies(experiment_id, work_unit_id);
+    CREATE INDEX dependencies_by_predecessor ON dependencies(on_experiment_id, on_work_unit_id);
     """,
 ]
 
@@ -332,6 +349,28 @@ class ExperimentStore:
             )
             return int(cursor.lastrowid or 0)
 
+    def add_dependencies(
+        self, experiment_id: int, work_unit_id: int, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Records what a work unit waits on (see `lxm3.xm_cluster.dependencies.store_rows`)."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO dependencies (experiment_id, work_unit_id, mode, on_experiment_id, on_work_unit_id,"
+                " condition, per_task) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        experiment_id,
+                        work_unit_id,
+                        row["mode"],
+                        row["on_experiment_id"],
+                        row["on_work_unit_id"],
+                        row["condition"],
+                        int(bool(row.get("per_task"))),
+                    )
+                    for row in rows
+                ],
+            )
+
     def set_final(self, states: Mapping[int, Mapping[int, Mapping[str, Any]]]) -> None:
         """Caches the final task states of job rows: row id -> {task: {"state", "exit_code", ...}}."""
         if not states:
@@ -414,6 +453,30 @@ class ExperimentStore:
             params += (work_unit_id,)
         rows = self._connection().execute(query + " ORDER BY id", params).fetchall()
         return [_decode(row) for row in rows]
+
+    def dependencies(self, experiment_id: int) -> list[dict[str, Any]]:
+        """What the experiment's work units wait on, one row per condition."""
+        rows = (
+            self._connection()
+            .execute("SELECT * FROM dependencies WHERE experiment_id = ? ORDER BY rowid", (experiment_id,))
+            .fetchall()
+        )
+        return [dict(row) for row in rows]
+
+    def dependents(self, units: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+        """Rows of the work units (of any experiment) that wait on the given (experiment, work unit)s."""
+        result: list[dict[str, Any]] = []
+        for experiment_id, work_unit_id in units:
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT * FROM dependencies WHERE on_experiment_id = ? AND on_work_unit_id = ? ORDER BY rowid",
+                    (experiment_id, work_unit_id),
+                )
+                .fetchall()
+            )
+            result.extend(dict(row) for row in rows)
+        return result
 
     def jobs_of(self, experiment_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
         """Job rows of many experiments in one query: experiment id -> rows, oldest first."""

@@ -14,6 +14,7 @@ from lxm3.xm.core import (
     WorkUnit,
     WorkUnitRole,
 )
+from lxm3.xm.dependencies import Condition, Dependency, DependencyError
 from lxm3.xm.errors import (
     ExperimentUnitError,
     ExperimentUnitFailedError,
@@ -69,9 +70,12 @@ __all__ = [
     "AuxiliaryUnitRole",
     "Binary",
     "CommandList",
+    "Condition",
     "Constraint",
     "Container",
     "Day",
+    "Dependency",
+    "DependencyError",
     "Dockerfile",
     "Executable",
     "ExecutableSpec",

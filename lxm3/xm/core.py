@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from lxm3.xm import job_blocks
+from lxm3.xm.dependencies import After, Condition, Dependency
 from lxm3.xm.errors import ExperimentUnitError
 from lxm3.xm.status import ExperimentUnitStatus
 
@@ -89,6 +90,8 @@ class ExperimentUnit(abc.ABC):
         self._identity = identity
         self._launched = threading.Event()
         self._launch_error: BaseException | None = None
+        #: The dependency of jobs a job generator adds without naming one.
+        self._default_dependency: Dependency | None = None
 
     @property
     def experiment(self) -> Experiment:
@@ -119,8 +122,41 @@ class ExperimentUnit(abc.ABC):
     def get_full_job_name(self, job_name: str) -> str:
         return f"{self.experiment_unit_name}_{job_name}"
 
-    def add(self, job: job_blocks.JobType, args: Mapping[str, Any] | None = None) -> UnitFuture[None]:
-        """Adds a Job, JobGroup or job generator to this unit and launches it."""
+    # ----- dependencies (see lxm3.xm.dependencies) -----
+    def after_succeeded(self, per_task: bool = False) -> Dependency:
+        """Holds a dependent until every task of this unit exited 0.
+
+        With `per_task`, task i of the dependent array waits for task i of
+        this unit only (both must have the same number of tasks).
+        """
+        return After(self, Condition.SUCCEEDED, per_task)
+
+    def after_finished(self) -> Dependency:
+        """Holds a dependent until every task of this unit ended, in any state."""
+        return After(self, Condition.FINISHED)
+
+    def after_failed(self) -> Dependency:
+        """Holds a dependent until this unit ended with a task failed or cancelled."""
+        return After(self, Condition.FAILED)
+
+    def after_started(self) -> Dependency:
+        """Holds a dependent until this unit's tasks started."""
+        return After(self, Condition.STARTED)
+
+    def add(
+        self,
+        job: job_blocks.JobType,
+        args: Mapping[str, Any] | None = None,
+        *,
+        dependency: Dependency | None = None,
+    ) -> UnitFuture[None]:
+        """Adds a Job, JobGroup or job generator to this unit and launches it.
+
+        With `dependency`, the scheduler holds the jobs until it holds (the
+        jobs of a generator inherit it unless they name their own).
+        """
+        if dependency is not None and not isinstance(dependency, Dependency):
+            raise TypeError(f"dependency must come from e.g. `wu.after_succeeded()`, got {dependency!r}")
         job = job_blocks.shallow_copy_job(job)
         if isinstance(job, job_blocks.JobConfig):
             job_blocks.apply_args(job, args)
@@ -130,8 +166,11 @@ class ExperimentUnit(abc.ABC):
             else:
                 group = job_blocks.JobGroup()
                 group.jobs[str(getattr(job, "name", "job"))] = job
-            awaitable: Awaitable[Any] = self._launch_job_group(group, self._args or dict(args or {}))
+            awaitable: Awaitable[Any] = self._launch_job_group(
+                group, self._args or dict(args or {}), dependency or self._default_dependency
+            )
         elif inspect.iscoroutinefunction(job):
+            self._default_dependency = dependency
             awaitable = job(self, **(args or {}))
         else:
             raise TypeError(
@@ -151,8 +190,13 @@ class ExperimentUnit(abc.ABC):
         return UnitFuture(self._experiment._create_task(launch()))
 
     @abc.abstractmethod
-    async def _launch_job_group(self, job_group: job_blocks.JobGroup, args_view: Mapping[str, Any]) -> None:
-        """Backend hook: launches the (flattened) jobs of a group."""
+    async def _launch_job_group(
+        self,
+        job_group: job_blocks.JobGroup,
+        args_view: Mapping[str, Any],
+        dependency: Dependency | None = None,
+    ) -> None:
+        """Backend hook: launches the (flattened) jobs of a group, held by `dependency`."""
 
     @abc.abstractmethod
     async def _wait_until_complete(self) -> None:
@@ -359,19 +403,26 @@ class Experiment(abc.ABC):
         *,
         role: ExperimentUnitRole = WorkUnitRole(),
         identity: str = "",
+        dependency: Dependency | None = None,
     ) -> UnitFuture[ExperimentUnit]:
         """Adds a unit running `job`; returns a future of the unit (awaitable).
 
         `args` are the unit's arguments: for a job generator its keyword args,
         for a Job `{"args": ..., "env_vars": ...}` overrides, for a JobGroup
-        such dicts keyed by job name.
+        such dicts keyed by job name. `dependency` (e.g.
+        `a.after_succeeded() & b.after_succeeded()`) makes the scheduler hold
+        the unit's jobs until it holds; see `lxm3.xm.dependencies`.
         """
+        if dependency is not None:
+            from lxm3.xm.dependencies import flatten
+
+            flatten(dependency)  # a malformed expression fails here, before an id is reserved
         if self._loop is None:
             # Checked before creating the unit, so a misplaced add reserves no work unit id.
             raise RuntimeError("use the experiment inside `with` or `async with` before adding jobs")
         unit = self._create_experiment_unit(args, role, identity)
         self._units.append(unit)
-        launched = unit.add(job, args)
+        launched = unit.add(job, args, dependency=dependency)
 
         async def launch() -> ExperimentUnit:
             await launched

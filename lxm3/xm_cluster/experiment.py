@@ -24,8 +24,9 @@ from lxm3 import xm
 from lxm3.config import Config, load_config
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.store.db import ExperimentStore
+from lxm3.xm.dependencies import Flat, flatten
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
-from lxm3.xm_cluster import launching, targets
+from lxm3.xm_cluster import dependencies, launching, targets
 from lxm3.xm_cluster.batching import SubmitBatcher
 from lxm3.xm_cluster.packaging import Packager
 
@@ -71,18 +72,31 @@ class ClusterWorkUnit(xm.WorkUnit):
         super().__init__(experiment, work_unit_id, args, role, identity)
         self._cluster_experiment = experiment
         self.jobs: list[LaunchedJob] = []
+        #: What the unit's jobs wait on (set at launch), for status reasons.
+        self.dependency: Flat | None = None
 
     @property
     def unit_rel(self) -> str:
         return f"experiments/{self.experiment_id}/{self.work_unit_id}"
 
-    async def _launch_job_group(self, job_group: xm.JobGroup, args_view: Mapping[str, Any]) -> None:
+    async def _launch_job_group(
+        self, job_group: xm.JobGroup, args_view: Mapping[str, Any], dependency: xm.Dependency | None = None
+    ) -> None:
         experiment = self._cluster_experiment
         await asyncio.to_thread(
             experiment.store.add_work_unit, self.experiment_id, self.work_unit_id, args_view
         )
+        flat = None
+        if dependency is not None:
+            flat = flatten(dependency)
+            await dependencies.wait_launched(flat, self)
+            self.dependency = flat
+            rows = dependencies.store_rows(flat)
+            await asyncio.to_thread(
+                experiment.store.add_dependencies, self.experiment_id, self.work_unit_id, rows
+            )
         for job in _flatten(job_group):
-            target, staged, label = await asyncio.to_thread(self._stage_job, job)
+            target, staged, label = await asyncio.to_thread(self._stage_job, job, flat)
             if experiment.dry_run:
                 experiment.report_dry_run(staged, target)
                 self.jobs.append(LaunchedJob(staged.name, target, staged.num_tasks, staged.remote_dir, []))
@@ -92,15 +106,31 @@ class ClusterWorkUnit(xm.WorkUnit):
             launched = await asyncio.to_thread(self._record_job, job, target, staged, label, submitted)
             self.jobs.append(launched)
 
-    def _stage_job(self, job: Any) -> tuple[targets.Target, launching.StagedJob, str]:
+    def _stage_job(
+        self, job: Any, flat: Flat | None = None
+    ) -> tuple[targets.Target, launching.StagedJob, str]:
         experiment = self._cluster_experiment
         tasks = launching.job_tasks(job)
         target = targets.get_target(job.executor, experiment.config)
         target.offline = target.offline or experiment.dry_run
         target.warm_up()
         label = f"{self.experiment_unit_name}_{tasks.name}"
+        held: dict[str, Any] = {}
+        if flat is not None:
+            resolved, chunks, check = dependencies.resolve(
+                flat,
+                experiment_id=self.experiment_id,
+                target=target,
+                num_tasks=tasks.num_tasks,
+                dry_run=experiment.dry_run,
+            )
+            held = {
+                "dependency": resolved,
+                "chunks": chunks,
+                "spec_extras": {"dependency": check} if check else None,
+            }
         staged = launching.stage_job(
-            tasks, target, experiment.local_root_for(target), self.unit_rel, label=label
+            tasks, target, experiment.local_root_for(target), self.unit_rel, label=label, **held
         )
         return target, staged, label
 
@@ -147,8 +177,14 @@ class ClusterWorkUnit(xm.WorkUnit):
         for job in self.jobs:
             if refresh:
                 job.target.watcher.refresh()
-            result.append((job, job.target.watcher.statuses(job.submitted)))
+            result.append((job, self._relabel(job.target.watcher.statuses(job.submitted))))
         return result
+
+    def _relabel(self, statuses: dict[int, TaskStatus]) -> dict[int, TaskStatus]:
+        """Tasks that never ran because the dependency can never hold: CANCELLED, with why."""
+        if self.dependency is None:
+            return statuses
+        return dependencies.live_relabel(self, statuses)
 
     def get_status(self) -> ExperimentUnitStatus:
         if self._launch_error is not None:
@@ -163,7 +199,7 @@ class ClusterWorkUnit(xm.WorkUnit):
             return
         outcomes: list[tuple[int, TaskStatus, str]] = []
         for job in self.jobs:
-            statuses = await job.target.watcher.wait(job.submitted)
+            statuses = self._relabel(await job.target.watcher.wait(job.submitted))
             outcomes.extend(
                 (task, status, job.log_path(task, "err")) for task, status in sorted(statuses.items())
             )

@@ -171,6 +171,7 @@ def stage_job(
     label: str | None = None,
     chunks: Sequence[ArrayChunk] | None = None,
     spec_extras: dict[str, Any] | None = None,
+    dependency: Any = None,
 ) -> StagedJob:
     """Writes the job's files into `local_root/unit_rel/<job>/` and renders its scripts."""
     name = _safe_name(job.name)
@@ -238,6 +239,7 @@ def stage_job(
             spec_path=f"{remote_dir}/job.json",
             python=target.python,
             env=target.env,
+            dependency=dependency,
         )
         script_rel = f"{job_rel}/job-{number}.sh"
         script_local = local_root / script_rel

@@ -515,7 +515,9 @@ class ReloadedWorkUnit(xm.WorkUnit):
         self.jobs = jobs
         self._launched.set()
 
-    async def _launch_job_group(self, job_group: xm.JobGroup, args_view: Mapping[str, Any]) -> None:
+    async def _launch_job_group(
+        self, job_group: xm.JobGroup, args_view: Mapping[str, Any], dependency: xm.Dependency | None = None
+    ) -> None:
         raise xm.ExperimentUnitError(
             f"work unit {self.work_unit_name} was reloaded from the store; it cannot launch jobs"
         )
