@@ -194,25 +194,29 @@ def describe_edges(edges: Sequence[Edge]) -> str:
     return joiner.join(f"{e.what} {e.condition}{' (task by task)' if e.per_task else ''}" for e in edges)
 
 
-def unit_outcome(statuses: Iterable[TaskStatus]) -> tuple[bool, bool] | None:
-    """(ended, succeeded) of a unit from its tasks' states; None when nothing is known."""
+def unit_outcome(statuses: Iterable[TaskStatus]) -> str | None:
+    """How a unit ended: "succeeded", "failed" or "cancelled"; None while it runs (or is unknown)."""
     states = [s.state for s in statuses]
-    if not states:
+    if not states or not all(state.is_terminal for state in states):
         return None
-    ended = all(state.is_terminal for state in states)
-    return ended, ended and all(state is TaskState.COMPLETED for state in states)
+    if all(state is TaskState.COMPLETED for state in states):
+        return "succeeded"
+    return "failed" if any(state is TaskState.FAILED for state in states) else "cancelled"
 
 
-def explain(edges: Sequence[Edge], outcome: Callable[[Edge], tuple[bool, bool] | None]) -> str | None:
+#: How a predecessor's end is learned: edge -> `unit_outcome` of the unit it names.
+Outcome = Callable[["Edge"], "str | None"]
+
+
+def explain(edges: Sequence[Edge], outcome: Outcome) -> str | None:
     """Why the dependency of `edges` can never hold, e.g. "dependency on work unit 1 failed"."""
     for edge in edges:
-        known = outcome(edge)
-        if known is None or not known[0]:
+        ended = outcome(edge)
+        if ended is None:
             continue
-        _, succeeded = known
-        if edge.condition == "succeeded" and not succeeded:
-            return f"dependency on {edge.what} failed"
-        if edge.condition == "failed" and succeeded:
+        if edge.condition == "succeeded" and ended != "succeeded":
+            return f"dependency on {edge.what} {'failed' if ended == 'failed' else 'was cancelled'}"
+        if edge.condition == "failed" and ended == "succeeded":
             return f"dependency on {edge.what} did not fail"
     return None
 
@@ -220,7 +224,7 @@ def explain(edges: Sequence[Edge], outcome: Callable[[Edge], tuple[bool, bool] |
 def relabel(
     statuses: dict[int, TaskStatus],
     edges: Sequence[Edge],
-    outcome: Callable[[Edge], tuple[bool, bool] | None],
+    outcome: Outcome,
 ) -> dict[int, TaskStatus]:
     """Tasks of a dependent unit that never ran: CANCELLED with the reason.
 
@@ -242,7 +246,7 @@ def relabel(
         status = statuses[task]
         if status.state is TaskState.FAILED or reason is not None:
             message = reason or f"its dependency ({describe_edges(edges)}) can never hold"
-            result[task] = attrs.evolve(status, state=TaskState.CANCELLED, message=message)
+            result[task] = attrs.evolve(status, state=TaskState.CANCELLED, exit_code=None, message=message)
     return result
 
 
@@ -263,7 +267,7 @@ def live_relabel(unit: Any, statuses: dict[int, TaskStatus]) -> dict[int, TaskSt
     ]
     units = {(c.experiment_id, c.work_unit_id): c.unit for c in flat.conditions}
 
-    def outcome(edge: Edge) -> tuple[bool, bool] | None:
+    def outcome(edge: Edge) -> str | None:
         predecessor = units[(edge.on_experiment_id, edge.on_work_unit_id)]
         try:
             if getattr(predecessor, "_cluster_experiment", None) is not None:  # launched here: cached states
@@ -299,3 +303,110 @@ def dependents_closure(store: Any, experiment_id: int, work_unit_ids: Iterable[i
                 found[key[0]].add(key[1])
                 frontier.append(key)
     return found
+
+
+def relabel_results(
+    experiment_id: int,
+    results: dict[int, list[tuple[Any, dict[int, TaskStatus]]]],
+    rows: Iterable[Mapping[str, Any]],
+    read_others: Callable[[list[tuple[int, int]]], dict[tuple[int, int], list[TaskStatus]]],
+) -> dict[int, list[tuple[Any, dict[int, TaskStatus]]]]:
+    """`relabel` over a reloaded experiment's `task_statuses` (work unit -> [(job, statuses)]).
+
+    Predecessors not among `results` (another experiment's, or not selected)
+    are read with `read_others`, once, only when a task needs a reason.
+    """
+    edges = edges_by_unit(rows)
+    if not edges:
+        return results
+    others: dict[tuple[int, int], list[TaskStatus]] | None = None
+
+    def outcome(edge: Edge) -> str | None:
+        nonlocal others
+        if edge.on_experiment_id == experiment_id and edge.on_work_unit_id in results:
+            return unit_outcome(s for _, tasks in results[edge.on_work_unit_id] for s in tasks.values())
+        if others is None:
+            wanted = sorted(
+                {
+                    (e.on_experiment_id, e.on_work_unit_id)
+                    for unit_edges in edges.values()
+                    for e in unit_edges
+                    if not (e.on_experiment_id == experiment_id and e.on_work_unit_id in results)
+                }
+            )
+            try:
+                others = read_others(wanted)
+            except Exception:  # noqa: BLE001 - a reason is a nicety, never an error
+                others = {}
+        return unit_outcome(others.get((edge.on_experiment_id, edge.on_work_unit_id), []))
+
+    # In id order: a unit waits on units added before it, so their states are final here first.
+    relabelled = dict(results)
+    for work_unit_id in sorted(results):
+        unit_edges = edges.get(work_unit_id, [])
+        relabelled[work_unit_id] = [
+            (job, relabel(tasks, unit_edges, outcome)) for job, tasks in results[work_unit_id]
+        ]
+        results = {**results, work_unit_id: relabelled[work_unit_id]}
+    return {work_unit_id: relabelled[work_unit_id] for work_unit_id in results}
+
+
+def unit_reason(jobs: Sequence[tuple[Any, dict[int, TaskStatus]]]) -> str | None:
+    """The dependency reason a unit's tasks were cancelled with, if any."""
+    for _, tasks in jobs:
+        for status in tasks.values():
+            if status.state is TaskState.CANCELLED and status.message.startswith("dependency on "):
+                return status.message
+    return None
+
+
+def dependency_json(
+    work_unit_id: int, jobs: Sequence[tuple[Any, dict[int, TaskStatus]]], rows: Iterable[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The `lxm3 status --json` keys of a unit that waits on others (none for the others)."""
+    edges = edges_by_unit(rows).get(work_unit_id, [])
+    if not edges:
+        return {}
+    entry: dict[str, Any] = {"depends_on": [edge.to_json() for edge in edges]}
+    if edges[0].mode == "any":
+        entry["dependency_mode"] = "any"
+    reason = unit_reason(jobs)
+    if reason is not None:
+        entry["reason"] = reason
+    return entry
+
+
+def dependency_lines(
+    rows: Iterable[Mapping[str, Any]], results: Mapping[int, Sequence[tuple[Any, dict[int, TaskStatus]]]]
+) -> list[str]:
+    """`work unit 3 waits on work unit 1 succeeded and work unit 2 succeeded` lines for `lxm3 status`."""
+    lines = []
+    for work_unit_id, edges in sorted(edges_by_unit(rows).items()):
+        if work_unit_id not in results:
+            continue
+        line = f"work unit {work_unit_id} waits on {describe_edges(edges)}"
+        reason = unit_reason(results[work_unit_id])
+        if reason is not None:
+            line += f": cancelled, {reason}"
+        lines.append(line)
+    return lines
+
+
+def cancel_dependents(experiment: Any, work_unit_ids: Sequence[int]) -> dict[int, set[int]]:
+    """Cancels the units of OTHER experiments that wait on `work_unit_ids`; returns every dependent.
+
+    The experiment's own dependents are returned (not cancelled) so that its
+    caller cancels them in the same command as the units they wait on.
+    """
+    from lxm3.xm_cluster.reload import get_experiment
+
+    found = dependents_closure(experiment.store, experiment.experiment_id, work_unit_ids)
+    own = found.get(experiment.experiment_id, set()) - set(work_unit_ids)
+    result = {experiment.experiment_id: own} if own else {}
+    for experiment_id, units in sorted(found.items()):
+        if experiment_id == experiment.experiment_id:
+            continue
+        other = get_experiment(experiment_id, store=experiment.store)
+        other.cancel(sorted(units & set(other.work_units())))
+        result[experiment_id] = units
+    return result

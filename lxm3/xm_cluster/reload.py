@@ -40,6 +40,7 @@ from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, Submitted
 from lxm3.store.db import ExperimentStore, open_store, process_alive
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
 from lxm3.xm_cluster import launching, targets
+from lxm3.xm_cluster.dependencies import relabel_results
 
 log = logging.getLogger(__name__)
 
@@ -647,12 +648,31 @@ class ReloadedExperiment(xm.Experiment):
         reader = reader or StatusReader(self.store, self.resolver)
         jobs = [job for unit in units for job in unit.jobs]
         states = reader.read(jobs, {self.experiment_id: self.config_path}, tolerate_errors=tolerate_errors)
-        return {
+        results = {
             unit.work_unit_id: [
                 (job, states[(job.experiment_id, job.work_unit_id, job.name)]) for job in unit.jobs
             ]
             for unit in units
         }
+        # Tasks that never ran because their dependency cannot hold: CANCELLED, with the reason.
+        return relabel_results(
+            self.experiment_id, results, self.store.dependencies(self.experiment_id), self._predecessor_states
+        )
+
+    def _predecessor_states(self, units: list[tuple[int, int]]) -> dict[tuple[int, int], list[TaskStatus]]:
+        """Task states of units (of this or other experiments) that dependents of this one wait on."""
+        result: dict[tuple[int, int], list[TaskStatus]] = {}
+        for experiment_id in sorted({e for e, _ in units}):
+            ids = [w for e, w in units if e == experiment_id]
+            other = (
+                self
+                if experiment_id == self.experiment_id
+                else get_experiment(experiment_id, store=self.store)
+            )
+            known = [w for w in ids if w in other.work_units()]
+            for work_unit_id, jobs in other.task_statuses(known, tolerate_errors=True).items():
+                result[(experiment_id, work_unit_id)] = [s for _, tasks in jobs for s in tasks.values()]
+        return result
 
     def target_for(self, attempt: JobAttempt) -> targets.Target:
         return self.resolver.target(attempt, self.config_path)
