@@ -41,6 +41,14 @@ from lxm3.store.db import ExperimentStore, open_store, process_alive
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
 from lxm3.xm_cluster import launching, targets
 from lxm3.xm_cluster.dependencies import relabel_results
+from lxm3.xm_cluster.rerun_dependencies import (
+    NEVER,
+    cancelled_only,
+    rerun_dependency,
+    rerun_scope,
+    rerun_states,
+    unit_edges,
+)
 
 log = logging.getLogger(__name__)
 
@@ -759,18 +767,37 @@ class ReloadedExperiment(xm.Experiment):
         index map. The old attempt's logs of those tasks move to
         `logs/attempt-<n>/`, so `logs/<task>.*` always belong to the latest one.
         """
+        if work_unit_ids is not None:
+            self.select(work_unit_ids)
+        everything = self.task_statuses()
+        # Units waiting on a rerun unit are re-armed: their cancelled tasks rerun, held on its new jobs.
+        scope = rerun_scope(self.store, self.experiment_id, work_unit_ids)
         plan: list[tuple[StoredJob, list[int]]] = []
-        for _, results in self.task_statuses(work_unit_ids).items():
+        for work_unit_id, results in sorted(everything.items()):
+            if work_unit_ids is not None and work_unit_id not in scope:
+                continue
+            wanted = cancelled_only(states, scope.get(work_unit_id, False))
             for job, statuses in results:
-                tasks = sorted(task for task, status in statuses.items() if status.state in states)
+                tasks = sorted(task for task, status in statuses.items() if status.state in wanted)
                 if tasks:
                     plan.append((job, tasks))
         report = RerunReport()
         if not plan:
             return report
+        edges = unit_edges(self.store, self.experiment_id)
+        decided = rerun_states(everything)
+        resubmitted: dict[int, list[tuple[Any, list[SubmittedJob]]]] = {}
         report.attempt = self.store.add_attempt(self.experiment_id, "rerun", sys.argv)
         for job, tasks in plan:
-            submitted = self._resubmit(job, tasks, report.attempt)
+            dependency = None
+            if job.work_unit_id in edges:
+                dependency = rerun_dependency(
+                    self.experiment_id, job.work_unit_id, edges[job.work_unit_id], resubmitted, decided
+                )
+                if dependency == NEVER:
+                    continue  # its condition can no longer hold: it stays cancelled
+            submitted = self._resubmit(job, tasks, report.attempt, dependency)
+            resubmitted.setdefault(job.work_unit_id, []).append((job, submitted))
             job_ids = [s.job_id for s in submitted]
             report.jobs.append((job.work_unit_id, job.name, tasks, job_ids))
             report.local = report.local or job.first.is_local
@@ -779,7 +806,9 @@ class ReloadedExperiment(xm.Experiment):
         self.refresh()
         return report
 
-    def _resubmit(self, job: StoredJob, tasks: list[int], attempt_number: int) -> list[SubmittedJob]:
+    def _resubmit(
+        self, job: StoredJob, tasks: list[int], attempt_number: int, dependency: Any = None
+    ) -> list[SubmittedJob]:
         base = job.first
         target = self.target_for(base)
         executor = base.executor()
@@ -819,6 +848,7 @@ class ReloadedExperiment(xm.Experiment):
                 python=target.python,
                 env=target.env,
                 index_map=f"{remote_root}/{map_rel}",
+                dependency=dependency,
             )
             script_rel = f"{job_rel}/job-a{attempt_number}-{number}.sh"
             script_local = local_root / script_rel
