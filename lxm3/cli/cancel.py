@@ -26,16 +26,11 @@ def run(namespace: argparse.Namespace) -> int:
 
 def _run(namespace: argparse.Namespace) -> int:
     from lxm3.cli.common import open_experiment
-    from lxm3.xm_cluster.dependencies import cancel_dependents
+    from lxm3.xm_cluster.dependencies import cancel_with_dependents
 
     experiment = open_experiment(namespace)
     selected = [namespace.wu] if namespace.wu is not None else None
-    chosen = selected if selected is not None else list(experiment.work_units())
-    experiment.select(chosen)
-    dependents = cancel_dependents(experiment, chosen)
-    if selected is not None and dependents.get(experiment.experiment_id):
-        selected = sorted(set(selected) | dependents[experiment.experiment_id])
-    report = experiment.cancel(selected)
+    report, dependents = cancel_with_dependents(experiment, selected)
     for experiment_id, units in sorted(dependents.items()):
         where = "" if experiment_id == experiment.experiment_id else f" of experiment {experiment_id}"
         print(f"also cancelling work unit(s) {', '.join(map(str, sorted(units)))}{where}: they wait on it")

@@ -410,3 +410,19 @@ def cancel_dependents(experiment: Any, work_unit_ids: Sequence[int]) -> dict[int
         other.cancel(sorted(units & set(other.work_units())))
         result[experiment_id] = units
     return result
+
+
+def cancel_with_dependents(
+    experiment: Any, work_unit_ids: Sequence[int] | None
+) -> tuple[Any, dict[int, set[int]]]:
+    """`experiment.cancel(work_unit_ids)` plus every unit waiting on them (what `lxm3 cancel` does).
+
+    Returns the experiment's cancel report and the dependents cancelled with
+    it: experiment id -> work unit ids.
+    """
+    chosen = list(work_unit_ids) if work_unit_ids is not None else list(experiment.work_units())
+    experiment.select(chosen)
+    dependents = cancel_dependents(experiment, chosen)
+    own = dependents.get(experiment.experiment_id, set())
+    selected = sorted(set(work_unit_ids) | own) if work_unit_ids is not None else None
+    return experiment.cancel(selected), dependents
