@@ -166,8 +166,13 @@ class ExperimentUnit(abc.ABC):
             else:
                 group = job_blocks.JobGroup()
                 group.jobs[str(getattr(job, "name", "job"))] = job
-            awaitable: Awaitable[Any] = self._launch_job_group(
-                group, self._args or dict(args or {}), dependency or self._default_dependency
+            held = dependency or self._default_dependency
+            args_view = self._args or dict(args or {})
+            # Backends written before dependencies take (group, args_view): pass it only when set.
+            awaitable: Awaitable[Any] = (
+                self._launch_job_group(group, args_view, held)
+                if held is not None
+                else self._launch_job_group(group, args_view)
             )
         elif inspect.iscoroutinefunction(job):
             self._default_dependency = dependency
