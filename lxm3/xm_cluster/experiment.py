@@ -91,10 +91,6 @@ class ClusterWorkUnit(xm.WorkUnit):
             flat = flatten(dependency)
             await dependencies.wait_launched(flat, self)
             self.dependency = flat
-            rows = dependencies.store_rows(flat)
-            await asyncio.to_thread(
-                experiment.store.add_dependencies, self.experiment_id, self.work_unit_id, rows
-            )
         for job in _flatten(job_group):
             target, staged, label = await asyncio.to_thread(self._stage_job, job, flat)
             if experiment.dry_run:
@@ -105,6 +101,11 @@ class ClusterWorkUnit(xm.WorkUnit):
             submitted = await experiment.batcher_for(target).submit(staged)
             launched = await asyncio.to_thread(self._record_job, job, target, staged, label, submitted)
             self.jobs.append(launched)
+        if flat is not None and self.jobs:  # the graph `lxm3 status` shows; a refused unit has none
+            rows = dependencies.store_rows(flat)
+            await asyncio.to_thread(
+                experiment.store.add_dependencies, self.experiment_id, self.work_unit_id, rows
+            )
 
     def _stage_job(
         self, job: Any, flat: Flat | None = None
