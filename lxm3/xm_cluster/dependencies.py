@@ -407,7 +407,7 @@ def cancel_dependents(experiment: Any, work_unit_ids: Sequence[int]) -> dict[int
         if experiment_id == experiment.experiment_id:
             continue
         other = get_experiment(experiment_id, store=experiment.store)
-        other.cancel(sorted(units & set(other.work_units())))
+        other.cancel(sorted(units & set(other.work_units)))
         result[experiment_id] = units
     return result
 
@@ -420,7 +420,7 @@ def cancel_with_dependents(
     Returns the experiment's cancel report and the dependents cancelled with
     it: experiment id -> work unit ids.
     """
-    chosen = list(work_unit_ids) if work_unit_ids is not None else list(experiment.work_units())
+    chosen = list(work_unit_ids) if work_unit_ids is not None else list(experiment.work_units)
     experiment.select(chosen)
     dependents = cancel_dependents(experiment, chosen)
     own = dependents.get(experiment.experiment_id, set())

@@ -625,12 +625,13 @@ class ReloadedExperiment(xm.Experiment):
     def config_path(self) -> str | None:
         return self.record.get("config_path")
 
+    @property
     def work_units(self) -> dict[int, ReloadedWorkUnit]:  # type: ignore[override]
         return {unit.work_unit_id: unit for unit in self._units if isinstance(unit, ReloadedWorkUnit)}
 
     def select(self, work_unit_ids: Sequence[int] | None = None) -> list[ReloadedWorkUnit]:
         """The given work units (all when None); an unknown id raises xm.NotFoundError."""
-        units = self.work_units()
+        units = self.work_units
         if work_unit_ids is None:
             return list(units.values())
         missing = [i for i in work_unit_ids if i not in units]
@@ -677,7 +678,7 @@ class ReloadedExperiment(xm.Experiment):
                 if experiment_id == self.experiment_id
                 else get_experiment(experiment_id, store=self.store)
             )
-            known = [w for w in ids if w in other.work_units()]
+            known = [w for w in ids if w in other.work_units]
             for work_unit_id, jobs in other.task_statuses(known, tolerate_errors=True).items():
                 result[(experiment_id, work_unit_id)] = [s for _, tasks in jobs for s in tasks.values()]
         return result

@@ -271,7 +271,7 @@ def test_cancel_takes_dependents_along_and_rerun_rearms_them(
     assert [s.state for s in states[1] + states[2]] == [TaskState.COMPLETED] * 2
     first, second = (
         where.read_records(log_dir(a)),
-        where.read_records(reloaded.work_units()[2].jobs[0].first.log_dir),
+        where.read_records(reloaded.work_units[2].jobs[0].first.log_dir),
     )
     assert second[0]["start"] >= first[0]["end"]
 
@@ -282,7 +282,7 @@ def test_dependency_on_a_unit_of_another_experiment(cluster_where: Where, probe_
     with xm_cluster.create_experiment("pipeline-upstream") as upstream:
         executable = package(upstream, probe_package, where)
         upstream.add(single(executable, where, sleep="3"))
-    earlier = xm_cluster.get_experiment(upstream.experiment_id).work_units()[1]
+    earlier = xm_cluster.get_experiment(upstream.experiment_id).work_units[1]
     with xm_cluster.create_experiment("pipeline-downstream") as downstream:
         executable = package(downstream, probe_package, where)
         later = downstream.add(single(executable, where), dependency=earlier.after_succeeded()).result()
