@@ -7,13 +7,18 @@ first task of stage B starts, both read from the tasks' OWN timestamps
 (`time.time()` written by the program: A's last line before exiting, B's
 first line).
 
-    ours   an lxm3 experiment: A = `xm.Job` (sleeps 1 s), B = `xm.Job` added with
+    ours   an lxm3 experiment: A = `xm.Job` (sleeps A_SECONDS), B = `xm.Job` added with
            `dependency=a.after_succeeded()`; the launcher exits right after
            submitting, and the scheduler holds B until A succeeded
     floor  the same chain submitted by hand in ONE ssh command:
            `A=$(sbatch --parsable a.sh); sbatch --dependency=afterok:$A
            --kill-on-invalid-dep=yes b.sh`, where a.sh/b.sh run `python3 -c` to
            write the same timestamps (Grid Engine: `qsub -hold_jid`)
+
+A runs long enough (A_SECONDS) that both stages are queued before it ends,
+on both sides: the measure is the scheduler's hand-off, not how fast each
+side submits (a run where B was submitted after A ended stops the benchmark
+with an error).
 
 Runs alternate (ours, floor, floor, ours, ...) so load drifts hit both alike;
 the figure is median(ours) / median(floor), target <= 1.2. Output: a table,
@@ -52,6 +57,8 @@ print("%.6f %.6f" % (start, time.time()), flush=True)
 """
 BUILD = '#!/bin/sh\ncp probe.py "$BUILDDIR/"\n'
 STAMP = "python3 -c 'import time; print(\"%.6f\" % time.time())'"
+#: How long stage A runs: long enough for both sides to have queued B before it ends.
+A_SECONDS = 5
 
 
 def ssh(script: str, timeout: float = 120) -> str:
@@ -80,7 +87,7 @@ def wait_for_file(path: str, timeout: float = 180) -> str:
 def floor_once(scheduler: str, root: str) -> float:
     """One bare chain submitted by hand; returns B's start minus A's end, seconds."""
     work = f"{root}/floor-{secrets.token_hex(4)}"
-    a = f"#!/bin/bash\nsleep 1\n{STAMP} > {work}/a.end\n"
+    a = f"#!/bin/bash\nsleep {A_SECONDS}\n{STAMP} > {work}/a.end\n"
     b = f"#!/bin/bash\n{STAMP} > {work}/b.start\n"
     if scheduler == "slurm":
         submit = (
@@ -109,11 +116,14 @@ def ours_once(scheduler: str, probe_dir: Path, config: Path) -> float:
             path=str(probe_dir), entrypoint=["python3", "probe.py"], build_script="build.sh"
         )
         [executable] = experiment.package([xm.Packageable(spec, executor_spec=executor.Spec())])
-        a = experiment.add(xm.Job(executable, executor(), env_vars={"P8_SLEEP": "1"})).result()
+        a = experiment.add(xm.Job(executable, executor(), env_vars={"P8_SLEEP": str(A_SECONDS)})).result()
         b = experiment.add(xm.Job(executable, executor()), dependency=a.after_succeeded()).result()
+        queued = time.time()
     [a_job], [b_job] = a.jobs, b.jobs
     b_start = float(wait_for_file(f"{b_job.log_dir}/0.out").split()[0])
     a_end = float(ssh(f"cat {a_job.log_dir}/0.out").split()[1])
+    if queued >= a_end:
+        raise RuntimeError(f"B was submitted {queued - a_end:.2f} s after A ended: not a hand-off")
     return b_start - a_end
 
 

@@ -39,7 +39,7 @@ def status_json(
     """The `--json` document for `ReloadedExperiment.task_statuses()` results."""
     from lxm3.cli.common import public_state
     from lxm3.xm.status import aggregate_state
-    from lxm3.xm_cluster.dependencies import dependency_json
+    from lxm3.xm_cluster.dependency_status import dependency_json
 
     units = []
     for work_unit_id, jobs in results.items():
@@ -91,7 +91,7 @@ def _print_tables(
 
     from lxm3.cli.common import console, counts_text, local_time, public_state, ranges, state_text
     from lxm3.xm.status import aggregate_state
-    from lxm3.xm_cluster.dependencies import dependency_lines
+    from lxm3.xm_cluster.dependency_status import dependency_lines
 
     out = console()
     record = experiment.record

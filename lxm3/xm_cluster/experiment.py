@@ -26,7 +26,7 @@ from lxm3.schedulers.base import SubmittedJob
 from lxm3.store.db import ExperimentStore
 from lxm3.xm.dependencies import Flat, flatten
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
-from lxm3.xm_cluster import dependencies, launching, targets
+from lxm3.xm_cluster import dependencies, dependency_status, launching, targets
 from lxm3.xm_cluster.batching import SubmitBatcher
 from lxm3.xm_cluster.packaging import Packager
 
@@ -185,7 +185,7 @@ class ClusterWorkUnit(xm.WorkUnit):
         """Tasks that never ran because the dependency can never hold: CANCELLED, with why."""
         if self.dependency is None:
             return statuses
-        return dependencies.live_relabel(self, statuses)
+        return dependency_status.live_relabel(self, statuses)
 
     def get_status(self) -> ExperimentUnitStatus:
         if self._launch_error is not None:

@@ -40,7 +40,7 @@ from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, Submitted
 from lxm3.store.db import ExperimentStore, open_store, process_alive
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
 from lxm3.xm_cluster import launching, targets
-from lxm3.xm_cluster.dependencies import relabel_results
+from lxm3.xm_cluster.dependency_status import relabel_results
 from lxm3.xm_cluster.rerun_dependencies import (
     NEVER,
     cancelled_only,

@@ -20,7 +20,7 @@ from lxm3.schedulers.base import SubmittedJob
 from lxm3.schedulers.dependency import PredecessorJob, ResolvedDependency, Term
 from lxm3.xm.dependencies import DependencyError
 from lxm3.xm.status import TaskState, TaskStatus
-from lxm3.xm_cluster.dependencies import Edge, edges_by_unit, unit_outcome
+from lxm3.xm_cluster.dependency_status import Edge, edges_by_unit, unit_outcome
 
 #: What `rerun_dependency` returns for a dependent whose condition can no longer hold.
 NEVER = "never"
