@@ -44,6 +44,7 @@ from lxm3.xm_cluster.dependency_status import relabel_results
 from lxm3.xm_cluster.rerun_dependencies import (
     NEVER,
     cancelled_only,
+    check_rerun,
     rerun_dependency,
     rerun_scope,
     rerun_states,
@@ -787,6 +788,7 @@ class ReloadedExperiment(xm.Experiment):
             return report
         edges = unit_edges(self.store, self.experiment_id)
         decided = rerun_states(everything)
+        check_rerun(self.experiment_id, [job.work_unit_id for job, _ in plan], edges, decided)
         resubmitted: dict[int, list[tuple[Any, list[SubmittedJob]]]] = {}
         report.attempt = self.store.add_attempt(self.experiment_id, "rerun", sys.argv)
         for job, tasks in plan:

@@ -94,10 +94,14 @@ def rerun_dependency(
             )
             continue
         holds = _holds(edge.condition, unit_outcome(statuses.get(edge.on_work_unit_id, [])) if own else None)
+        if holds is None and not own:
+            raise DependencyError(
+                f"work unit {work_unit_id} waits on {edge.what}, another experiment's unit, which a rerun "
+                "does not re-arm; launch it again instead"
+            )
         if holds is None:
             raise DependencyError(
-                f"work unit {work_unit_id} waits on {edge.what}, which has not ended (or is another "
-                "experiment's); rerun it once that unit ended"
+                f"work unit {work_unit_id} waits on {edge.what}, which has not ended; rerun it once it ended"
             )
         decided.append(holds)
     mode = edges[0].mode if edges else "all"
@@ -109,6 +113,24 @@ def rerun_dependency(
     elif not all(decided):
         return NEVER
     return ResolvedDependency(mode, tuple(terms)) if terms else None
+
+
+def check_rerun(
+    experiment_id: int,
+    rerun_units: Sequence[int],
+    edges: Mapping[int, list[Edge]],
+    statuses: Mapping[int, list[TaskStatus]],
+) -> None:
+    """Raises DependencyError before anything is resubmitted if a dependent cannot be re-armed."""
+    rerun = set(rerun_units)
+    for work_unit_id in sorted(rerun):
+        for edge in edges.get(work_unit_id, []):
+            rerun_too = edge.on_experiment_id == experiment_id and edge.on_work_unit_id in rerun
+            # Raises for a task-by-task edge, or for a predecessor whose end is not known.
+            placeholder: dict[int, list[tuple[Any, list[SubmittedJob]]]] = (
+                {edge.on_work_unit_id: []} if rerun_too else {}
+            )
+            rerun_dependency(experiment_id, work_unit_id, [edge], placeholder, statuses)
 
 
 def rerun_states(
