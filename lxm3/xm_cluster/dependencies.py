@@ -68,6 +68,11 @@ def _jobs_of(condition: After, target: Any, dry_run: bool) -> tuple[PredecessorJ
                     )
                 )
         else:  # reloaded (reload.StoredJob): each task's latest attempt
+            if target.is_local:
+                raise DependencyError(
+                    f"work unit {condition.work_unit_id} of experiment {condition.experiment_id} was launched by "
+                    "another process: Local jobs can only wait on units this process runs"
+                )
             where = job.first.target_name
             owners = job.owners()
             ids = tuple(dict.fromkeys(owners[t].chunk_of(t).submitted.job_id for t in sorted(owners)))
