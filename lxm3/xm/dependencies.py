@@ -21,8 +21,10 @@ from typing import Any
 
 import attrs
 
+from lxm3.errors import LxmError
 
-class DependencyError(ValueError):
+
+class DependencyError(LxmError, ValueError):
     """A dependency that cannot be expressed or cannot hold; the message says how to fix it."""
 
 

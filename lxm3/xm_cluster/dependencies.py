@@ -161,7 +161,7 @@ def cancel_dependents(experiment: Any, work_unit_ids: Sequence[int]) -> dict[int
     The experiment's own dependents are returned (not cancelled) so that its
     caller cancels them in the same command as the units they wait on.
     """
-    from lxm3.xm_cluster.reload import get_experiment
+    from lxm3.xm_cluster.reloaded import get_experiment
 
     found = dependents_closure(experiment.store, experiment.experiment_id, work_unit_ids)
     own = found.get(experiment.experiment_id, set()) - set(work_unit_ids)
