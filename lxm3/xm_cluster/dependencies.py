@@ -103,6 +103,11 @@ def resolve(
         what = describe_unit(condition.work_unit_id, condition.experiment_id, experiment_id)
         if condition.per_task:
             sizes = {job.num_tasks for job in jobs}
+            if any(chunk.pack > 1 for job in jobs for chunk in job.chunks):
+                raise DependencyError(
+                    f"after_succeeded(per_task=True) cannot pair tasks with {what}: its tasks were packed "
+                    "several per array task; launch it with ArrayJob(pack=1)"
+                )
             if len(jobs) != 1 or sizes != {num_tasks}:
                 raise DependencyError(
                     f"after_succeeded(per_task=True) pairs task i with task i: {what} has "
