@@ -325,6 +325,70 @@ def resolve(base, path):
     return path if os.path.isabs(path) else os.path.join(base, path)
 
 
+#: The exit code of a task that never ran because its dependency can no longer hold;
+#: lxm3 reports such a task CANCELLED with the reason (never FAILED).
+DEPENDENCY_NOT_MET = 121
+
+
+def read_exit_file(log_dir, task_id):
+    """The code in `<log_dir>/<task>.exit`, or None when the task left none (never ran, killed)."""
+    try:
+        with open(os.path.join(log_dir, "%d.exit" % task_id)) as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def term_holds(condition, codes):
+    """Whether a condition holds for a unit whose tasks ended with `codes` (None: no exit file).
+
+    Only called once the scheduler says every task of the unit ended, so a
+    missing exit file means the task was cancelled or killed: not a success.
+    """
+    if condition == "succeeded":
+        return all(code == 0 for code in codes)
+    if condition == "failed":
+        return any(code != 0 for code in codes)
+    return True  # finished, started: the scheduler's hold already established them
+
+
+def term_codes(term, task_id, read_code=read_exit_file):
+    """The exit codes a term looks at: every task of its unit, or only task `task_id` (per task)."""
+    codes = []
+    for job in term["jobs"]:
+        if term.get("per_task"):
+            codes.append(read_code(job["log_dir"], task_id))
+        else:
+            codes.extend(read_code(job["log_dir"], task) for task in range(job["num_tasks"]))
+    return codes
+
+
+def unmet_reason(term):
+    """Why a term can never hold, in the words `lxm3 status` shows."""
+    if term["condition"] == "failed":
+        return "dependency on %s did not fail" % (term["what"],)
+    return "dependency on %s failed" % (term["what"],)
+
+
+def dependency_block(dependency, task_id, read_code=read_exit_file):
+    """None when the job spec's dependency holds for this task, else the reason it never will.
+
+    The scheduler held the task until the units it waits on ended; what it
+    could not check itself (Grid Engine's holds wait for any end; a split
+    array's "failed") is checked here, from the units' recorded exit files.
+    """
+    terms = dependency.get("terms", [])
+    results = [(term, term_holds(term["condition"], term_codes(term, task_id, read_code))) for term in terms]
+    if not results:
+        return None
+    if dependency.get("mode") == "any":
+        return None if any(ok for _, ok in results) else unmet_reason(results[0][0])
+    for term, ok in results:
+        if not ok:
+            return unmet_reason(term)
+    return None
+
+
 def run_pack(spec_path, task_ids, parallel):
     """Runs several sweep tasks in one array task: each as its own runner process.
 
@@ -407,6 +471,11 @@ def main(argv):
     base = os.path.dirname(spec_path)
     with open(spec_path, "rb") as handle:
         spec = json.loads(handle.read().decode("utf-8"))
+    log_dir = spec.get("log_dir")
+    if spec.get("dependency"):
+        reason = dependency_block(spec["dependency"], task_id)
+        if reason is not None:
+            return not_run(resolve(base, log_dir) if log_dir else None, task_id, reason)
     record = read_task(resolve(base, spec["table"]), resolve(base, spec["index"]), task_id)
 
     env = dict(os.environ)
@@ -425,7 +494,6 @@ def main(argv):
     env["LXM_OUTPUT_DIR"] = output_dir
     env["LXM_METRICS_FILE"] = os.path.join(output_dir, METRICS_NAME)
 
-    log_dir = spec.get("log_dir")
     stdout = stderr = None  # type: typing.Optional[typing.BinaryIO]
     if log_dir:
         log_dir = resolve(base, log_dir)
@@ -480,6 +548,17 @@ def main(argv):
         signal.signal(received[0], signal.SIG_DFL)
         os.kill(os.getpid(), received[0])
     return code
+
+
+def not_run(log_dir, task_id, reason):
+    """Ends a task whose dependency can never hold, without running its program."""
+    message = ("lxm3: task %d not run: %s\n" % (task_id, reason)).encode("utf-8")
+    if log_dir:
+        with open(os.path.join(log_dir, "%d.err" % task_id), "ab") as handle:
+            handle.write(message)
+        write_exit_code(log_dir, task_id, DEPENDENCY_NOT_MET)
+    sys.stderr.write(message.decode("utf-8"))
+    return DEPENDENCY_NOT_MET
 
 
 def write_exit_code(log_dir, task_id, code):

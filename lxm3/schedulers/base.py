@@ -129,6 +129,8 @@ class RenderRequest:
     index_map: str | None = None
     #: Tasks of a packed array task run at once (1: one after another).
     pack_parallel: int = 1
+    #: What the job waits for (a `lxm3.schedulers.dependency.ResolvedDependency`), if anything.
+    dependency: Any = None
 
     @property
     def directives(self) -> JobDirectives:

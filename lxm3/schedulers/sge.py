@@ -137,6 +137,14 @@ class GridEngineScheduler(Scheduler):
             derived.append(("-t", f"1-{chunk.array_size}"))
             if wanted.max_parallel:
                 derived.append(("-tc", str(wanted.max_parallel)))
+        if request.dependency is not None:
+            from lxm3.schedulers.dependency import sge_holds
+
+            hold, hold_array, _ = sge_holds(request.dependency, chunk)
+            if hold:
+                derived.append(("-hold_jid", ",".join(hold)))
+            if hold_array:
+                derived.append(("-hold_jid_ad", ",".join(hold_array)))
         # Grid Engine executors derive only valued options (`Directive`s).
         derived.extend(tuple(str(part) for part in directive) for directive in wanted.requirements)
         lines = [format_directive(directive) for directive in derived]

@@ -117,6 +117,11 @@ class SlurmScheduler(Scheduler):
             if wanted.max_parallel and chunk.array_size > 1:
                 array += f"%{wanted.max_parallel}"
             derived.append(("array", array))
+        if request.dependency is not None:
+            from lxm3.schedulers.dependency import slurm_dependency
+
+            derived.append(("dependency", slurm_dependency(request.dependency, chunk)[0]))
+            derived.append(("kill-on-invalid-dep", "yes"))
         derived.extend((str(name), value) for name, value, *_ in wanted.requirements)
         resources: dict[str, str | None] = dict(wanted.resources)
         directives = [(name, value) for name, value in derived if name not in resources]

@@ -221,6 +221,28 @@ class ExperimentStore:
             )
             return int(cursor.lastrowid or 0)
 
+    def add_dependencies(
+        self, experiment_id: int, work_unit_id: int, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Records what a work unit waits on (see `lxm3.xm_cluster.dependencies.store_rows`)."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO dependencies (experiment_id, work_unit_id, mode, on_experiment_id, on_work_unit_id,"
+                " condition, per_task) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        experiment_id,
+                        work_unit_id,
+                        row["mode"],
+                        row["on_experiment_id"],
+                        row["on_work_unit_id"],
+                        row["condition"],
+                        int(bool(row.get("per_task"))),
+                    )
+                    for row in rows
+                ],
+            )
+
     def set_final(self, states: Mapping[int, Mapping[int, Mapping[str, Any]]]) -> None:
         """Caches the final task states of job rows: row id -> {task: {"state", "exit_code", ...}}."""
         if not states:
@@ -307,6 +329,30 @@ class ExperimentStore:
     def job_records(self, experiment_id: int, work_unit_id: int | None = None) -> list[JobRecord]:
         """The typed records of every job attempt, oldest first."""
         return [JobRecord.from_row(row) for row in self.jobs(experiment_id, work_unit_id)]
+
+    def dependencies(self, experiment_id: int) -> list[dict[str, Any]]:
+        """What the experiment's work units wait on, one row per condition."""
+        rows = (
+            self._connection()
+            .execute("SELECT * FROM dependencies WHERE experiment_id = ? ORDER BY rowid", (experiment_id,))
+            .fetchall()
+        )
+        return [dict(row) for row in rows]
+
+    def dependents(self, units: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+        """Rows of the work units (of any experiment) that wait on the given (experiment, work unit)s."""
+        result: list[dict[str, Any]] = []
+        for experiment_id, work_unit_id in units:
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT * FROM dependencies WHERE on_experiment_id = ? AND on_work_unit_id = ? ORDER BY rowid",
+                    (experiment_id, work_unit_id),
+                )
+                .fetchall()
+            )
+            result.extend(dict(row) for row in rows)
+        return result
 
     def jobs_of(self, experiment_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
         """Job rows of many experiments in one query: experiment id -> rows, oldest first."""

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from lxm3.xm import job_blocks
 from lxm3.xm.awaitables import UnitFuture, WorkUnitCompletedAwaitable
+from lxm3.xm.dependencies import Dependency, flatten
 from lxm3.xm.errors import (  # noqa: F401 - XManager scripts and tests reach these through `xm.core`
     ExperimentUnitError,
     ExperimentUnitFailedError,
@@ -226,13 +227,18 @@ class Experiment(abc.ABC):
         *,
         role: ExperimentUnitRole = WorkUnitRole(),
         identity: str = "",
+        dependency: Dependency | None = None,
     ) -> UnitFuture[Any]:
         """Adds a unit running `job`; returns a future of the unit (awaitable).
 
         `args` are the unit's arguments: for a job generator its keyword args,
         for a Job `{"args": ..., "env_vars": ...}` overrides, for a JobGroup
-        such dicts keyed by job name.
+        such dicts keyed by job name. `dependency` (e.g.
+        `a.after_succeeded() & b.after_succeeded()`) makes the scheduler hold
+        the unit's jobs until it holds; see `lxm3.xm.dependencies`.
         """
+        if dependency is not None:
+            flatten(dependency)  # a malformed expression fails here, before an id is reserved
         if self._loop is None:
             # Checked before creating the unit, so a misplaced add reserves no work unit id.
             raise RuntimeError("use the experiment inside `with` or `async with` before adding jobs")
@@ -241,7 +247,7 @@ class Experiment(abc.ABC):
             role = job.role
         unit = self._create_experiment_unit(args, role, identity)
         self._units.append(unit)
-        launched = unit.add(job, args)
+        launched = unit.add(job, args, dependency=dependency)
 
         async def launch() -> ExperimentUnit:
             await launched

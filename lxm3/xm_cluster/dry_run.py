@@ -32,6 +32,8 @@ def describe_dry_run(staged: StagedJob, target: Target) -> str:
         lines.append(
             f"# ---- {script.path} (tasks {chunk.offset}..{chunk.offset + chunk.count - 1}{packed})\n"
         )
+        if script.request.dependency is not None:
+            lines.append(f"# waits for: {script.request.dependency.describe()}\n")
         lines.append(local_path.read_text())
         try:
             command = target.scheduler.submit_argv(script)

@@ -27,8 +27,9 @@ from lxm3.runtime.job_paths import JobPaths, unit_rel
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.store.db import ExperimentStore
 from lxm3.store.records import ChunkRecord, JobRecord
+from lxm3.xm.dependencies import Flat, flatten
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
-from lxm3.xm_cluster import current, results, staging, targets
+from lxm3.xm_cluster import current, dependencies, dependency_status, results, staging, targets
 from lxm3.xm_cluster.batching import SubmitBatcher
 from lxm3.xm_cluster.cancelling import cancel_by_target
 from lxm3.xm_cluster.packaging import Packager
@@ -90,18 +91,27 @@ class ClusterWorkUnit(xm.WorkUnit):
         super().__init__(experiment, work_unit_id, args, role, identity)
         self._cluster_experiment = experiment
         self.jobs: list[LaunchedJob] = []
+        #: What the unit's jobs wait on (set at launch), for status reasons.
+        self.dependency: Flat | None = None
 
     @property
     def unit_rel(self) -> str:
         return unit_rel(self.experiment_id, self.work_unit_id)
 
-    async def _launch_job_group(self, job_group: xm.JobGroup, args_view: Mapping[str, Any]) -> None:
+    async def _launch_job_group(
+        self, job_group: xm.JobGroup, args_view: Mapping[str, Any], dependency: xm.Dependency | None = None
+    ) -> None:
         experiment = self._cluster_experiment
         await asyncio.to_thread(
             experiment.store.add_work_unit, self.experiment_id, self.work_unit_id, args_view
         )
+        flat = None
+        if dependency is not None:
+            flat = flatten(dependency)
+            await dependencies.wait_launched(flat, self)
+            self.dependency = flat
         for job in _flatten(job_group):
-            target, staged, label = await asyncio.to_thread(self._stage_job, job)
+            target, staged, label = await asyncio.to_thread(self._stage_job, job, flat)
             if experiment.dry_run:
                 experiment.report_dry_run(staged, target)
                 self.jobs.append(LaunchedJob(staged.name, target, staged.num_tasks, staged.remote_dir, []))
@@ -110,16 +120,35 @@ class ClusterWorkUnit(xm.WorkUnit):
             submitted = await experiment.batcher_for(target).submit(staged)
             launched = await asyncio.to_thread(self._record_job, job, target, staged, label, submitted)
             self.jobs.append(launched)
+        if flat is not None and self.jobs:  # the graph `lxm3 status` shows; a refused unit has none
+            rows = dependencies.store_rows(flat)
+            await asyncio.to_thread(
+                experiment.store.add_dependencies, self.experiment_id, self.work_unit_id, rows
+            )
 
-    def _stage_job(self, job: Any) -> tuple[targets.Target, staging.StagedJob, str]:
+    def _stage_job(self, job: Any, flat: Flat | None = None) -> tuple[targets.Target, staging.StagedJob, str]:
         experiment = self._cluster_experiment
         tasks = staging.job_tasks(job)
         target = targets.get_target(job.executor, experiment.config)
         target.offline = target.offline or experiment.dry_run
         target.warm_up()
         label = f"{self.experiment_unit_name}_{tasks.name}"
+        held: dict[str, Any] = {}
+        if flat is not None:
+            resolved, chunks, check = dependencies.resolve(
+                flat,
+                experiment_id=self.experiment_id,
+                target=target,
+                num_tasks=tasks.num_tasks,
+                dry_run=experiment.dry_run,
+            )
+            held = {
+                "dependency": resolved,
+                "chunks": chunks,
+                "spec_extras": {"dependency": check} if check else None,
+            }
         staged = staging.stage_job(
-            tasks, target, experiment.local_root_for(target), self.unit_rel, label=label
+            tasks, target, experiment.local_root_for(target), self.unit_rel, label=label, **held
         )
         return target, staged, label
 
@@ -166,8 +195,14 @@ class ClusterWorkUnit(xm.WorkUnit):
         for job in self.jobs:
             if refresh:
                 job.target.watcher.refresh()
-            result.append((job, job.target.watcher.statuses(job.submitted)))
+            result.append((job, self._relabel(job.target.watcher.statuses(job.submitted))))
         return result
+
+    def _relabel(self, statuses: dict[int, TaskStatus]) -> dict[int, TaskStatus]:
+        """Tasks that never ran because the dependency can never hold: CANCELLED, with why."""
+        if self.dependency is None:
+            return statuses
+        return dependency_status.live_relabel(self, statuses)
 
     def get_status(self) -> ExperimentUnitStatus:
         if self._launch_error is not None:
@@ -180,7 +215,7 @@ class ClusterWorkUnit(xm.WorkUnit):
     async def _wait_until_complete(self) -> None:
         if self._cluster_experiment.dry_run:
             return
-        results = [await job.target.watcher.wait(job.submitted) for job in self.jobs]
+        results = [self._relabel(await job.target.watcher.wait(job.submitted)) for job in self.jobs]
         # A generator, not a list: 100,000 (task, status, log path) tuples would outgrow the launch.
         outcomes = (
             (task, status, job.log_path(task, "err"))

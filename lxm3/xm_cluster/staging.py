@@ -175,6 +175,7 @@ def render_scripts(
     task_ids: Sequence[Sequence[int]] | None = None,
     log_dir: str | None = None,
     pack_parallel: int = 1,
+    dependency: Any = None,
 ) -> tuple[list[JobScript], list[str]]:
     """Renders one job script per chunk into the local mirror: (scripts, their names under the root).
 
@@ -206,6 +207,7 @@ def render_scripts(
             env=target.env,
             index_map=index_map,
             pack_parallel=pack_parallel,
+            dependency=dependency,
         )
         script_rel = relative.script(number, attempt)
         script_local = local_root / script_rel
@@ -225,6 +227,7 @@ def stage_job(
     label: str | None = None,
     chunks: Sequence[ArrayChunk] | None = None,
     spec_extras: dict[str, Any] | None = None,
+    dependency: Any = None,
 ) -> StagedJob:
     """Writes the job's files into `local_root/unit_rel/<job>/` and renders its scripts."""
     name = _safe_name(job.name)
@@ -296,6 +299,7 @@ def stage_job(
         runner_rel=runner_rel,
         chunks=chunks,
         pack_parallel=job.pack_parallel,
+        dependency=dependency,
     )
     return StagedJob(
         name=name,
