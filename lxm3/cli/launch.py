@@ -88,7 +88,7 @@ def run(namespace: argparse.Namespace) -> int:
 
 
 def _run_launcher(path: str, namespace: argparse.Namespace, experiment_module: Any) -> int:
-    from lxm3.cli.errors import fail, report
+    from lxm3.cli.errors import report
 
     code = 0
     try:
@@ -101,8 +101,8 @@ def _run_launcher(path: str, namespace: argparse.Namespace, experiment_module: A
         )
         if isinstance(exit_request.code, str):
             print(exit_request.code, file=sys.stderr)
-    except KeyboardInterrupt:
-        return fail("interrupted; local jobs were stopped", 130)
+    except KeyboardInterrupt as interrupt:
+        return _interrupted(interrupt)
     except BaseException as error:  # noqa: BLE001 - shown as one line with an exit code
         return report(error, path)
     if code == 0 and namespace.wait and not namespace.dry_run:
@@ -110,3 +110,22 @@ def _run_launcher(path: str, namespace: argparse.Namespace, experiment_module: A
 
         code = wait_with_progress(experiment_module.last_experiment_id())
     return code
+
+
+def _interrupted(interrupt: KeyboardInterrupt) -> int:
+    """One line saying what was submitted and how to cancel it; exit 130.
+
+    After a second Ctrl-C (LaunchAborted) a submission thread may still be
+    blocked on the cluster: the process exits at once instead of waiting for it.
+    """
+    from lxm3.xm_cluster.interrupts import GUARD, LaunchAborted
+
+    abandoned = interrupt.abandoned if isinstance(interrupt, LaunchAborted) else None
+    print(f"lxm3: {GUARD.summary(abandoned)}", file=sys.stderr, flush=True)
+    if GUARD.in_flight:
+        from lxm3.xm_cluster import targets
+
+        targets.close_all(force=True)
+        sys.stdout.flush()
+        os._exit(130)
+    return 130

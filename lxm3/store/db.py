@@ -353,6 +353,19 @@ class ExperimentStore:
         with self._transaction() as db:
             db.executemany("UPDATE experiments SET cleaned = ? WHERE id = ?", [(now, i) for i in ids])
 
+    def discard_if_empty(self, experiment_id: int) -> bool:
+        """Deletes an experiment that recorded no job (a launch that submitted nothing)."""
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM jobs WHERE experiment_id = ? LIMIT 1", (experiment_id,)).fetchone():
+                return False
+            for table, column in (
+                ("work_units", "experiment_id"),
+                ("attempts", "experiment_id"),
+                ("experiments", "id"),
+            ):
+                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (experiment_id,))
+            return True
+
     # ----- reads -----
     def experiment(self, experiment_id: int) -> dict[str, Any] | None:
         row = (

@@ -190,6 +190,9 @@ class SSHTransport(Transport):
                     encoding="utf-8",
                     errors="replace",
                     timeout=timeout,
+                    # Out of the terminal's process group: a Ctrl-C meant for lxm3 must not
+                    # kill a submission half way (lxm3 decides what to wait for, see interrupts.py).
+                    start_new_session=True,
                 )
             except subprocess.TimeoutExpired as error:
                 raise TransportError(f"{argv[0]} on {self.label} timed out after {timeout} s") from error
@@ -227,7 +230,9 @@ class SSHTransport(Transport):
             payload = "\0".join(files)
         argv += [f"{local_dir}/", f"{self.host}:{remote_dir}/"]
         with self._sessions:
-            completed = subprocess.run(argv, input=payload, capture_output=True, text=True)
+            completed = subprocess.run(
+                argv, input=payload, capture_output=True, text=True, start_new_session=True
+            )
         if completed.returncode != 0:
             detail = completed.stderr.strip().splitlines()
             raise TransportError(
@@ -242,7 +247,7 @@ class SSHTransport(Transport):
         self.connect()
         command = [*self.ssh_argv(), self.host, "--", shlex.join(["cat", remote_path])]
         with self._sessions:
-            completed = subprocess.run(command, capture_output=True)
+            completed = subprocess.run(command, capture_output=True, start_new_session=True)
         if completed.returncode != 0:
             detail = completed.stderr.decode(errors="replace").strip().splitlines()
             raise TransportError(

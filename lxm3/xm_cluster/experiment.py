@@ -9,6 +9,7 @@ through the target's shared status watcher.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import subprocess
@@ -25,8 +26,9 @@ from lxm3.config import Config, load_config
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.store.db import ExperimentStore
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
-from lxm3.xm_cluster import launching, targets
+from lxm3.xm_cluster import interrupts, launching, targets
 from lxm3.xm_cluster.batching import SubmitBatcher
+from lxm3.xm_cluster.journal import PendingJob, StoreJournal
 from lxm3.xm_cluster.packaging import Packager
 
 log = logging.getLogger(__name__)
@@ -87,10 +89,11 @@ class ClusterWorkUnit(xm.WorkUnit):
                 experiment.report_dry_run(staged, target)
                 self.jobs.append(LaunchedJob(staged.name, target, staged.num_tasks, staged.remote_dir, []))
                 continue
-            # Jobs staged in the same burst share one deploy and one submit command.
+            # Jobs staged in the same burst share one deploy and one submit command; the
+            # journal records them in the store from the submitting thread (see journal.py).
+            experiment.journal.expect(staged, PendingJob(self.work_unit_id, job.executor, target, label))
             submitted = await experiment.batcher_for(target).submit(staged)
-            launched = await asyncio.to_thread(self._record_job, job, target, staged, label, submitted)
-            self.jobs.append(launched)
+            self.jobs.append(self._record_job(target, staged, submitted))
 
     def _stage_job(self, job: Any) -> tuple[targets.Target, launching.StagedJob, str]:
         experiment = self._cluster_experiment
@@ -105,32 +108,10 @@ class ClusterWorkUnit(xm.WorkUnit):
         return target, staged, label
 
     def _record_job(
-        self,
-        job: Any,
-        target: targets.Target,
-        staged: launching.StagedJob,
-        label: str,
-        submitted: list[SubmittedJob],
+        self, target: targets.Target, staged: launching.StagedJob, submitted: list[SubmittedJob]
     ) -> LaunchedJob:
-        experiment = self._cluster_experiment
+        """Watches a submitted job (its store row was written by the journal)."""
         target.watcher.watch(submitted)
-        experiment.store.add_job(
-            self.experiment_id,
-            self.work_unit_id,
-            {
-                "name": staged.name,
-                "target": target.name,
-                "scheduler": target.scheduler.name,
-                "num_tasks": staged.num_tasks,
-                "remote_dir": staged.remote_dir,
-                "local_dir": str(staged.local_root / staged.job_rel),
-                "artifacts": list(staged.content_addressed),
-                "submitted": [s.to_record() for s in submitted],
-                # The object itself: the store keeps its repr and a pickle for `lxm3 rerun`.
-                "executor": job.executor,
-                "label": label,
-            },
-        )
         ids = ", ".join(s.job_id for s in submitted)
         log.info(
             "work unit %s: %s submitted %d task(s) to %s as %s",
@@ -280,6 +261,8 @@ class ClusterExperiment(xm.Experiment):
         )
         global _LAST_EXPERIMENT_ID
         _LAST_EXPERIMENT_ID = self._experiment_id
+        self.journal = StoreJournal(self.store, self._experiment_id)
+        interrupts.GUARD.reset()
 
     @property
     def experiment_id(self) -> int:
@@ -289,7 +272,9 @@ class ClusterExperiment(xm.Experiment):
         """The target's submit batcher for this experiment (one per target)."""
         batcher = self._batchers.get(id(target))
         if batcher is None:
-            batcher = SubmitBatcher(target, on_bytes=self._count_bytes, owner=self.store.identity)
+            batcher = SubmitBatcher(
+                target, on_bytes=self._count_bytes, owner=self.store.identity, journal=self.journal
+            )
             self._batchers[id(target)] = batcher
         return batcher
 
@@ -334,11 +319,23 @@ class ClusterExperiment(xm.Experiment):
                 if status.is_failed:
                     log.warning("work unit %s: %s", unit.work_unit_id, status.message)
 
+    def _on_interrupt(self) -> None:
+        interrupts.settle_interrupted_launch()
+
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        failed = exc_type is not None
         try:
             super().__exit__(exc_type, exc_value, traceback)
+        except BaseException:
+            failed = True
+            raise
         finally:
             targets.close_all()
+            if failed:
+                # A launch that failed or was interrupted before submitting anything is not
+                # recorded at all (rather than listed as "0 work units, UNKNOWN").
+                with contextlib.suppress(Exception):
+                    self.store.discard_if_empty(self._experiment_id)
 
 
 def create_experiment(

@@ -124,7 +124,11 @@ class JobAttempt:
 
     @property
     def task_ids(self) -> list[int]:
-        return [task for chunk in self.chunks for task in chunk.task_ids]
+        ids = [task for chunk in self.chunks for task in chunk.task_ids]
+        final = self.row.get("final")
+        if not ids and isinstance(final, dict):  # recorded as failed before any submission
+            return sorted(int(task) for task in final)
+        return ids
 
     def log_path(self, task: int, stream: str = "out") -> str:
         return f"{self.log_dir}/{task}.{stream}"
