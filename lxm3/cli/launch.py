@@ -13,7 +13,11 @@ import os
 import runpy
 import signal
 import sys
+import threading
 from typing import Any
+
+#: Set once a launch was interrupted (see `_interrupted`).
+_INTERRUPTED = False
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -77,14 +81,22 @@ def run(namespace: argparse.Namespace) -> int:
 
     # With --wait, the progress display keeps using the launch's (one) SSH connection.
     targets.keep_open(namespace.wait and not namespace.dry_run)
+    code = 1
     try:
-        return _run_launcher(path, namespace, experiment_module)
+        code = _run_launcher(path, namespace, experiment_module)
+        return code
     finally:
         targets.keep_open(False)
         targets.close_all()
         from lxm3.transport import preconnect
 
         preconnect.close_unused()
+        if _INTERRUPTED and threading.active_count() > 1:
+            # Interrupted: everything is recorded and said; do not wait for worker threads
+            # at interpreter exit, where a further Ctrl-C would kill with a different status.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
 
 
 def _run_launcher(path: str, namespace: argparse.Namespace, experiment_module: Any) -> int:
@@ -120,12 +132,8 @@ def _interrupted(interrupt: KeyboardInterrupt) -> int:
     """
     from lxm3.xm_cluster.interrupts import GUARD, LaunchAborted
 
+    global _INTERRUPTED
+    _INTERRUPTED = True
     abandoned = interrupt.abandoned if isinstance(interrupt, LaunchAborted) else None
     print(f"lxm3: {GUARD.summary(abandoned)}", file=sys.stderr, flush=True)
-    if GUARD.in_flight:
-        from lxm3.xm_cluster import targets
-
-        targets.close_all(force=True)
-        sys.stdout.flush()
-        os._exit(130)
     return 130

@@ -61,7 +61,13 @@ class UnitFuture(Generic[T]):
     def result(self, timeout: float | None = None) -> T:
         """Blocks until the launch finished (sync code only) and returns its value."""
         if isinstance(self._future, concurrent.futures.Future):
-            return self._future.result(timeout)
+            if timeout is not None:
+                return self._future.result(timeout)
+            while True:  # short waits keep Ctrl-C responsive (see Experiment._run_sync)
+                try:
+                    return self._future.result(0.1)
+                except concurrent.futures.TimeoutError:
+                    continue
         return self._future.result()
 
     def done(self) -> bool:
@@ -342,7 +348,13 @@ class Experiment(abc.ABC):
         if loop is not None and loop.is_running() and not self._in_async_context:
             future = asyncio.run_coroutine_threadsafe(coroutine, loop)
             try:
-                return future.result()
+                # Short waits, not one long one: a signal delivered to another thread only
+                # runs its Python handler (Ctrl-C) once the main thread wakes up.
+                while True:
+                    try:
+                        return future.result(timeout=0.1)
+                    except concurrent.futures.TimeoutError:
+                        continue
             except BaseException:
                 future.cancel()  # e.g. Ctrl-C: don't leave the coroutine pending on the loop
                 raise

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from lxm3.schedulers.base import JobScript, SchedulerError, SubmittedJob
 from lxm3.transport.base import check_result
-from lxm3.xm_cluster.interrupts import GUARD
+from lxm3.xm_cluster.interrupts import GUARD, Submission
 from lxm3.xm_cluster.launching import (
     ArtifactsMissingError,
     PresenceRecord,
@@ -114,15 +114,14 @@ class SubmitBatcher:
         Recording happens here, in the thread that got the scheduler's answer,
         so an interrupt that cancels the waiting asyncio task loses nothing.
         """
-        what = ", ".join(f"{job.name} on {self._target.name}" for job in jobs[:3]) + (
-            f" and {len(jobs) - 3} more" if len(jobs) > 3 else ""
-        )
-        with GUARD.submission(what, abandon=lambda: self._abandon(jobs)) as claim:
+        labels = [job.scripts[0].request.label if job.scripts else job.name for job in jobs]
+        what = f"{', '.join(labels[:3])}{f' and {len(labels) - 3} more' if len(labels) > 3 else ''} on {self._target.name}"
+        with GUARD.submission(what, abandon=lambda: self._abandon(jobs)) as submission:
             try:
-                outcomes = self._deploy_then_submit(jobs)
+                outcomes = self._deploy_then_submit(jobs, submission)
             except Exception as error:  # noqa: BLE001 - every job of the batch learns why
                 outcomes = [error for _ in jobs]
-            if self._journal is not None and claim():
+            if self._journal is not None and submission.claim():
                 self._journal.record(jobs, outcomes)
         return outcomes
 
@@ -131,18 +130,21 @@ class SubmitBatcher:
             reason = "lxm3 was interrupted while submitting; the scheduler may have accepted it"
             self._journal.record(jobs, [SubmissionCutShortError(reason) for _ in jobs])
 
-    def _deploy_then_submit(self, jobs: Sequence[StagedJob]) -> list[list[SubmittedJob] | BaseException]:
+    def _deploy_then_submit(
+        self, jobs: Sequence[StagedJob], submission: Submission
+    ) -> list[list[SubmittedJob] | BaseException]:
         """Deploys then submits; ONE remote command when the cluster already has every artifact."""
         fast = fast_deploy(jobs, self._target, owner=self._owner)
         if fast is not None:
             try:
+                submission.submitting()
                 return self._submit_all(jobs, first=fast)
             except ArtifactsMissingError as error:
                 log.info("%s; sending it again", error)
                 PresenceRecord(self._target.transport().label, jobs[0].remote_root).forget()
         sent = deploy(jobs, self._target, owner=self._owner)
         self._count(sent)
-        GUARD.check(what=", ".join(job.name for job in jobs))  # interrupted while uploading
+        submission.submitting()  # raises if interrupted while uploading
         return self._submit_all(jobs)
 
     def _count(self, sent: int) -> None:

@@ -39,8 +39,34 @@ class _InFlight:
 
     what: str
     abandon: Callable[[], None]
-    #: "submitting" -> "recorded" (the thread recorded it) or "abandoned" (the abort did).
-    state: str = "submitting"
+    #: "deploying" -> "submitting" -> "recorded" (the thread recorded it) or "abandoned" (the abort did).
+    state: str = "deploying"
+
+
+class Submission:
+    """The submitting thread's handle on its in-flight entry."""
+
+    def __init__(self, guard: LaunchGuard, entry: _InFlight) -> None:
+        self._guard = guard
+        self._entry = entry
+
+    def submitting(self) -> None:
+        """The scheduler is about to be asked: from now on the jobs may exist.
+
+        Raises LaunchInterruptedError instead if the launch is stopping.
+        """
+        with self._guard._condition:
+            if self._guard._stopping or self._entry.state not in ("deploying", "submitting"):
+                raise LaunchInterruptedError(f"{self._entry.what}: not submitted, the launch was interrupted")
+            self._entry.state = "submitting"
+
+    def claim(self) -> bool:
+        """True if this thread may record the outcome (the abort has not recorded it already)."""
+        with self._guard._condition:
+            if self._entry.state == "abandoned":
+                return False
+            self._entry.state = "recorded"
+            return True
 
 
 class LaunchGuard:
@@ -78,8 +104,8 @@ class LaunchGuard:
             raise LaunchInterruptedError(f"{what}: not submitted, the launch was interrupted")
 
     @contextmanager
-    def submission(self, what: str, abandon: Callable[[], None]) -> Iterator[Callable[[], bool]]:
-        """Marks a submission in flight; yields `claim()`, True if this thread may record it.
+    def submission(self, what: str, abandon: Callable[[], None]) -> Iterator[Submission]:
+        """Marks a deploy+submit in flight; yields its `Submission` handle.
 
         Raises LaunchInterruptedError (submitting nothing) if the launch is already stopping.
         """
@@ -91,15 +117,8 @@ class LaunchGuard:
             entry = _InFlight(what, abandon)
             self._in_flight[key] = entry
 
-        def claim() -> bool:
-            with self._condition:
-                if entry.state != "submitting":
-                    return False
-                entry.state = "recorded"
-                return True
-
         try:
-            yield claim
+            yield Submission(self, entry)
         finally:
             with self._condition:
                 self._in_flight.pop(key, None)
@@ -129,16 +148,28 @@ class LaunchGuard:
         return True
 
     def abandon_in_flight(self) -> list[str]:
-        """Records every submission still in flight as possibly submitted; returns what they were."""
+        """Records every submission still in flight as possibly submitted; returns what they were.
+
+        One still deploying has submitted nothing: it is dropped, not recorded.
+        """
         with self._condition:
             entries = [entry for entry in self._in_flight.values() if entry.state == "submitting"]
-            for entry in entries:
-                entry.state = "abandoned"
+            for entry in self._in_flight.values():
+                if entry.state in ("deploying", "submitting"):
+                    entry.state = "abandoned"
         for entry in entries:
             try:
                 entry.abandon()
             except Exception:  # noqa: BLE001 - the abort must go on; the line below still says it
                 pass
+        # A thread that already has the scheduler's answer is writing its rows: let it finish
+        # (milliseconds), or those jobs would run with no record.
+        deadline = time.monotonic() + 10
+        with self._condition:
+            while any(entry.state == "recorded" for entry in self._in_flight.values()):
+                if time.monotonic() >= deadline:
+                    break
+                self._condition.wait(0.05)
         return [entry.what for entry in entries]
 
     def summary(self, abandoned: list[str] | None = None) -> str:
