@@ -37,9 +37,10 @@ import attrs
 from lxm3 import xm
 from lxm3.config import Config, ConfigError, load_config, load_config_file
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob, split_into_chunks
+from lxm3.store import cancel_requests
 from lxm3.store.db import ExperimentStore, open_store, process_alive
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
-from lxm3.xm_cluster import launching, targets
+from lxm3.xm_cluster import cancel_intent, launching, targets
 
 log = logging.getLogger(__name__)
 
@@ -407,6 +408,8 @@ class StatusReader:
                 for attempt in attempts:
                     results[attempt.row_id] = self._unknown(attempt, message)
 
+        for row_id in cancel_requests.requested(self.store, results):  # the user's cancel wins
+            results[row_id] = cancel_intent.apply(results[row_id])
         finished: dict[int, dict[int, dict[str, Any]]] = {}
         for attempt in live:
             statuses = results[attempt.row_id]
@@ -676,6 +679,7 @@ class ReloadedExperiment(xm.Experiment):
         report = CancelReport()
         by_target: dict[int, tuple[targets.Target, list[str]]] = {}
         owners: dict[tuple[int, str | None, str | None], set[int]] = {}
+        cancelled_rows: set[int] = set()
         for work_unit_id, results in everything.items():
             for job, statuses in results:
                 owner_of = job.owners()
@@ -690,6 +694,7 @@ class ReloadedExperiment(xm.Experiment):
                     if work_unit_id not in chosen:
                         continue
                     report.active_tasks += 1
+                    cancelled_rows.add(attempt.row_id)
                     if attempt.is_local and owner[0] != os.getpid():
                         continue  # the process running it is asked to stop, below
                     target = self.target_for(attempt)
@@ -697,6 +702,8 @@ class ReloadedExperiment(xm.Experiment):
                     job_id = attempt.chunk_of(task).submitted.job_id
                     if job_id not in job_ids:
                         job_ids.append(job_id)
+        # Recorded first: however the stop signal lands, these tasks show CANCELLED.
+        cancel_requests.mark(self.store, cancelled_rows)
         signalled = []
         for (pid, host, start), units in owners.items():
             if not units & chosen or pid == os.getpid():
