@@ -26,7 +26,7 @@ from lxm3.config import Config, load_config
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.store.db import ExperimentStore
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
-from lxm3.xm_cluster import interrupts, launching, targets
+from lxm3.xm_cluster import interrupts, launching, staging_owner, targets
 from lxm3.xm_cluster.batching import SubmitBatcher
 from lxm3.xm_cluster.journal import PendingJob, StoreJournal
 from lxm3.xm_cluster.packaging import Packager
@@ -244,6 +244,7 @@ class ClusterExperiment(xm.Experiment):
         self.bytes_sent = 0
         self._packager = Packager()
         self._batchers: dict[int, SubmitBatcher] = {}
+        self._claimed: set[Path] = set()
         from lxm3.xm_cluster.paths import launcher_dir
 
         here = launcher_dir()
@@ -273,7 +274,7 @@ class ClusterExperiment(xm.Experiment):
         batcher = self._batchers.get(id(target))
         if batcher is None:
             batcher = SubmitBatcher(
-                target, on_bytes=self._count_bytes, owner=self.store.identity, journal=self.journal
+                target, on_bytes=self._count_bytes, owner=self.owner, journal=self.journal
             )
             self._batchers[id(target)] = batcher
         return batcher
@@ -281,9 +282,17 @@ class ClusterExperiment(xm.Experiment):
     def _count_bytes(self, sent: int) -> None:
         self.bytes_sent += sent
 
+    @property
+    def owner(self) -> str:
+        """This store's claim on the staging roots it launches into (see staging_owner)."""
+        return staging_owner.owner_line(self.store.identity, self.store.path)
+
     def local_root_for(self, target: targets.Target) -> Path:
         """The local mirror of a target's staging root (the root itself for Local)."""
         root = self._dry_run_root or targets.local_staging_root(self.config)
+        if self._dry_run_root is None and root not in self._claimed:
+            staging_owner.claim_local(root, self.owner)  # before anything is written there
+            self._claimed.add(root)
         if target.is_local:
             return root
         return root / "remote" / target.name
