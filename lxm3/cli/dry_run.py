@@ -6,6 +6,8 @@ import shlex
 import sys
 from typing import Any
 
+from lxm3.xm.masking import mask_text
+
 
 def print_dry_run(staged: Any, target: Any) -> None:
     """Prints a staged job's scripts and the deploy/submit commands, submitting nothing."""
@@ -24,10 +26,11 @@ def print_dry_run(staged: Any, target: Any) -> None:
         out.write(
             f"# ---- {script.path} (tasks {script.request.chunk.offset}..{script.request.chunk.offset + script.request.chunk.count - 1})\n"
         )
-        out.write(local_path.read_text())
+        # Values of secret-looking variables (API keys...) are shown as *** (lxm3.xm.masking).
+        out.write(mask_text(local_path.read_text()))
         command = getattr(target.scheduler, "submit_argv", None)
         if command is not None:
-            out.write(f"# would run: {shlex.join(command(script))}\n")
+            out.write(f"# would run: {mask_text(shlex.join(command(script)))}\n")
     from lxm3.containers.job_spec import describe_task_command
 
     container = describe_task_command(staged.local_root / staged.job_rel, 0)
@@ -35,5 +38,5 @@ def print_dry_run(staged: Any, target: Any) -> None:
         out.write(
             "# container command of task 0 (the runner picks the binary and --no-eval on the host at run time):\n"
         )
-        out.write("#   " + shlex.join(container).replace("\n", "\n#   ") + "\n")
+        out.write("#   " + mask_text(shlex.join(container)).replace("\n", "\n#   ") + "\n")
     out.flush()

@@ -17,11 +17,16 @@ USER_ERRORS = (
     "ExperimentUnitFailedError",
     "ExperimentUnitNotCompletedError",
     "NotFoundError",
+    "StoreError",
+    "StagingRootOwnedError",
+    "LaunchInterruptedError",
 )
 
 
 def fail(message: str, code: int = 1) -> int:
-    print(f"lxm3: error: {message}", file=sys.stderr)
+    from lxm3.xm.masking import mask_text
+
+    print(f"lxm3: error: {mask_text(message)}", file=sys.stderr)
     return code
 
 

@@ -293,8 +293,8 @@ def main(argv):
     stdout = stderr = None  # type: typing.Optional[typing.BinaryIO]
     if log_dir:
         log_dir = resolve(base, log_dir)
-        stdout = open(os.path.join(log_dir, "%d.out" % task_id), "ab")
-        stderr = open(os.path.join(log_dir, "%d.err" % task_id), "ab")
+        stdout = open_private(os.path.join(log_dir, "%d.out" % task_id))
+        stderr = open_private(os.path.join(log_dir, "%d.err" % task_id))
 
     child = None
     pending = []  # signals that arrived while no program was running to receive them
@@ -358,11 +358,16 @@ def main(argv):
     return code
 
 
+def open_private(path):
+    """Opens a log for appending, created 0600 (the program may print secrets); umask untouched."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+
+
 def write_exit_code(log_dir, task_id, code):
     """Leaves `<task>.exit` as the completion signal, atomically (temp, then rename)."""
     final = os.path.join(log_dir, "%d.exit" % task_id)
     temporary = final + ".tmp%d" % os.getpid()
-    with open(temporary, "w") as handle:
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
         handle.write("%d\n" % code)
     os.rename(temporary, final)
 

@@ -151,7 +151,7 @@ def _place_atomically(source: Path, destination: Path, *, link: bool) -> None:
     check-then-copy let one job see another's half-written runner, or fail with
     SameFileError when both hard-linked the same artifact.
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = destination.with_name(f".{destination.name}.{os.getpid()}.{threading.get_ident()}")
     temporary.unlink(missing_ok=True)
     try:
@@ -161,6 +161,18 @@ def _place_atomically(source: Path, destination: Path, *, link: bool) -> None:
     except OSError:
         shutil.copyfile(source, temporary)
     os.replace(temporary, destination)
+
+
+def private_dirs(root: Path, rel: str) -> Path:
+    """Creates `root/rel` with every level from `root` down 0700: staged files hold args and env."""
+    path = root
+    for part in [None, *Path(rel).parts]:
+        if part is not None:
+            path = path / part
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    return path
 
 
 def stage_job(
@@ -179,7 +191,7 @@ def stage_job(
     job_dir = local_root / job_rel
     if job_dir.exists():
         shutil.rmtree(job_dir)
-    (job_dir / "logs").mkdir(parents=True, mode=0o700)
+    private_dirs(local_root, f"{job_rel}/logs")
     num_tasks = write_task_table(job_dir, job.iter_tasks())
 
     content_addressed: list[str] = []
@@ -219,7 +231,9 @@ def stage_job(
         spec["container"] = container
     if spec_extras:
         spec.update(spec_extras)
-    (job_dir / "job.json").write_text(json.dumps(spec, indent=1, sort_keys=True))
+    spec_file = job_dir / "job.json"
+    spec_file.write_text(json.dumps(spec, indent=1, sort_keys=True))
+    spec_file.chmod(0o600)  # holds the cluster env
 
     if chunks is None:
         chunks = split_into_chunks(num_tasks, target.max_array_size())

@@ -66,6 +66,8 @@ def check_output(stdout: str, root: str, where: str) -> None:
 def claim_local(root: Path, owner: str) -> None:
     """Claims a staging root on this machine (0700), or raises naming its owner."""
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if root.stat().st_mode & 0o077:  # made by an older lxm3: staged files hold args and env
+        root.chmod(0o700)
     mark = root / ROOT_OWNER_FILE
     try:
         descriptor = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
