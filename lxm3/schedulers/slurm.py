@@ -444,6 +444,13 @@ class SlurmScheduler(Scheduler):
             return int(entry["value"])
         return None
 
+    array_limit_refusals = ("Invalid job array specification",)
+
+    def forget_max_array_size(self) -> None:
+        cached = self._read_cache()
+        if cached.pop("max_array_size", None) is not None:
+            self._write_cache(cached)
+
     def max_array_size(self, transport: Transport) -> int:
         """`MaxArraySize` (indices run 0..MaxArraySize-1, so that many tasks per array)."""
         known = self.known_max_array_size(transport)

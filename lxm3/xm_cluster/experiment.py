@@ -23,7 +23,7 @@ import attrs
 
 from lxm3 import xm
 from lxm3.config import Config, load_config
-from lxm3.schedulers.base import SubmittedJob
+from lxm3.schedulers.base import SchedulerError, SubmittedJob
 from lxm3.store.db import ExperimentStore
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
 from lxm3.xm_cluster import interrupts, launching, staging_owner, targets
@@ -91,9 +91,32 @@ class ClusterWorkUnit(xm.WorkUnit):
                 continue
             # Jobs staged in the same burst share one deploy and one submit command; the
             # journal records them in the store from the submitting thread (see journal.py).
-            experiment.journal.expect(staged, PendingJob(self.work_unit_id, job.executor, target, label))
-            submitted = await experiment.batcher_for(target).submit(staged)
+            staged, submitted = await self._submit(job, target, staged, label)
             self.jobs.append(self._record_job(target, staged, submitted))
+
+    async def _submit(
+        self, job: Any, target: targets.Target, staged: launching.StagedJob, label: str
+    ) -> tuple[launching.StagedJob, list[SubmittedJob]]:
+        """Submits through the batcher; an array refused as too large is re-split and sent once more.
+
+        The cached array limit is a hint: when the cluster says the array is too
+        large (its limit went down), the limit is asked again, the job re-staged
+        in smaller chunks and resubmitted, and the cache updated.
+        """
+        experiment = self._cluster_experiment
+        for retry in (True, False):
+            experiment.journal.expect(
+                staged, PendingJob(self.work_unit_id, job.executor, target, label, retry_array_limit=retry)
+            )
+            try:
+                return staged, await experiment.batcher_for(target).submit(staged)
+            except SchedulerError as error:
+                if not (retry and target.scheduler.is_array_limit_refusal(str(error))):
+                    raise
+                log.info("%s refused an array as too large: asking its limit again", target.name)
+                await asyncio.to_thread(target.forget_max_array_size)
+                _, staged, _ = await asyncio.to_thread(self._stage_job, job)
+        raise AssertionError("unreachable")
 
     def _stage_job(self, job: Any) -> tuple[targets.Target, launching.StagedJob, str]:
         experiment = self._cluster_experiment

@@ -36,6 +36,8 @@ class PendingJob:
     executor: Any
     target: Target
     label: str
+    #: An array-limit refusal will be retried (re-split): not recorded as a failure.
+    retry_array_limit: bool = False
 
 
 class StoreJournal:
@@ -63,6 +65,12 @@ class StoreJournal:
             if entry is None or isinstance(outcome, LaunchInterruptedError):
                 continue  # not ours, or never submitted: nothing runs, nothing to record
             pending = entry[1]
+            if (
+                isinstance(outcome, BaseException)
+                and pending.retry_array_limit
+                and pending.target.scheduler.is_array_limit_refusal(str(outcome))
+            ):
+                continue  # the unit re-splits and submits again (experiment._submit)
             if isinstance(outcome, BaseException):
                 self._write(staged, pending, [], failure=str(outcome) or type(outcome).__name__)
             else:
