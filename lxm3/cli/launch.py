@@ -51,8 +51,10 @@ def run(namespace: argparse.Namespace) -> int:
     if not os.path.isfile(launcher):
         return fail(f"launcher {launcher} does not exist", 2)
     launcher_args = list(namespace.launcher_args)
-    if launcher_args[:1] == ["--"]:
-        launcher_args = launcher_args[1:]
+    if "--" in launcher_args:
+        # absl stops parsing flags at `--`: `L.py --flag X -- --other=Y` would silently ignore
+        # `--other=Y` (even `--executor=slurm`). Every launcher flag is parsed instead.
+        launcher_args.remove("--")
     for position, arg in enumerate(launcher_args):
         if arg.startswith("--lxm_config="):
             os.environ["LXM_CONFIG"] = arg.split("=", 1)[1]
@@ -117,6 +119,8 @@ def _run_launcher(path: str, namespace: argparse.Namespace, experiment_module: A
         return _interrupted(interrupt)
     except BaseException as error:  # noqa: BLE001 - shown as one line with an exit code
         return report(error, path)
+    if code == 0 and experiment_module.local_failures():
+        code = 1  # the warning above named the failed tasks and their logs
     if code == 0 and namespace.wait and not namespace.dry_run:
         from lxm3.cli.progress import wait_with_progress
 

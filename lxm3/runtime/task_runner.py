@@ -310,6 +310,15 @@ def main(argv):
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+
+    def warn(signum, _frame):
+        # A warning before the walltime or a suspend (Slurm --signal=B:USR1@60, Grid Engine
+        # -notify): the program may checkpoint; the runner itself carries on.
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    for name in ("SIGUSR1", "SIGUSR2", "SIGURG"):
+        signal.signal(getattr(signal, name), warn)
     try:
         if spec.get("archive"):
             extract_archive(resolve(base, spec["archive"]), workdir)

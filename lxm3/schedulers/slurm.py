@@ -105,7 +105,7 @@ def map_state(state: str) -> tuple[TaskState, str]:
     """A Slurm state (`CANCELLED by 1001`, `OUT_OF_MEMORY`, `R`) -> lxm3 state and message."""
     word = state.strip().split(" ", 1)[0].rstrip("+").upper()
     if word in _PENDING_STATES:
-        return TaskState.PENDING, ""
+        return TaskState.PENDING, word if word.startswith("REQUEUE") else ""
     if word in _RUNNING_STATES:
         return TaskState.RUNNING, ""
     if word == "COMPLETED":
@@ -178,6 +178,8 @@ def parse_rows(
     """
     by_id = {job.job_id: job for job in jobs}
     result: dict[str, dict[int, TaskStatus]] = {}
+    #: Rows seen per task: `sacct -D` lists every attempt of a requeued task, oldest first.
+    attempts: dict[tuple[str, int], int] = {}
     for line in lines:
         fields = line.strip().split("|")
         if len(fields) < 2:
@@ -200,7 +202,11 @@ def parse_rows(
         for index in indices:
             if 0 <= index < job.chunk.count:
                 task = job.chunk.offset + index
-                tasks[task] = _status(job, task, state, exit_code, message)
+                attempt = attempts[(job.job_id, task)] = attempts.get((job.job_id, task), 0) + 1
+                shown = message
+                if attempt > 1:  # requeued (preemption, node failure, scontrol requeue)
+                    shown = f"attempt {attempt}" + (f", {message}" if message else "")
+                tasks[task] = _status(job, task, state, exit_code, shown)
     return result
 
 
@@ -336,7 +342,7 @@ class SlurmScheduler(Scheduler):
         """ONE remote command: sacct; if that fails, squeue and the runner's exit files."""
         ids = ",".join(job.job_id for job in jobs)
         lines = [
-            f"sacct -X -n -P -o {SACCT_FORMAT} -j {ids}",
+            f"sacct -X -D -n -P -o {SACCT_FORMAT} -j {ids}",
             "rc=$?",
             'if [ "$rc" = 0 ]; then exit 0; fi',
             f"sq=$(squeue -h -t all -O {shlex.quote(SQUEUE_FORMAT)} -j {ids} 2>&1)",

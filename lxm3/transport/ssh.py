@@ -234,9 +234,18 @@ class SSHTransport(Transport):
                 argv, input=payload, capture_output=True, text=True, start_new_session=True
             )
         if completed.returncode != 0:
-            detail = completed.stderr.strip().splitlines()
+            detail = [line for line in completed.stderr.strip().splitlines() if line.strip()]
+            # rsync's own summary ("rsync error: ... (code 255)") says less than the line before it.
+            cause = [line for line in detail if not line.startswith(("rsync error", "rsync: connection"))]
+            if completed.returncode == 255 or any("connection" in line.lower() for line in detail):
+                raise TransportError(
+                    f"lost the connection to {self.label} while sending files to {remote_dir}"
+                    + (f": {cause[-1]}" if cause else "")
+                    + "; nothing was submitted, launch again"
+                )
             raise TransportError(
-                f"rsync to {self.label}:{remote_dir} failed: {detail[-1] if detail else completed.returncode}"
+                f"rsync to {self.label}:{remote_dir} failed: "
+                f"{(cause or detail)[-1] if detail else completed.returncode}"
             )
         match = _BYTES_SENT.search(completed.stdout)
         sent = int(re.sub(r"[,.]", "", match.group(1))) if match else 0

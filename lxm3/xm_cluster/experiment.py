@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,14 @@ from lxm3.xm_cluster.packaging import Packager
 log = logging.getLogger(__name__)
 
 _LAST_EXPERIMENT_ID: int | None = None
+
+
+#: Work units whose Local tasks failed, in this process (`lxm3 launch` exits 1 if any).
+_LOCAL_FAILURES = 0
+
+
+def local_failures() -> int:
+    return _LOCAL_FAILURES
 
 
 def last_experiment_id() -> int | None:
@@ -349,6 +358,8 @@ class ClusterExperiment(xm.Experiment):
             if any(job.target.is_local for job in unit.jobs) and not abrupt:
                 status = unit.get_status()
                 if status.is_failed:
+                    global _LOCAL_FAILURES
+                    _LOCAL_FAILURES += 1
                     log.warning("work unit %s: %s", unit.work_unit_id, status.message)
 
     def _on_interrupt(self) -> None:
@@ -363,7 +374,10 @@ class ClusterExperiment(xm.Experiment):
             raise
         finally:
             targets.close_all()
-            if failed:
+            if self._dry_run_root is not None:  # a dry run leaves nothing behind
+                self.store.close()
+                shutil.rmtree(self._dry_run_root, ignore_errors=True)
+            elif failed:
                 # A launch that failed or was interrupted before submitting anything is not
                 # recorded at all (rather than listed as "0 work units, UNKNOWN").
                 with contextlib.suppress(Exception):

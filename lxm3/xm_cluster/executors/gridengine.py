@@ -43,6 +43,7 @@ import attrs
 from lxm3 import xm
 from lxm3.schedulers.sge import Directive, check_directive_value
 from lxm3.xm.resources import GpuType, ResourceType
+from lxm3.xm_cluster.executors import throttle
 from lxm3.xm_cluster.executors.base import (
     SingularityOptions,
     format_hms,
@@ -282,6 +283,10 @@ class GridEngine(xm.Executor):
     account: str | None = attrs.field(default=None, validator=_object_name_or_none, kw_only=True)
     modules: list[str] = attrs.field(factory=list, converter=_modules, kw_only=True)
     max_parallel_tasks: int | None = attrs.field(default=None, validator=_positive_int_or_none, kw_only=True)
+    #: The same limit under Slurm's and Local's name (see executors/throttle.py).
+    max_parallel: int | None = attrs.field(
+        default=None, validator=_positive_int_or_none, kw_only=True, repr=False
+    )
     extra_directives: list[str] = attrs.field(
         factory=list,
         converter=_extra_directives,
@@ -300,8 +305,14 @@ class GridEngine(xm.Executor):
     )
     gpu_resource: str = attrs.field(default="gpu", validator=_check_name, kw_only=True)
     cluster: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
+    #: Tasks of a failed host run again (`-r y`).
+    requeue: bool = attrs.field(default=False, kw_only=True)
+    #: `-notify`: SIGUSR1 (before a suspend) and SIGUSR2 (before a kill, e.g. walltime) reach the
+    #: program through the runner, the queue's `notify` time ahead.
+    notify: bool = attrs.field(default=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
+        throttle.reconcile(self)
         requirements = self.requirements
         if requirements.cpu and requirements.cpu > 1 and self.parallel_environments:
             raise ValueError(
@@ -338,6 +349,10 @@ class GridEngine(xm.Executor):
         The job-specific ones (`-N`, `-o`, `-t`, `-tc`) are added by the scheduler.
         """
         directives: list[Directive] = []
+        if self.requeue:
+            directives.append(("-r", "y"))
+        if self.notify:
+            directives.append(("-notify",))
         if self.shell is not None:
             directives.append(("-S", self.shell))
         if self.queue is not None:

@@ -7,6 +7,7 @@ import os
 import attrs
 
 from lxm3 import xm
+from lxm3.xm_cluster.executors import throttle
 from lxm3.xm_cluster.executors.base import DockerOptions, SingularityOptions, validated_fields
 
 
@@ -26,8 +27,15 @@ class Local(xm.Executor):
 
     requirements: xm.JobRequirements = attrs.field(factory=xm.JobRequirements)
     max_parallel: int | None = attrs.field(default=None, kw_only=True, validator=_positive_or_none)
+    #: The same limit under Grid Engine's name (see executors/throttle.py).
+    max_parallel_tasks: int | None = attrs.field(
+        default=None, kw_only=True, validator=_positive_or_none, repr=False
+    )
     singularity_options: SingularityOptions | None = attrs.field(default=None, kw_only=True)
     docker_options: DockerOptions | None = attrs.field(default=None, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        throttle.reconcile(self)
 
     @property
     def parallelism(self) -> int:
