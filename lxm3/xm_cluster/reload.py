@@ -684,8 +684,8 @@ class ReloadedExperiment(xm.Experiment):
             for job, statuses in results:
                 owner_of = job.owners()
                 for task, status in statuses.items():
-                    if status.state.is_terminal:
-                        continue
+                    if status.state.is_terminal and not held_in_error(status):
+                        continue  # (a task Grid Engine holds in Eqw is still queued: it is deleted)
                     attempt = owner_of[task]
                     row = attempt.row
                     owner = (int(row.get("pid") or 0), row.get("host"), row.get("pid_start"))
@@ -758,6 +758,7 @@ class ReloadedExperiment(xm.Experiment):
         if not plan:
             return report
         report.attempt = self.store.add_attempt(self.experiment_id, "rerun", sys.argv)
+        self._delete_held(plan)
         for job, tasks in plan:
             submitted = self._resubmit(job, tasks, report.attempt)
             job_ids = [s.job_id for s in submitted]
@@ -767,6 +768,28 @@ class ReloadedExperiment(xm.Experiment):
                 on_submitted(job.work_unit_id, job.name, tasks, job_ids)
         self.refresh()
         return report
+
+    def _delete_held(self, plan: list[tuple[StoredJob, list[int]]]) -> None:
+        """Deletes the old jobs of rerun tasks Grid Engine still holds in Eqw (else they stay queued)."""
+        statuses = {
+            (job.work_unit_id, job.name): found
+            for _, results in self.task_statuses().items()
+            for job, found in results
+        }
+        by_target: dict[int, tuple[targets.Target, list[str]]] = {}
+        for job, tasks in plan:
+            found = statuses.get((job.work_unit_id, job.name), {})
+            owners = job.owners()
+            for task in tasks:
+                if task in found and held_in_error(found[task]):
+                    attempt = owners[task]
+                    target = self.target_for(attempt)
+                    job_ids = by_target.setdefault(id(target), (target, []))[1]
+                    job_id = attempt.chunk_of(task).submitted.job_id
+                    if job_id not in job_ids:
+                        job_ids.append(job_id)
+        for target, job_ids in by_target.values():
+            target.scheduler.cancel(target.transport(), job_ids)
 
     def _resubmit(self, job: StoredJob, tasks: list[int], attempt_number: int) -> list[SubmittedJob]:
         base = job.first
@@ -885,6 +908,11 @@ _ROTATE_SCRIPT = (
     'for stream in out err exit; do f="$task.$stream"; '
     'if [ -e "$f" ]; then mkdir -p "attempt-$attempt" && mv -f "$f" "attempt-$attempt/$f"; fi; done; done'
 )
+
+
+def held_in_error(status: TaskStatus) -> bool:
+    """A FAILED task the scheduler still holds queued (Grid Engine's Eqw): cancel/rerun must delete it."""
+    return status.state is TaskState.FAILED and "holds it in error state" in status.message
 
 
 def _rotate_logs(transport: Any, log_dir: str, moves: str) -> None:
