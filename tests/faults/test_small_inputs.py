@@ -103,3 +103,20 @@ def test_masking() -> None:
         mask_text(text)
         == "export WANDB_API_KEY=***\nexport PATH=/bin\n{'HF_TOKEN': '***', 'SEED': '1'} DB_PASSWORD=***"
     )
+
+
+def test_a_corrupt_row_names_the_store_and_experiment_and_the_rest_is_listed(project: Path) -> None:
+    store = project / "store.sqlite3"
+    assert lxm3(project, "launch", str(project / "launch.py"), LXM3_STORE=str(store)).returncode == 0
+    assert lxm3(project, "launch", str(project / "launch.py"), LXM3_STORE=str(store)).returncode == 0
+    import sqlite3
+
+    db = sqlite3.connect(store)
+    db.execute("UPDATE jobs SET submitted = 'not json at all' WHERE experiment_id = 1")
+    db.commit()
+    db.close()
+    result = lxm3(project, "list", LXM3_STORE=str(store))
+    assert "experiment 1 in" in result.stderr and str(store) in result.stderr, result
+    assert result.stderr.count("\n") == 1, result.stderr
+    listed = [line.split()[0] for line in result.stdout.splitlines()[1:] if line[:1].isdigit()]
+    assert listed == ["2", "1"], result.stdout
