@@ -119,12 +119,12 @@ def _run_launcher(path: str, namespace: argparse.Namespace, experiment_module: A
         return _interrupted(interrupt)
     except BaseException as error:  # noqa: BLE001 - shown as one line with an exit code
         return report(error, path)
-    if code == 0 and experiment_module.local_failures():
-        code = 1  # the warning above named the failed tasks and their logs
     if code == 0 and namespace.wait and not namespace.dry_run:
         from lxm3.cli.progress import wait_with_progress
 
         code = wait_with_progress(experiment_module.last_experiment_id())
+    if code == 0 and experiment_module.local_failures():
+        code = 1  # the warning above named the failed tasks and their logs
     return code
 
 
