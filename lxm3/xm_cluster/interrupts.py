@@ -28,8 +28,10 @@ from contextlib import contextmanager
 
 import attrs
 
+from lxm3.errors import LxmError
 
-class LaunchInterruptedError(Exception):
+
+class LaunchInterruptedError(LxmError):
     """The launch was interrupted before this job was submitted: nothing of it runs."""
 
 
