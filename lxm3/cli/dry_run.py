@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from lxm3.xm.masking import mask_text
 from lxm3.xm_cluster.dry_run import describe_dry_run
 from lxm3.xm_cluster.staging import StagedJob
 from lxm3.xm_cluster.targets import Target
@@ -12,6 +11,5 @@ from lxm3.xm_cluster.targets import Target
 
 def print_dry_run(staged: StagedJob, target: Target) -> None:
     """Prints a staged job's scripts and the deploy/submit commands, submitting nothing."""
-    # Values of secret-looking variables (API keys...) are shown as *** (lxm3.xm.masking).
-    sys.stdout.write(mask_text(describe_dry_run(staged, target)))
+    sys.stdout.write(describe_dry_run(staged, target))  # masked by describe_dry_run
     sys.stdout.flush()

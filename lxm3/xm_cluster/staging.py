@@ -219,6 +219,8 @@ def stage_job(
     num_tasks = write_task_table(job_dir, job.iter_tasks())
 
     content_addressed: list[str] = []
+    private_dirs(local_root, "runtime")
+    private_dirs(local_root, "artifacts")
     remote_root = target.staging
     runner_rel = runner_name()
     runner_local = local_root / runner_rel
