@@ -45,7 +45,9 @@ _FOLDERS = ("experiments", "artifacts", "runtime")
 _TYPES = ("job", "archive", "container")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _LIST_SCRIPT = (
-    'cd "$1" 2>/dev/null || exit 0; for d in experiments artifacts runtime; do '
+    'cd "$1" 2>/dev/null || exit 0; head -n1 .lxm3-owner 2>/dev/null | sed "s/^/@@owner /"; '
+    'for o in experiments/*/.lxm3-owner; do [ -f "$o" ] && printf "@@claim %s %s\\n" "${o%/.lxm3-owner}" "$(head -c 64 "$o")"; done; '
+    "for d in experiments artifacts runtime; do "
     '[ -d "$d" ] && find "$d" -mindepth 1 -maxdepth 1 -print; done; echo "@@old"; '
     'for d in experiments artifacts runtime; do [ -d "$d" ] && find "$d" -mindepth 1 -maxdepth 1 -mmin +"$2" -print; done; '
     # Experiment folders holding more than task outputs (what cleaning while keeping outputs removes).
@@ -118,6 +120,15 @@ class Place:
     old: set[str] = attrs.field(factory=set)
     #: Experiment folders holding more than task outputs.
     more: set[str] = attrs.field(factory=set)
+    #: The root's owner line, and experiment dir -> the store identity that claimed it.
+    owner: str | None = None
+    claims: dict[str, str] = attrs.field(factory=dict)
+
+    def belongs_to(self, identity: str) -> bool:
+        return self.owner is None or self.owner.split(" ", 1)[0] == identity
+
+    def claimed_by_other(self, rel: str, identity: str) -> bool:
+        return rel in self.claims and self.claims[rel] != identity
 
     def scan(self, minutes: int) -> None:
         """Lists the three folders' entries, which are older than `minutes`, and which experiment
@@ -125,6 +136,12 @@ class Place:
         result = self.transport.run(["bash", "-c", _LIST_SCRIPT, "lxm3-clean", self.root, str(minutes)])
         seen, _, rest = result.stdout.partition("@@old\n")
         old, _, more = rest.partition("@@more\n")
+        for line in seen.splitlines():
+            if line.startswith("@@owner "):
+                self.owner = line[len("@@owner ") :].strip()
+            elif line.startswith("@@claim "):
+                rel, _, identity = line[len("@@claim ") :].partition(" ")
+                self.claims[rel] = identity.strip()
         self.entries = {line.strip() for line in seen.splitlines() if _safe_relative(line.strip())}
         self.old = {line.strip() for line in old.splitlines() if _safe_relative(line.strip())}
         self.more = {line.strip() for line in more.splitlines() if _safe_relative(line.strip())}
@@ -281,11 +298,18 @@ def _run(namespace: argparse.Namespace) -> int:
         except Exception as error:  # noqa: BLE001 - reported, the other places still get cleaned
             errors.append(f"{place.label}: {error}")
             continue
+        if not place.belongs_to(store.identity):
+            console().print(
+                f"{place.label}: {place.root} belongs to another lxm3 store ({place.owner}); not touched"
+            )
+            continue
         for rel in sorted(place.entries, key=_sort_key):
             folder, _, name = rel.partition("/")
             if _kind(rel) not in types:
                 continue
             if folder == "experiments":
+                if place.claimed_by_other(rel, store.identity):
+                    continue  # another store's experiment with the same id
                 experiment_id = int(name)
                 if not namespace.outputs and rel not in place.more:
                     continue  # nothing but task outputs left, and those stay

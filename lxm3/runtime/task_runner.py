@@ -466,6 +466,15 @@ def main(argv):
     # First of all, so a cancel that comes while the task is prepared is never lost.
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+
+    def warn(signum, _frame):
+        # A warning before the walltime or a suspend (Slurm --signal=B:USR1@60, Grid Engine
+        # -notify): the program may checkpoint; the runner itself carries on.
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    for name in ("SIGUSR1", "SIGUSR2", "SIGURG"):
+        signal.signal(getattr(signal, name), warn)
     spec_path = os.path.abspath(argv[1])
     task_id = int(argv[2])
     base = os.path.dirname(spec_path)
@@ -497,8 +506,8 @@ def main(argv):
     stdout = stderr = None  # type: typing.Optional[typing.BinaryIO]
     if log_dir:
         log_dir = resolve(base, log_dir)
-        stdout = open(os.path.join(log_dir, "%d.out" % task_id), "ab")
-        stderr = open(os.path.join(log_dir, "%d.err" % task_id), "ab")
+        stdout = open_private(os.path.join(log_dir, "%d.out" % task_id))
+        stderr = open_private(os.path.join(log_dir, "%d.err" % task_id))
 
     try:
         if spec.get("archive"):
@@ -561,11 +570,16 @@ def not_run(log_dir, task_id, reason):
     return DEPENDENCY_NOT_MET
 
 
+def open_private(path):
+    """Opens a log for appending, created 0600 (the program may print secrets); umask untouched."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+
+
 def write_exit_code(log_dir, task_id, code):
     """Leaves `<task>.exit` as the completion signal, atomically (temp, then rename)."""
     final = os.path.join(log_dir, "%d.exit" % task_id)
     temporary = final + ".tmp%d" % os.getpid()
-    with open(temporary, "w") as handle:
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
         handle.write("%d\n" % code)
     os.rename(temporary, final)
 

@@ -412,3 +412,13 @@ class Scheduler(abc.ABC):
     def known_max_array_size(self, transport: Transport) -> int | None:
         """The array limit if known without contacting the cluster (e.g. cached), else None."""
         return None
+
+    #: Words of a refusal caused by an array larger than the cluster allows (a stale cached limit).
+    array_limit_refusals: ClassVar[tuple[str, ...]] = ()
+
+    def is_array_limit_refusal(self, message: str) -> bool:
+        """True when the scheduler refused a submission because the array was too large."""
+        return any(words in message for words in self.array_limit_refusals)
+
+    def forget_max_array_size(self) -> None:
+        """Drops the cached array limit, so the next `max_array_size` asks the cluster again."""

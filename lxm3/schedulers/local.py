@@ -130,7 +130,9 @@ class LocalJob:
             return
         terminal = getattr(sys.stdout, "buffer", None) if self.echo else None
         terminal_err = getattr(sys.stderr, "buffer", None) if self.echo else None
-        prefix = f"[{self.label} {global_id}] ".encode()
+        # Escaped: a job name with a newline must not break the terminal's lines.
+        shown = self.label.encode("unicode_escape").decode("ascii")
+        prefix = f"[{shown} {global_id}] ".encode()
         with open(out_path, "ab") as out_log, open(err_path, "ab") as err_log:
             with self._lock:
                 if self._cancelled:

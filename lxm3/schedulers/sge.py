@@ -383,6 +383,11 @@ class GridEngineScheduler(Scheduler):
                 raise SchedulerError(f"qdel {' '.join(job_ids)} failed on {transport.label}: {reason}")
 
     # ----- limits -----
+    array_limit_refusals = ("you tried to submit a job with more than",)
+
+    def forget_max_array_size(self) -> None:
+        self._max_array_size = None
+
     def max_array_size(self, transport: Transport) -> int:
         """`max_aj_tasks` of the global configuration (asked once per scheduler)."""
         if self._max_array_size is None:

@@ -161,7 +161,7 @@ class SlurmScheduler(Scheduler):
         """ONE remote command: sacct; if that fails, squeue and the runner's exit files."""
         ids = ",".join(job.job_id for job in jobs)
         lines = [
-            f"sacct -X -n -P -o {SACCT_FORMAT} -j {ids}",
+            f"sacct -X -D -n -P -o {SACCT_FORMAT} -j {ids}",
             "rc=$?",
             'if [ "$rc" = 0 ]; then exit 0; fi',
             f"sq=$(squeue -h -t all -O {shlex.quote(SQUEUE_FORMAT)} -j {ids} 2>&1)",
@@ -266,6 +266,13 @@ class SlurmScheduler(Scheduler):
         ):
             return int(entry["value"])
         return None
+
+    array_limit_refusals = ("Invalid job array specification",)
+
+    def forget_max_array_size(self) -> None:
+        cached = self._read_cache()
+        if cached.pop("max_array_size", None) is not None:
+            self._write_cache(cached)
 
     def max_array_size(self, transport: Transport) -> int:
         """`MaxArraySize` (indices run 0..MaxArraySize-1, so that many tasks per array)."""

@@ -19,12 +19,13 @@ from lxm3 import xm
 from lxm3.config import Config, load_config
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.schedulers.watcher import poll_intervals
+from lxm3.store import cancel_requests
 from lxm3.store.db import ExperimentStore, open_store
 from lxm3.store.records import JobRecord
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
 from lxm3.xm_cluster import results as task_results
 from lxm3.xm_cluster import targets
-from lxm3.xm_cluster.cancelling import CancelReport, cancel_recorded
+from lxm3.xm_cluster.cancelling import CancelReport, cancel_by_target, cancel_recorded, held_in_error
 from lxm3.xm_cluster.dependency_status import relabel_results
 from lxm3.xm_cluster.experiment import raise_for_outcome
 from lxm3.xm_cluster.rerun import RERUN_STATES, RerunReport, resubmit
@@ -220,9 +221,32 @@ class ReloadedExperiment(xm.Experiment):
         everything = self.task_statuses()
         chosen = set(work_unit_ids) if work_unit_ids is not None else set(everything)
         self.select(list(chosen))
-        return cancel_recorded(everything, chosen, self.target_for, wait_seconds=wait_seconds)
+        return cancel_recorded(
+            everything,
+            chosen,
+            self.target_for,
+            wait_seconds=wait_seconds,
+            record_intent=lambda rows: cancel_requests.mark(self.store, rows),
+        )
 
     # ----- rerun -----
+    def _delete_held(self, plan: Sequence[tuple[StoredJob, list[int]]]) -> None:
+        """Deletes the old jobs of rerun tasks Grid Engine still holds in Eqw (else they stay queued)."""
+        found = {
+            (job.work_unit_id, job.name): statuses
+            for _, results in self.task_statuses().items()
+            for job, statuses in results
+        }
+        held: list[tuple[targets.Target, str]] = []
+        for job, tasks in plan:
+            statuses = found.get((job.work_unit_id, job.name), {})
+            owners = job.owners()
+            for task in tasks:
+                if task in statuses and held_in_error(statuses[task]):
+                    attempt = owners[task]
+                    held.append((self.target_for(attempt), attempt.chunk_of(task).submitted.job_id))
+        cancel_by_target(held)
+
     def rerun_failed(
         self,
         work_unit_ids: Sequence[int] | None = None,
@@ -253,6 +277,7 @@ class ReloadedExperiment(xm.Experiment):
         check_rerun(self.experiment_id, [job.work_unit_id for job, _ in plan], edges, decided)
         resubmitted: dict[int, list[tuple[Any, list[SubmittedJob]]]] = {}
         report.attempt = self.store.add_attempt(self.experiment_id, "rerun", sys.argv)
+        self._delete_held(plan)
         for job, tasks in plan:
             dependency = None
             if job.work_unit_id in edges:

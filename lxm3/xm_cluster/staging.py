@@ -218,6 +218,18 @@ def render_scripts(
     return scripts, job_files
 
 
+def private_dirs(root: Path, rel: str) -> Path:
+    """Creates `root/rel` with every level from `root` down 0700: staged files hold args and env."""
+    path = root
+    for part in [None, *Path(rel).parts]:
+        if part is not None:
+            path = path / part
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    return path
+
+
 def stage_job(
     job: JobTasks,
     target: Target,
@@ -236,10 +248,12 @@ def stage_job(
     job_dir = local_root / job_rel
     if job_dir.exists():
         shutil.rmtree(job_dir)
-    (local_root / relative.log_dir).mkdir(parents=True, mode=0o700)
+    private_dirs(local_root, relative.log_dir)
     num_tasks = write_task_table(job_dir, job.iter_tasks())
 
     content_addressed: list[str] = []
+    private_dirs(local_root, "runtime")
+    private_dirs(local_root, "artifacts")
     remote_root = target.staging
     runner_rel = runner_name()
     runner_local = local_root / runner_rel
@@ -279,7 +293,9 @@ def stage_job(
         spec["container"] = container
     if spec_extras:
         spec.update(spec_extras)
-    (local_root / relative.spec).write_text(json.dumps(spec, indent=1, sort_keys=True))
+    spec_file = local_root / relative.spec
+    spec_file.write_text(json.dumps(spec, indent=1, sort_keys=True))
+    spec_file.chmod(0o600)  # holds the cluster env
 
     plan = None
     if chunks is None:
