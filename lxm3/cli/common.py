@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from lxm3.store.db import ExperimentStore
-    from lxm3.xm_cluster.reload import ReloadedExperiment
+    from lxm3.xm_cluster.reloaded import ReloadedExperiment
 
 #: Display order and colour of task states.
 STATE_STYLES = {
@@ -43,17 +43,19 @@ def add_experiment_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def open_store(namespace: argparse.Namespace) -> ExperimentStore:
-    from lxm3.xm_cluster.reload import experiment_store
+    # The config and the store only: `lxm3 list` must not pay for the experiment machinery.
+    from lxm3.config import load_config
+    from lxm3.store.db import open_store as open_configured_store
 
     if getattr(namespace, "lxm_config", None):
         os.environ["LXM_CONFIG"] = namespace.lxm_config
-    return experiment_store()
+    return open_configured_store(load_config().store_path)
 
 
 def open_experiment(namespace: argparse.Namespace) -> ReloadedExperiment:
     """The experiment named on the command line; xm.NotFoundError if the store lacks it."""
     from lxm3 import xm
-    from lxm3.xm_cluster.reload import get_experiment
+    from lxm3.xm_cluster.reloaded import get_experiment
 
     store = open_store(namespace)
     text = str(namespace.experiment)
@@ -64,6 +66,8 @@ def open_experiment(namespace: argparse.Namespace) -> ReloadedExperiment:
         return get_experiment(int(newest[0]["id"]), store=store)
     if not text.isdigit():
         raise xm.NotFoundError(f"{text!r} is not an experiment id (a number, or `last`)")
+    if int(text) >= 2**63:  # beyond SQLite's integers: no such experiment, not an OverflowError
+        raise xm.NotFoundError(f"experiment {text} does not exist in {store.path}")
     return get_experiment(int(text), store=store)
 
 
@@ -75,6 +79,8 @@ def run_reporting(body: Callable[[], int]) -> int:
         return body()
     except KeyboardInterrupt:
         return fail("interrupted", 130)
+    except OverflowError as error:  # an absurd number given for an id or a count
+        return fail(f"a number given is too large: {error}", 2)
     except BrokenPipeError:
         # `lxm3 logs ... | head`: the reader left; nothing to report (and nothing to flush at exit).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -85,6 +91,11 @@ def run_reporting(body: Callable[[], int]) -> int:
         if type(error).__name__ in ("ReloadError", "StoreError", "ConfigError", "NotFoundError"):
             return fail(str(error))
         return report(error)
+    finally:
+        # No SSH master left running after `lxm3 list/status/...` (nor its control dir).
+        from lxm3.xm_cluster import targets
+
+        targets.close_all(force=True)
 
 
 def console(stderr: bool = False) -> Console:

@@ -16,8 +16,8 @@ PNG_SIZE = (800, 500)
 _MARKS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def _label(task: Any, several_jobs: bool) -> str:
-    job = f" {task.job}" if several_jobs else ""
+def _label(task: Any, several_jobs: set[int]) -> str:
+    job = f" {task.job}" if task.work_unit_id in several_jobs else ""
     return f"wu {task.work_unit_id}{job} task {task.index}"
 
 
@@ -38,7 +38,10 @@ def plot(
     drawn = [task for task in tasks if task.series]
     if not drawn:
         return fail(f"no task of experiment {experiment_id} reported {metric!r}")
-    several_jobs = len({(t.work_unit_id, t.job) for t in tasks}) > len({t.work_unit_id for t in tasks})
+    jobs_of: dict[int, set[str]] = {}
+    for task in tasks:
+        jobs_of.setdefault(task.work_unit_id, set()).add(task.job)
+    several_jobs = {unit for unit, names in jobs_of.items() if len(names) > 1}
     try:
         import matplotlib
     except ImportError:

@@ -8,7 +8,13 @@ tasks' completion files), for all units at once. `--json` prints
      "tasks": [{"index": 0, "state": "COMPLETED", "exit_code": 0}, ...]}]}
 
 with states PENDING, RUNNING, COMPLETED, FAILED, CANCELLED (tasks of a unit
-with several jobs also carry "job").
+with several jobs also carry "job"). A unit that waits on others also carries
+
+    "depends_on": [{"work_unit_id": 1, "condition": "succeeded"}]
+
+(plus "experiment_id" for another experiment's unit, "per_task": true, and
+"dependency_mode": "any" for `|`), and "reason" once its dependency can never
+hold ("dependency on work unit 1 failed").
 """
 
 from __future__ import annotations
@@ -25,10 +31,15 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
-def status_json(experiment_id: int, results: dict[int, list[tuple[Any, dict[int, Any]]]]) -> dict[str, Any]:
+def status_json(
+    experiment_id: int,
+    results: dict[int, list[tuple[Any, dict[int, Any]]]],
+    dependency_rows: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The `--json` document for `ReloadedExperiment.task_statuses()` results."""
     from lxm3.cli.common import public_state
     from lxm3.xm.status import aggregate_state
+    from lxm3.xm_cluster.dependency_status import dependency_json
 
     units = []
     for work_unit_id, jobs in results.items():
@@ -47,7 +58,9 @@ def status_json(experiment_id: int, results: dict[int, list[tuple[Any, dict[int,
                 tasks.append(entry)
                 states.append(status.state)
         unit_state = public_state(aggregate_state(states)) if states else "UNKNOWN"
-        units.append({"work_unit_id": work_unit_id, "state": unit_state, "tasks": tasks})
+        unit = {"work_unit_id": work_unit_id, "state": unit_state, "tasks": tasks}
+        unit.update(dependency_json(work_unit_id, jobs, dependency_rows or []))
+        units.append(unit)
     return {"experiment_id": experiment_id, "work_units": units}
 
 
@@ -64,7 +77,8 @@ def _run(namespace: argparse.Namespace) -> int:
     from lxm3.cli.studies import print_studies, studies_json
 
     if namespace.json:
-        document = status_json(experiment.experiment_id, results)
+        rows = experiment.store.dependencies(experiment.experiment_id)
+        document = status_json(experiment.experiment_id, results, rows)
         studies = studies_json(experiment)
         if studies:
             document["studies"] = studies
@@ -84,7 +98,8 @@ def _print_tables(
     from rich.table import Table
 
     from lxm3.cli.common import console, counts_text, local_time, public_state, ranges, state_text
-    from lxm3.xm.status import aggregate_state
+    from lxm3.xm.status import TaskState, aggregate_state
+    from lxm3.xm_cluster.dependency_status import dependency_lines
 
     out = console()
     record = experiment.record
@@ -109,8 +124,11 @@ def _print_tables(
             if not jobs:
                 table.add_row(str(work_unit_id), "-", "-", state_text("UNKNOWN"), "no job recorded", "")
             for job, statuses in jobs:
-                counts = collections.Counter(public_state(s.state) for s in statuses.values())
-                state = public_state(aggregate_state(s.state for s in statuses.values()))
+                by_state = collections.Counter(s.state for s in statuses.values())
+                counts: collections.Counter[str] = collections.Counter()
+                for task_state, number in by_state.items():
+                    counts[public_state(task_state)] += number
+                state = public_state(aggregate_state(by_state))
                 ids = sorted({c.submitted.job_id for a in job.attempts for c in a.chunks})
                 where = f"{job.first.target_name} ({job.first.scheduler_name})"
                 table.add_row(
@@ -121,10 +139,12 @@ def _print_tables(
                     counts_text(dict(counts)),
                     ", ".join(ids),
                 )
-                bad = [t for t, s in statuses.items() if public_state(s.state) in ("FAILED", "CANCELLED")]
+                bad = [t for t, s in statuses.items() if s.state in (TaskState.FAILED, TaskState.CANCELLED)]
                 if bad:
                     failed.append(f"work unit {work_unit_id} {job.name}: tasks {ranges(bad)}")
         out.print(table)
+        for line in dependency_lines(experiment.store.dependencies(experiment.experiment_id), results):
+            out.print(line)
         if failed:
             out.print("not completed: " + "; ".join(failed))
             out.print(

@@ -5,6 +5,7 @@ with the cluster's `python3`, so it uses the standard library only and works
 on Python 3.6+. One task model for every backend:
 
     python3 task_runner.py JOB_SPEC.json TASK_ID
+    python3 task_runner.py JOB_SPEC.json [--parallel N] TASK_ID TASK_ID...   (a packed array task)
 
 1. looks up task TASK_ID's args and env in the job's task table in O(1): an
    8-byte offset index (`tasks.idx`) points into a JSON-lines file
@@ -324,9 +325,131 @@ def resolve(base, path):
     return path if os.path.isabs(path) else os.path.join(base, path)
 
 
+#: The exit code of a task that never ran because its dependency can no longer hold;
+#: lxm3 reports such a task CANCELLED with the reason (never FAILED).
+DEPENDENCY_NOT_MET = 121
+
+
+def read_exit_file(log_dir, task_id):
+    """The code in `<log_dir>/<task>.exit`, or None when the task left none (never ran, killed)."""
+    try:
+        with open(os.path.join(log_dir, "%d.exit" % task_id)) as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def term_holds(condition, codes):
+    """Whether a condition holds for a unit whose tasks ended with `codes` (None: no exit file).
+
+    Only called once the scheduler says every task of the unit ended, so a
+    missing exit file means the task was cancelled or killed: not a success.
+    """
+    if condition == "succeeded":
+        return all(code == 0 for code in codes)
+    if condition == "failed":
+        return any(code != 0 for code in codes)
+    return True  # finished, started: the scheduler's hold already established them
+
+
+def term_codes(term, task_id, read_code=read_exit_file):
+    """The exit codes a term looks at: every task of its unit, or only task `task_id` (per task)."""
+    codes = []
+    for job in term["jobs"]:
+        if term.get("per_task"):
+            codes.append(read_code(job["log_dir"], task_id))
+        else:
+            codes.extend(read_code(job["log_dir"], task) for task in range(job["num_tasks"]))
+    return codes
+
+
+def unmet_reason(term):
+    """Why a term can never hold, in the words `lxm3 status` shows."""
+    if term["condition"] == "failed":
+        return "dependency on %s did not fail" % (term["what"],)
+    return "dependency on %s failed" % (term["what"],)
+
+
+def dependency_block(dependency, task_id, read_code=read_exit_file):
+    """None when the job spec's dependency holds for this task, else the reason it never will.
+
+    The scheduler held the task until the units it waits on ended; what it
+    could not check itself (Grid Engine's holds wait for any end; a split
+    array's "failed") is checked here, from the units' recorded exit files.
+    """
+    terms = dependency.get("terms", [])
+    results = [(term, term_holds(term["condition"], term_codes(term, task_id, read_code))) for term in terms]
+    if not results:
+        return None
+    if dependency.get("mode") == "any":
+        return None if any(ok for _, ok in results) else unmet_reason(results[0][0])
+    for term, ok in results:
+        if not ok:
+            return unmet_reason(term)
+    return None
+
+
+def run_pack(spec_path, task_ids, parallel):
+    """Runs several sweep tasks in one array task: each as its own runner process.
+
+    Each task keeps everything a lone task has (its LXM_TASK_ID, args, env,
+    work dir, logs and `<task>.exit`), because each is this runner again with
+    one task id. Up to `parallel` run at once, in task order. A stop signal
+    (scancel, qdel) is forwarded to the running ones and starts no further
+    task; the pack then dies of it. Otherwise the pack exits 0 when every task
+    did, else with the first failed task's code (each task's own code is in its
+    exit file, which is what lxm3 reads).
+    """
+    running = {}  # type: dict
+    codes = {}  # type: dict
+    received = []
+
+    def forward(signum, _frame):
+        received.append(signum)
+        for process in list(running.values()):
+            if process.poll() is None:
+                process.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    queue = list(task_ids)
+    while queue or running:
+        while queue and len(running) < parallel and not received:
+            process = subprocess.Popen([sys.executable, os.path.abspath(__file__), spec_path, str(queue[0])])
+            running[process.pid] = process
+            codes[queue.pop(0)] = process
+        if received:
+            queue = []
+        if running:
+            pid, status = os.wait()  # whichever task ends first (retried after a signal, PEP 475)
+            process = running.pop(pid, None)
+            if process is not None:
+                process.returncode = -(status & 0x7F) if status & 0x7F else (status >> 8) & 0xFF
+    if received:
+        signal.signal(received[0], signal.SIG_DFL)
+        os.kill(os.getpid(), received[0])
+    for task_id in task_ids:
+        code = codes[task_id].returncode
+        if code:
+            return 128 - code if code < 0 else code
+    return 0
+
+
+def parse_pack(args):
+    """`[--parallel N] TASK TASK...` -> (task ids, parallelism)."""
+    parallel = 1
+    if args[:1] == ["--parallel"]:
+        parallel = max(1, int(args[1]))
+        args = args[2:]
+    return [int(arg) for arg in args], parallel
+
+
 def main(argv):
+    if len(argv) > 3:
+        task_ids, parallel = parse_pack(argv[2:])
+        return run_pack(os.path.abspath(argv[1]), task_ids, parallel)
     if len(argv) != 3:
-        sys.stderr.write("usage: task_runner.py JOB_SPEC.json TASK_ID\n")
+        sys.stderr.write("usage: task_runner.py JOB_SPEC.json [--parallel N] TASK_ID [TASK_ID...]\n")
         return 2
     child = None
     pending = []  # signals that arrived while no program was running to receive them
@@ -343,11 +466,25 @@ def main(argv):
     # First of all, so a cancel that comes while the task is prepared is never lost.
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+
+    def warn(signum, _frame):
+        # A warning before the walltime or a suspend (Slurm --signal=B:USR1@60, Grid Engine
+        # -notify): the program may checkpoint; the runner itself carries on.
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    for name in ("SIGUSR1", "SIGUSR2", "SIGURG"):
+        signal.signal(getattr(signal, name), warn)
     spec_path = os.path.abspath(argv[1])
     task_id = int(argv[2])
     base = os.path.dirname(spec_path)
     with open(spec_path, "rb") as handle:
         spec = json.loads(handle.read().decode("utf-8"))
+    log_dir = spec.get("log_dir")
+    if spec.get("dependency"):
+        reason = dependency_block(spec["dependency"], task_id)
+        if reason is not None:
+            return not_run(resolve(base, log_dir) if log_dir else None, task_id, reason)
     record = read_task(resolve(base, spec["table"]), resolve(base, spec["index"]), task_id)
 
     env = dict(os.environ)
@@ -366,12 +503,11 @@ def main(argv):
     env["LXM_OUTPUT_DIR"] = output_dir
     env["LXM_METRICS_FILE"] = os.path.join(output_dir, METRICS_NAME)
 
-    log_dir = spec.get("log_dir")
     stdout = stderr = None  # type: typing.Optional[typing.BinaryIO]
     if log_dir:
         log_dir = resolve(base, log_dir)
-        stdout = open(os.path.join(log_dir, "%d.out" % task_id), "ab")
-        stderr = open(os.path.join(log_dir, "%d.err" % task_id), "ab")
+        stdout = open_private(os.path.join(log_dir, "%d.out" % task_id))
+        stderr = open_private(os.path.join(log_dir, "%d.err" % task_id))
 
     try:
         if spec.get("archive"):
@@ -423,11 +559,27 @@ def main(argv):
     return code
 
 
+def not_run(log_dir, task_id, reason):
+    """Ends a task whose dependency can never hold, without running its program."""
+    message = ("lxm3: task %d not run: %s\n" % (task_id, reason)).encode("utf-8")
+    if log_dir:
+        with open(os.path.join(log_dir, "%d.err" % task_id), "ab") as handle:
+            handle.write(message)
+        write_exit_code(log_dir, task_id, DEPENDENCY_NOT_MET)
+    sys.stderr.write(message.decode("utf-8"))
+    return DEPENDENCY_NOT_MET
+
+
+def open_private(path):
+    """Opens a log for appending, created 0600 (the program may print secrets); umask untouched."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+
+
 def write_exit_code(log_dir, task_id, code):
     """Leaves `<task>.exit` as the completion signal, atomically (temp, then rename)."""
     final = os.path.join(log_dir, "%d.exit" % task_id)
     temporary = final + ".tmp%d" % os.getpid()
-    with open(temporary, "w") as handle:
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
         handle.write("%d\n" % code)
     os.rename(temporary, final)
 

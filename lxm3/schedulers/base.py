@@ -11,14 +11,17 @@ node. The launch glue (`lxm3.xm_cluster.launching`) and the status watcher
 from __future__ import annotations
 
 import abc
+import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import attrs
 import jinja2
 
+from lxm3.errors import LxmError
+from lxm3.runtime.job_paths import JobPaths
 from lxm3.transport.base import CommandResult, Transport
 from lxm3.xm.status import TaskStatus
 
@@ -41,20 +44,68 @@ class ArrayChunk:
 
     offset: int
     count: int
+    #: Sweep tasks run one after another by each array task (see `lxm3.schedulers.packing`).
+    pack: int = 1
 
     @property
     def task_ids(self) -> range:
         return range(self.offset, self.offset + self.count)
 
+    @property
+    def array_size(self) -> int:
+        """How many array tasks the scheduler sees: `count` unpacked, ceil(count / pack) packed."""
+        return -(-self.count // self.pack)
 
-def split_into_chunks(num_tasks: int, max_array_size: int) -> list[ArrayChunk]:
-    """Cuts `num_tasks` into arrays of at most `max_array_size` tasks."""
+    def positions(self, element: int) -> range:
+        """The positions (0-based, within the chunk) that array task `element` runs."""
+        return range(element * self.pack, min((element + 1) * self.pack, self.count))
+
+
+def split_into_chunks(num_tasks: int, max_array_size: int, pack: int = 1) -> list[ArrayChunk]:
+    """Cuts `num_tasks` into arrays of at most `max_array_size` array tasks of `pack` tasks each."""
     if max_array_size < 1:
         raise ValueError(f"max_array_size must be >= 1, got {max_array_size}")
+    if pack < 1:
+        raise ValueError(f"pack must be >= 1, got {pack}")
+    per_chunk = max_array_size * pack
     return [
-        ArrayChunk(offset, min(max_array_size, num_tasks - offset))
-        for offset in range(0, num_tasks, max_array_size)
+        ArrayChunk(offset, min(per_chunk, num_tasks - offset), pack)
+        for offset in range(0, num_tasks, per_chunk)
     ]
+
+
+@attrs.frozen
+class JobDirectives:
+    """What an executor asks of a scheduler: the only executor data a scheduler module reads.
+
+    Each executor builds one (`job_directives()`) in its scheduler's dialect,
+    so a scheduler never looks attributes up on an executor it does not know.
+    """
+
+    #: Options derived from the executor's requirements and typed fields, e.g. `("mem", "8G")`.
+    requirements: tuple[tuple[str | None, ...], ...] = ()
+    #: (Slurm) explicit `--key=value` options; a key here replaces a derived option.
+    resources: tuple[tuple[str, str | None], ...] = ()
+    #: Where the scheduler writes the job script's own output (None: the job's log dir).
+    log_directory: str | None = None
+    #: (Grid Engine) stderr joined into stdout.
+    merge_output: bool = True
+    #: At most this many tasks of the job at once (None: no limit).
+    max_parallel: int | None = None
+    #: `module load` arguments, one entry per line.
+    modules: tuple[str, ...] = ()
+    #: Raw scheduler options, written as given.
+    extra_directives: tuple[str, ...] = ()
+    #: Option names to leave out of the script.
+    skip_directives: tuple[str, ...] = ()
+
+
+class DirectivesSource(Protocol):
+    """An executor, as a scheduler sees it."""
+
+    def job_directives(self) -> JobDirectives:
+        """The executor's wishes in its scheduler's terms."""
+        ...
 
 
 @attrs.frozen
@@ -64,7 +115,7 @@ class RenderRequest:
     job_name: str
     #: Unique, readable name for the scheduler's job name and log prefixes: `<exp>_<wu>_<job>`.
     label: str
-    executor: Any
+    executor: DirectivesSource
     chunk: ArrayChunk
     num_tasks: int
     job_dir: str
@@ -76,12 +127,30 @@ class RenderRequest:
     env: Mapping[str, str] = attrs.field(factory=dict)
     #: Set when the chunk is a rerun of scattered tasks: array index -> task id file.
     index_map: str | None = None
+    #: Tasks of a packed array task run at once (1: one after another).
+    pack_parallel: int = 1
+    #: What the job waits for (a `lxm3.schedulers.dependency.ResolvedDependency`), if anything.
+    dependency: Any = None
+
+    @property
+    def directives(self) -> JobDirectives:
+        """The executor's directives (the executor itself stays opaque to schedulers)."""
+        return self.executor.job_directives()
 
     def template_vars(self) -> dict[str, Any]:
         """The names every job-script template can use."""
         return {field.name: getattr(self, field.name) for field in attrs.fields(RenderRequest)} | {
-            "env": dict(self.env)
+            "env": dict(self.env),
+            "runner_tasks": self.runner_tasks,
         }
+
+    @property
+    def runner_tasks(self) -> str:
+        """The runner's task arguments in the script: one id, or a packed array task's ids."""
+        if self.chunk.pack == 1:
+            return '"$LXM_TASK_ID"'
+        parallel = f"--parallel {int(self.pack_parallel)} " if self.pack_parallel > 1 else ""
+        return parallel + "$LXM_TASK_IDS"
 
 
 @attrs.frozen
@@ -102,23 +171,26 @@ class SubmittedJob:
 
     def to_record(self) -> dict[str, Any]:
         """The JSON form the experiment store keeps (see `from_record`)."""
-        return {
+        record: dict[str, Any] = {
             "job_id": self.job_id,
             "offset": self.chunk.offset,
             "count": self.chunk.count,
             "script": self.script_path,
         }
+        if self.chunk.pack > 1:
+            record["pack"] = self.chunk.pack
+        return record
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> SubmittedJob:
         return cls(
             str(record["job_id"]),
-            ArrayChunk(int(record.get("offset", 0)), int(record.get("count", 1))),
+            ArrayChunk(int(record.get("offset", 0)), int(record.get("count", 1)), int(record.get("pack", 1))),
             record.get("script") or "",
         )
 
 
-class SchedulerError(RuntimeError):
+class SchedulerError(LxmError, RuntimeError):
     """The scheduler refused or failed; the message carries its own words.
 
     `submitted` lists the jobs a multi-script submission got accepted before
@@ -132,6 +204,31 @@ class SchedulerError(RuntimeError):
         self.submitted: list[SubmittedJob] = list(submitted)
         #: The script path that was refused, when one was.
         self.refused = refused
+
+
+def option_name(text: str) -> str:
+    """A scheduler option as written (`--mem`, ` mem`, `-p`) -> its name (`mem`, `p`), for skipping and replacing."""
+    text = text.strip()
+    return text[2:] if text.startswith("--") else text.lstrip("-")
+
+
+def parse_index_ranges(text: str) -> list[int]:
+    """Array index ranges as schedulers print them, `1`, `3-10:1`, `4,5,7-10:2`, `0-9%2` -> indices."""
+    text = text.split("%", 1)[0]
+    indices: list[int] = []
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        step = 1
+        if ":" in part:
+            part, step_text = part.split(":", 1)
+            step = max(1, int(step_text))
+        first, _, last = part.partition("-")
+        indices.extend(range(int(first), int(last or first) + 1, step))
+    return indices
+
+
+def job_log_dir(job: SubmittedJob) -> str:
+    """The log dir of a submitted job (its script sits in the job dir)."""
+    return JobPaths(posixpath.dirname(job.script_path)).log_dir
 
 
 def shell_quote(value: object) -> str:
@@ -289,8 +386,17 @@ class Scheduler(abc.ABC):
         """ONE query for all given jobs: job id -> {global task id -> status}.
 
         Tasks the scheduler does not (yet, or any more) know are left out; the
-        watcher decides what missing means.
+        watcher decides what missing means. Jobs are never packed here: callers
+        go through `query_tasks`, which hands packed jobs over as their array tasks.
         """
+
+    def query_tasks(
+        self, transport: Transport, jobs: Sequence[SubmittedJob], *, exit_codes: bool = True
+    ) -> dict[str, dict[int, TaskStatus]]:
+        """`query`, with packed jobs' array tasks resolved into their sweep tasks (see `packing`)."""
+        from lxm3.schedulers import packing
+
+        return packing.query_tasks(self, transport, jobs, exit_codes=exit_codes)
 
     @abc.abstractmethod
     def cancel(self, transport: Transport, job_ids: Sequence[str]) -> None:
@@ -306,3 +412,13 @@ class Scheduler(abc.ABC):
     def known_max_array_size(self, transport: Transport) -> int | None:
         """The array limit if known without contacting the cluster (e.g. cached), else None."""
         return None
+
+    #: Words of a refusal caused by an array larger than the cluster allows (a stale cached limit).
+    array_limit_refusals: ClassVar[tuple[str, ...]] = ()
+
+    def is_array_limit_refusal(self, message: str) -> bool:
+        """True when the scheduler refused a submission because the array was too large."""
+        return any(words in message for words in self.array_limit_refusals)
+
+    def forget_max_array_size(self) -> None:
+        """Drops the cached array limit, so the next `max_array_size` asks the cluster again."""

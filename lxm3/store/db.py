@@ -9,21 +9,8 @@ recorded in `PRAGMA user_version`; each runs once, inside the transaction
 that checks the version, so two processes opening an old store never both
 migrate it.
 
-What a row knows (schema 2):
-
-    experiments   title, project, launcher, argv, cwd, git state, config path;
-                  the launching process (pid, host, start time); `cleaned`
-                  once `lxm3 clean` removed its staged files
-    attempts      attempt 1 is the launch, 2, 3, ... are `lxm3 rerun`s
-    work_units    the unit's args
-    jobs          one row per job per attempt: target and scheduler, the job
-                  dir (`remote_dir`; logs are `<log_dir>/<task>.out|.err|.exit`),
-                  its local mirror, the content-addressed files it needs, the
-                  submitted scheduler jobs (`submitted`: job id, chunk, script,
-                  and for reruns the index map and the global task ids), the
-                  pickled executor (to render rerun scripts), the process that
-                  submitted it (it runs Local jobs), and `final`, the task
-                  states cached once all of the row's tasks ended
+The schema is in `lxm3.store.schema`, the typed job record in
+`lxm3.store.records`, process identity in `lxm3.schedulers.local_process`.
 """
 
 from __future__ import annotations
@@ -41,84 +28,53 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-MIGRATIONS: list[str] = [
-    # 1: experiments, work units, jobs.
-    """
-    CREATE TABLE experiments (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        title TEXT NOT NULL,
-        project TEXT,
-        created REAL NOT NULL,
-        launcher TEXT,
-        argv TEXT,
-        cwd TEXT,
-        git_commit TEXT,
-        git_dirty INTEGER,
-        config_path TEXT
-    );
-    CREATE TABLE work_units (
-        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
-        work_unit_id INTEGER NOT NULL,
-        args TEXT,
-        created REAL NOT NULL,
-        PRIMARY KEY (experiment_id, work_unit_id)
-    );
-    CREATE TABLE jobs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        experiment_id INTEGER NOT NULL,
-        work_unit_id INTEGER NOT NULL,
-        attempt INTEGER NOT NULL DEFAULT 1,
-        name TEXT NOT NULL,
-        target TEXT NOT NULL,
-        scheduler TEXT NOT NULL,
-        num_tasks INTEGER NOT NULL,
-        remote_dir TEXT NOT NULL,
-        local_dir TEXT,
-        artifacts TEXT,
-        submitted TEXT NOT NULL,
-        executor TEXT,
-        created REAL NOT NULL
-    );
-    CREATE INDEX jobs_by_unit ON jobs(experiment_id, work_unit_id);
-    """,
-    # 2: attempts (reruns), the owning process, per-row task ids, index maps (inside
-    #    `submitted`), log dirs, pickled executors, cached final states, cleaning.
-    """
-    CREATE TABLE attempts (
-        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
-        attempt INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        created REAL NOT NULL,
-        argv TEXT,
-        pid INTEGER,
-        host TEXT,
-        PRIMARY KEY (experiment_id, attempt)
-    );
-    INSERT INTO attempts (experiment_id, attempt, kind, created, argv)
-        SELECT id, 1, 'launch', created, argv FROM experiments;
-    ALTER TABLE experiments ADD COLUMN pid INTEGER;
-    ALTER TABLE experiments ADD COLUMN host TEXT;
-    ALTER TABLE experiments ADD COLUMN pid_start TEXT;
-    ALTER TABLE experiments ADD COLUMN cleaned REAL;
-    ALTER TABLE jobs ADD COLUMN task_ids TEXT;
-    ALTER TABLE jobs ADD COLUMN log_dir TEXT;
-    ALTER TABLE jobs ADD COLUMN label TEXT;
-    ALTER TABLE jobs ADD COLUMN executor_pickle BLOB;
-    ALTER TABLE jobs ADD COLUMN pid INTEGER;
-    ALTER TABLE jobs ADD COLUMN host TEXT;
-    ALTER TABLE jobs ADD COLUMN pid_start TEXT;
-    ALTER TABLE jobs ADD COLUMN final TEXT;
-    UPDATE jobs SET log_dir = remote_dir || '/logs';
-    CREATE INDEX experiments_by_created ON experiments(created);
-    """,
+from lxm3.errors import LxmError
+from lxm3.schedulers.local_process import process_alive, process_start_time, this_process
+from lxm3.store.records import JobRecord
+from lxm3.store.schema import _JSON_COLUMNS, MIGRATIONS
+
+__all__ = [
+    "MIGRATIONS",
+    "ExperimentStore",
+    "StoreError",
+    "default_store_path",
+    "open_store",
+    "process_alive",
+    "process_start_time",
 ]
 
-#: Columns holding JSON text, decoded on read.
-_JSON_COLUMNS = ("argv", "args", "artifacts", "submitted", "task_ids", "final")
 
-
-class StoreError(RuntimeError):
+class StoreError(LxmError, RuntimeError):
     """The experiment database cannot be opened or is damaged."""
+
+
+def _open_private(path: Path) -> str:
+    """Creates the store file 0600 in a 0700 dir (it holds args and env); "read-only" if it cannot be written.
+
+    SQLite gives its -wal and -shm files the database file's permissions.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:  # EACCES, EPERM, EROFS
+        if path.exists() and os.access(path, os.R_OK):
+            return "read-only"
+        raise StoreError(f"cannot open the experiment store {path}: {error.strerror}") from None
+    try:
+        if os.fstat(descriptor).st_mode & 0o077:
+            os.fchmod(descriptor, 0o600)  # made by an older lxm3
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+    probe = path.parent / f".{path.name}.w{os.getpid()}"
+    try:  # SQLite must create its -wal file beside it (os.access is blind to read-only mounts)
+        probe.touch()
+        probe.unlink()
+    except OSError:
+        return "read-only"
+    return "read-write"
 
 
 def default_store_path() -> Path:
@@ -129,52 +85,17 @@ def default_store_path() -> Path:
     return Path(base) / "lxm3" / "experiments.sqlite3"
 
 
-def _proc_stat(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command name (Linux), starting with the state."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read().decode(errors="replace")
-    except OSError:
-        return None
-    # The command name may contain spaces and parentheses; the fields after it follow the last ")".
-    return stat[stat.rfind(")") + 2 :].split()
-
-
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of a process (Linux), to tell a live pid from a reused one."""
-    fields = _proc_stat(pid)
-    return fields[19] if fields is not None and len(fields) > 19 else None
-
-
-def process_alive(pid: int | None, host: str | None, start: str | None) -> bool | None:
-    """Whether the recorded process still runs: None when it cannot be told (another host)."""
-    if pid is None:
-        return False
-    if host is not None and host != socket.gethostname():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    fields = _proc_stat(pid) or ["?"]
-    # A zombie has exited (its parent has not reaped it yet); a new start time means a reused pid.
-    return not (fields[0] == "Z" or (start is not None and len(fields) > 19 and fields[19] != start))
-
-
-def _this_process() -> tuple[int, str, str | None]:
-    pid = os.getpid()
-    return pid, socket.gethostname(), process_start_time(pid)
-
-
 class ExperimentStore:
     """Process- and thread-safe access to the experiment database."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_store_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        #: Set when the file can only be read: reads work, writes raise StoreError.
+        self.read_only = False
+        if _open_private(self.path) == "read-only":
+            self.read_only = True
+            return
         try:
             with self._transaction() as db:
                 self._migrate(db)
@@ -185,6 +106,14 @@ class ExperimentStore:
         db = getattr(self._local, "db", None)
         # A connection must never cross a fork (multiprocessing): open a fresh one in the child.
         if db is None or getattr(self._local, "pid", None) != os.getpid():
+            if self.read_only:
+                db = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None
+                )
+                db.row_factory = sqlite3.Row
+                self._local.db = db
+                self._local.pid = os.getpid()
+                return db
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA busy_timeout=30000")
@@ -195,6 +124,8 @@ class ExperimentStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            raise StoreError(f"the experiment store {self.path} is read-only; this command needs to write it")
         db = self._connection()
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -231,7 +162,7 @@ class ExperimentStore:
     # ----- writes -----
     def create_experiment(self, title: str, **fields: Any) -> int:
         """Inserts an experiment (and its attempt 1) and returns its new unique id."""
-        pid, host, start = _this_process()
+        pid, host, start = this_process()
         now = time.time()
         argv = json.dumps(fields.get("argv") or [])
         with self._transaction() as db:
@@ -262,7 +193,7 @@ class ExperimentStore:
 
     def add_attempt(self, experiment_id: int, kind: str = "rerun", argv: Sequence[str] | None = None) -> int:
         """Allocates the experiment's next attempt number (2 for the first rerun)."""
-        pid, host, _ = _this_process()
+        pid, host, _ = this_process()
         with self._transaction() as db:
             row = db.execute(
                 "SELECT MAX(attempt) FROM attempts WHERE experiment_id = ?", (experiment_id,)
@@ -284,13 +215,14 @@ class ExperimentStore:
                 (experiment_id, work_unit_id, json.dumps(args, default=repr), time.time()),
             )
 
-    def add_job(self, experiment_id: int, work_unit_id: int, record: Mapping[str, Any]) -> int:
+    def add_job(self, experiment_id: int, work_unit_id: int, job: JobRecord | Mapping[str, Any]) -> int:
         """Records a submitted job (one attempt of it); the calling process is its owner.
 
-        `record["executor"]` may be the executor object itself: its repr is
+        The record's executor may be the executor object itself: its repr is
         stored for people and a pickle for `lxm3 rerun`, which renders new
-        scripts with it.
+        scripts with it. (A mapping with the row's column names is accepted too.)
         """
+        record = job.to_row() if isinstance(job, JobRecord) else job
         executor = record.get("executor")
         executor_pickle = record.get("executor_pickle")
         if executor is not None and not isinstance(executor, str):
@@ -299,7 +231,7 @@ class ExperimentStore:
             except Exception:  # noqa: BLE001 - an unpicklable executor only loses `lxm3 rerun`
                 executor_pickle = None
             executor = repr(executor)
-        pid, host, start = _this_process()
+        pid, host, start = this_process()
         task_ids = record.get("task_ids")
         with self._transaction() as db:
             cursor = db.execute(
@@ -332,9 +264,31 @@ class ExperimentStore:
             )
             return int(cursor.lastrowid or 0)
 
+    def add_dependencies(
+        self, experiment_id: int, work_unit_id: int, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Records what a work unit waits on (see `lxm3.xm_cluster.dependencies.store_rows`)."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO dependencies (experiment_id, work_unit_id, mode, on_experiment_id, on_work_unit_id,"
+                " condition, per_task) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        experiment_id,
+                        work_unit_id,
+                        row["mode"],
+                        row["on_experiment_id"],
+                        row["on_work_unit_id"],
+                        row["condition"],
+                        int(bool(row.get("per_task"))),
+                    )
+                    for row in rows
+                ],
+            )
+
     def set_final(self, states: Mapping[int, Mapping[int, Mapping[str, Any]]]) -> None:
         """Caches the final task states of job rows: row id -> {task: {"state", "exit_code", ...}}."""
-        if not states:
+        if not states or self.read_only:  # a cache: a read-only store just asks again next time
             return
         with self._transaction() as db:
             db.executemany(
@@ -352,6 +306,19 @@ class ExperimentStore:
         now = time.time()
         with self._transaction() as db:
             db.executemany("UPDATE experiments SET cleaned = ? WHERE id = ?", [(now, i) for i in ids])
+
+    def discard_if_empty(self, experiment_id: int) -> bool:
+        """Deletes an experiment that recorded no job (a launch that submitted nothing)."""
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM jobs WHERE experiment_id = ? LIMIT 1", (experiment_id,)).fetchone():
+                return False
+            for table, column in (
+                ("work_units", "experiment_id"),
+                ("attempts", "experiment_id"),
+                ("experiments", "id"),
+            ):
+                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (experiment_id,))
+            return True
 
     # ----- reads -----
     def experiment(self, experiment_id: int) -> dict[str, Any] | None:
@@ -414,6 +381,34 @@ class ExperimentStore:
             params += (work_unit_id,)
         rows = self._connection().execute(query + " ORDER BY id", params).fetchall()
         return [_decode(row) for row in rows]
+
+    def job_records(self, experiment_id: int, work_unit_id: int | None = None) -> list[JobRecord]:
+        """The typed records of every job attempt, oldest first."""
+        return [JobRecord.from_row(row) for row in self.jobs(experiment_id, work_unit_id)]
+
+    def dependencies(self, experiment_id: int) -> list[dict[str, Any]]:
+        """What the experiment's work units wait on, one row per condition."""
+        rows = (
+            self._connection()
+            .execute("SELECT * FROM dependencies WHERE experiment_id = ? ORDER BY rowid", (experiment_id,))
+            .fetchall()
+        )
+        return [dict(row) for row in rows]
+
+    def dependents(self, units: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+        """Rows of the work units (of any experiment) that wait on the given (experiment, work unit)s."""
+        result: list[dict[str, Any]] = []
+        for experiment_id, work_unit_id in units:
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT * FROM dependencies WHERE on_experiment_id = ? AND on_work_unit_id = ? ORDER BY rowid",
+                    (experiment_id, work_unit_id),
+                )
+                .fetchall()
+            )
+            result.extend(dict(row) for row in rows)
+        return result
 
     def jobs_of(self, experiment_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
         """Job rows of many experiments in one query: experiment id -> rows, oldest first."""

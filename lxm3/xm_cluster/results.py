@@ -4,7 +4,7 @@ Every task has an output dir on its execution host, `<job dir>/outputs/<task>/`
 (`LXM_OUTPUT_DIR`), that outlives the task, and appends JSON lines to
 `metrics.jsonl` in it (`LXM_METRICS_FILE`, `lxm3.report`). This module reads
 them for launched work units (`work_unit.metrics()`), reloaded ones
-(`xm_cluster.get_experiment(N).work_units()[1].metrics()`) and `lxm3 metrics`:
+(`xm_cluster.get_experiment(N).work_units[1].metrics()`) and `lxm3 metrics`:
 the jobs are grouped by target and each target gets ONE command
 (`lxm3.runtime.metrics_reader`, run by the cluster's python3) however many
 tasks there are. A task's args come from the task table in the local mirror
@@ -159,7 +159,7 @@ def stored_job_outputs(job: Any, target: Target) -> JobOutputs:
     """A job reloaded from the store (`reload.StoredJob`): every attempt shares its first one's job dir."""
     first = job.first
     return JobOutputs(
-        job.work_unit_id, job.name, job.num_tasks, first.remote_dir, first.row.get("local_dir"), target
+        job.work_unit_id, job.name, job.num_tasks, first.remote_dir, getattr(first, "local_dir", None), target
     )
 
 

@@ -8,6 +8,7 @@ executor module registers how to make its target from the config.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -100,6 +101,12 @@ class Target:
                 self._max_array_size = cached
         return cached
 
+    def forget_max_array_size(self) -> None:
+        """The cluster refused an array as too large: ask it again next time (here and in the cache)."""
+        with self._lock:
+            self._max_array_size = None
+        self.scheduler.forget_max_array_size()
+
     def close(self) -> None:
         with self._lock:
             if self._transport is not None:
@@ -161,5 +168,24 @@ def close_all(force: bool = False) -> None:
         target.close()
 
 
+#: Relative `[local.storage] staging` values, resolved once per process (see local_staging_root).
+_RESOLVED_LOCAL_ROOTS: dict[str, Path] = {}
+
+
 def local_staging_root(config: Config) -> Path:
-    return Path(config.local_staging).expanduser()
+    """This machine's staging root, always absolute.
+
+    A relative value (lxm3 0.4's template has `.cache/lxm`) means: relative to the
+    directory the launch started in, as lxm3 0.4 resolved it. It is resolved once,
+    at the first use in the launch, so the task runner (which works in other
+    directories) and later `chdir`s see the same absolute path.
+    """
+    raw = os.path.expanduser(config.local_staging)
+    if os.path.isabs(raw):
+        return Path(raw)
+    with _TARGETS_LOCK:
+        resolved = _RESOLVED_LOCAL_ROOTS.get(raw)
+        if resolved is None:
+            resolved = Path(os.path.abspath(raw))
+            _RESOLVED_LOCAL_ROOTS[raw] = resolved
+    return resolved

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from lxm3 import xm, xm_cluster
-from lxm3.containers import builders, images
-from lxm3.containers.specs import ImageSource, parse_image_path
 from lxm3.packaging.errors import PackagingError
+from lxm3.xm_cluster.containers import builders, images
+from lxm3.xm_cluster.containers.specs import ImageSource, parse_image_path
 from lxm3.xm_cluster.executables import Command
 from lxm3.xm_cluster.packaging import Packager
 
@@ -67,7 +67,7 @@ def test_sandbox_directories_are_refused(sandbox: Sandbox) -> None:
 
 
 def test_entrypoint_must_be_a_package(sandbox: Sandbox) -> None:
-    with pytest.raises(TypeError, match="PythonPackage or UniversalPackage"):
+    with pytest.raises(TypeError, match="PythonPackage, UniversalPackage or PexBinary"):
         xm_cluster.SingularityContainer(xm.ModuleName("x"), image_path="docker://x")  # type: ignore[arg-type]
 
 

@@ -199,7 +199,7 @@ def test_sweep_outputs_and_metrics_come_back(launch: Any, executor: str, tmp_pat
 
 
 def test_follow_shows_a_file_while_its_task_runs(launch: Any, executor: str, tmp_path: Path) -> None:
-    experiment_id = launch("--tasks=1", "--sleep=12")
+    experiment_id = launch("--tasks=1", "--sleep=25")
     dest = tmp_path / "followed"
     follower = subprocess.Popen(
         lxm3_argv("fetch", str(experiment_id), "--dest", str(dest), "--follow", "--interval", "1"),
@@ -215,9 +215,9 @@ def test_follow_shows_a_file_while_its_task_runs(launch: Any, executor: str, tmp
         if line.startswith("/") and name not in seen:
             seen[name] = time.monotonic()
             if name == "progress.txt":
+                assert not (dest / "1" / "0" / "model.ckpt").exists(), "seen only after the task ended"
                 [unit] = status_json(experiment_id)["work_units"]
                 state_when_seen = unit["tasks"][0]["state"]
-                assert not (dest / "1" / "0" / "model.ckpt").exists()
     assert follower.wait(timeout=60) == 0, follower.stderr.read() if follower.stderr else ""
     assert state_when_seen == "RUNNING", seen
     assert {"progress.txt", "metrics.jsonl", "model.ckpt", "score.json"} <= set(seen)
@@ -242,7 +242,7 @@ def test_python_api_reads_metrics_of_a_reloaded_unit_in_one_command(
 
     monkeypatch.setattr(SSHTransport, "run", counting)
     experiment = xm_cluster.get_experiment(experiment_id)
-    unit = experiment.work_units()[1]
+    unit = experiment.work_units[1]
     unit.outputs()  # resolving where the outputs are asks the cluster nothing but $HOME at most
     before = len(commands)
     metrics = unit.metrics()

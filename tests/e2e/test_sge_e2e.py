@@ -17,7 +17,7 @@ import pytest
 from lxm3 import xm, xm_cluster
 from lxm3.schedulers.sge import GridEngineScheduler
 from lxm3.xm.status import TaskState, TaskStatus
-from lxm3.xm_cluster import launching
+from lxm3.xm_cluster import deploying, launching
 from tests.e2e.conftest_sge import CLUSTER_ENV, GridEngineCluster, sge_cluster, sge_remote_root, sge_testbed
 from tests.hostile import HOSTILE_VALUES
 
@@ -53,7 +53,9 @@ def test_single_job(sge_cluster: GridEngineCluster, probe_package: Any) -> None:
         ).result()
         work_unit.wait_until_complete()
         status = work_unit.get_status()
-        connections = getattr(only_job(work_unit).target.transport(), "connections", None)
+        transport = only_job(work_unit).target.transport()
+        # Opened by this launch, or a persistent master of an earlier one reused (ssh_persist).
+        connections = transport.connections + transport.reused  # type: ignore[attr-defined]
     assert connections == 1, "one launch (deploy, submit, every poll), one SSH connection"
     assert status.is_completed, status.message
     job = only_job(work_unit)
@@ -222,7 +224,7 @@ def test_relaunch_sends_no_artifact_bytes(
         missing.append(list(result))
         return result
 
-    monkeypatch.setattr(launching, "prepare_remote", spy)
+    monkeypatch.setattr(deploying, "prepare_remote", spy)
     sent = []
     for attempt in range(2):
         with xm_cluster.create_experiment(f"e2e-sge-relaunch-{attempt}") as experiment:

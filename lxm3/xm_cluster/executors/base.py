@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
+
+log = logging.getLogger(__name__)
+_WARNED_DOCKER: set[str] = set()
 
 C = TypeVar("C", bound=type)
 
@@ -63,6 +68,14 @@ def to_walltime_seconds(value: Any) -> int | None:
     return seconds
 
 
+def format_memory(num_bytes: float) -> str:
+    """Bytes in the binary units Slurm and Grid Engine both read: whole GiB as `8G`, else MiB rounded up (`1908M`)."""
+    mib = max(1, math.ceil(num_bytes / 1024**2))
+    if mib % 1024 == 0:
+        return f"{mib // 1024}G"
+    return f"{mib}M"
+
+
 def format_hms(seconds: int) -> str:
     """Seconds as `HH:MM:SS` (hours may exceed 24), as Slurm and SGE both accept."""
     hours, rest = divmod(seconds, 3600)
@@ -75,7 +88,7 @@ def _str_dict(value: Any) -> dict[str, str]:
 
 
 @validated_fields
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class SingularityOptions:
     """Options for running in Singularity/Apptainer: `bind={src: dst}`, extra CLI options."""
 
@@ -84,9 +97,27 @@ class SingularityOptions:
 
 
 @validated_fields
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class DockerOptions:
     """Options for running in Docker/Podman on the Local executor."""
 
     volumes: dict[str, str] = attrs.field(factory=dict, converter=_str_dict)
     extra_options: list[str] = attrs.field(factory=list, converter=list)
+
+
+def ignored_docker_options(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    """lxm3 0.4 let every executor take `docker_options`; only Local runs Docker, so say once it is unused."""
+    if value is None:
+        return
+    if not isinstance(value, DockerOptions):
+        raise TypeError(
+            f"{type(instance).__name__}.{attribute.name} must be an xm_cluster.DockerOptions, got {value!r}"
+        )
+    name = type(instance).__name__
+    if name not in _WARNED_DOCKER:
+        _WARNED_DOCKER.add(name)
+        log.warning(
+            "%s ignores docker_options: Docker runs only on the Local executor "
+            "(on a cluster, use SingularityContainer with image_path='docker://...')",
+            name,
+        )

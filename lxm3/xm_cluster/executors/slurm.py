@@ -23,9 +23,18 @@ from typing import Any
 import attrs
 
 from lxm3 import xm
+from lxm3.schedulers.base import JobDirectives, option_name
 from lxm3.xm.resources import GpuType, ResourceType, TpuType
 from lxm3.xm_cluster.after_files import to_after_files
-from lxm3.xm_cluster.executors.base import SingularityOptions, to_walltime_seconds, validated_fields
+from lxm3.xm_cluster.executors import throttle
+from lxm3.xm_cluster.executors.base import (
+    DockerOptions,
+    SingularityOptions,
+    format_memory,
+    ignored_docker_options,
+    to_walltime_seconds,
+    validated_fields,
+)
 
 #: A Slurm long option name, as accepted in `resources` keys and `skip_directives`.
 _OPTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -81,11 +90,6 @@ def _bool(instance: object, attribute: attrs.Attribute, value: object) -> None:
         raise TypeError(f"Slurm.{attribute.name} must be True or False, got {value!r}")
 
 
-def _option_name(text: str) -> str:
-    """`--mem`, `mem` -> `mem`."""
-    return text[2:] if text.startswith("--") else text
-
-
 def _to_resources(value: Any) -> dict[str, str | None]:
     if value is None:
         return {}
@@ -93,12 +97,12 @@ def _to_resources(value: Any) -> dict[str, str | None]:
         raise TypeError(f"Slurm.resources must be a dict of option -> value, got {value!r}")
     result: dict[str, str | None] = {}
     for key, item in value.items():
-        if not isinstance(key, str) or not _OPTION_NAME.match(_option_name(key)):
+        if not isinstance(key, str) or not _OPTION_NAME.match(option_name(key)):
             raise ValueError(
                 f"Slurm.resources: {key!r} is not a Slurm option name (e.g. 'gres', 'constraint')"
             )
         if item is None or item is True:
-            result[_option_name(key)] = None  # a flag: {"requeue": True} -> --requeue
+            result[option_name(key)] = None  # a flag: {"requeue": True} -> --requeue
             continue
         if item is False:
             continue
@@ -107,7 +111,7 @@ def _to_resources(value: Any) -> dict[str, str | None]:
         text = str(item)
         if "\n" in text or "\r" in text:
             raise ValueError(f"Slurm.resources[{key!r}] must be a single line, got {text!r}")
-        result[_option_name(key)] = text
+        result[option_name(key)] = text
     return result
 
 
@@ -133,7 +137,9 @@ def _modules(value: Any) -> list[str]:
 
 
 def _extra_directives(value: Any) -> list[str]:
-    return _to_lines("extra_directives", value)
+    # lxm3 0.4 accepted whole lines (`"#SBATCH --gres=gpu:1"`) as well as bare options.
+    lines = _to_lines("extra_directives", value)
+    return [line[len("#SBATCH") :].strip() if line.startswith("#SBATCH") else line for line in lines]
 
 
 def _skip_directives(value: Any) -> list[str]:
@@ -148,13 +154,24 @@ def _check_extra_directives(instance: object, attribute: attrs.Attribute, value:
 
 def _check_skip_directives(instance: object, attribute: attrs.Attribute, value: list[str]) -> None:
     for item in value:
-        if not _OPTION_NAME.match(_option_name(item)):
+        if not _OPTION_NAME.match(option_name(item)):
             raise _fail(attribute, f"items are option names such as 'mem' or '--mem', got {item!r}")
 
 
 def _check_singularity(instance: object, attribute: attrs.Attribute, value: object) -> None:
     if value is not None and not isinstance(value, SingularityOptions):
         raise TypeError(f"Slurm.{attribute.name} must be an xm_cluster.SingularityOptions, got {value!r}")
+
+
+_WARNING_SIGNAL = re.compile(r"^(USR1|USR2|SIGUSR1|SIGUSR2|URG|INT|TERM)@\d{1,5}$")
+
+
+def _check_warning_signal(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not _WARNING_SIGNAL.match(value)):
+        raise ValueError(
+            f"{type(instance).__name__}.{attribute.name} must look like 'USR1@60' "
+            f"(signal, then seconds before the walltime), got {value!r}"
+        )
 
 
 @validated_fields
@@ -179,28 +196,39 @@ class Slurm(xm.Executor):
     - `cluster`: which `[[clusters]]` entry of the config to submit to.
     """
 
+    # Positional in lxm3 0.4's order (requirements .. skip_directives); lxm3's own fields are keyword-only.
     requirements: xm.JobRequirements = attrs.field(factory=xm.JobRequirements, validator=_check_requirements)
-    resources: dict[str, str | None] = attrs.field(factory=dict, converter=_to_resources, kw_only=True)
-    walltime: int | None = attrs.field(default=None, converter=_check_walltime, kw_only=True)
-    partition: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
-    qos: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
-    account: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
-    exclusive: bool = attrs.field(default=False, validator=_bool, kw_only=True)
-    log_directory: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
-    modules: list[str] = attrs.field(factory=list, converter=_modules, kw_only=True)
+    resources: dict[str, str | None] = attrs.field(factory=dict, converter=_to_resources)
+    walltime: int | None = attrs.field(default=None, converter=_check_walltime)
+    singularity_options: SingularityOptions | None = attrs.field(default=None, validator=_check_singularity)
+    docker_options: DockerOptions | None = attrs.field(default=None, validator=ignored_docker_options)
+    log_directory: str | None = attrs.field(default=None, validator=_optional_text)
+    modules: list[str] = attrs.field(factory=list, converter=_modules)
+    exclusive: bool = attrs.field(default=False, validator=_bool)
+    partition: str | None = attrs.field(default=None, validator=_optional_text)
     extra_directives: list[str] = attrs.field(
-        factory=list, converter=_extra_directives, validator=_check_extra_directives, kw_only=True
+        factory=list, converter=_extra_directives, validator=_check_extra_directives
     )
     skip_directives: list[str] = attrs.field(
-        factory=list, converter=_skip_directives, validator=_check_skip_directives, kw_only=True
+        factory=list, converter=_skip_directives, validator=_check_skip_directives
     )
-    singularity_options: SingularityOptions | None = attrs.field(
-        default=None, validator=_check_singularity, kw_only=True
-    )
+    qos: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
+    account: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
     max_parallel: int | None = attrs.field(default=None, validator=_positive_int_or_none, kw_only=True)
+    #: The same limit under Grid Engine's name (see executors/throttle.py).
+    max_parallel_tasks: int | None = attrs.field(
+        default=None, validator=_positive_int_or_none, kw_only=True, repr=False
+    )
     cluster: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
     #: Globs in the work dir copied to the task's output dir when it ends (see after_files.py).
     after_files: tuple[str, ...] = attrs.field(default=(), converter=to_after_files, kw_only=True)
+    #: Preempted or node-failed tasks go back to the queue (`--requeue`); lxm3 counts the attempts.
+    requeue: bool = attrs.field(default=False, validator=_bool, kw_only=True)
+    #: `"USR1@60"`: the program gets SIGUSR1 60 s before the walltime (through the runner), to checkpoint.
+    warning_signal: str | None = attrs.field(default=None, validator=_check_warning_signal, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        throttle.reconcile(self)
 
     @classmethod
     def Spec(cls) -> SlurmSpec:  # noqa: N802 - XManager's public name
@@ -209,6 +237,18 @@ class Slurm(xm.Executor):
     @property
     def walltime_timedelta(self) -> datetime.timedelta | None:
         return None if self.walltime is None else datetime.timedelta(seconds=self.walltime)
+
+    def job_directives(self) -> JobDirectives:
+        """What the Slurm scheduler module renders for this executor."""
+        return JobDirectives(
+            requirements=tuple(self.requirement_directives()),
+            resources=tuple(self.resources.items()),
+            log_directory=self.log_directory,
+            max_parallel=self.max_parallel,
+            modules=tuple(self.modules),
+            extra_directives=tuple(self.extra_directives),
+            skip_directives=tuple(self.skip_directives),
+        )
 
     def requirement_directives(self) -> list[tuple[str, str | None]]:
         """`(option, value)` pairs derived from `requirements` and the typed fields."""
@@ -237,15 +277,12 @@ class Slurm(xm.Executor):
                 directives.append((name, value))
         if self.exclusive:
             directives.append(("exclusive", None))
+        if self.requeue:
+            directives.append(("requeue", None))
+        if self.warning_signal is not None:
+            # B: only the batch shell, which `exec`s the runner; the runner passes it to the program.
+            directives.append(("signal", f"B:{self.warning_signal}"))
         return directives
-
-
-def format_memory(num_bytes: float) -> str:
-    """Bytes as Slurm's binary units: whole GiB as `8G`, else MiB rounded up (`1908M`)."""
-    mib = math.ceil(num_bytes / 1024**2)
-    if mib % 1024 == 0:
-        return f"{mib // 1024}G"
-    return f"{mib}M"
 
 
 def format_walltime(seconds: int) -> str:
