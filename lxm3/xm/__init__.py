@@ -6,6 +6,7 @@ the backend (`lxm3.xm_cluster`) supplies the concrete experiment.
 
 from lxm3.xm.args import SequentialArgs, UserArgs, merge_args
 from lxm3.xm.core import (
+    AuxiliaryUnitJob,
     AuxiliaryUnitRole,
     Experiment,
     ExperimentUnit,
@@ -66,6 +67,7 @@ __all__ = [
     "MB",
     "TB",
     "AcceleratorType",
+    "AuxiliaryUnitJob",
     "AuxiliaryUnitRole",
     "Binary",
     "CommandList",

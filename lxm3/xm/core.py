@@ -44,6 +44,18 @@ class AuxiliaryUnitRole(ExperimentUnitRole):
     termination_delay_secs: int = 0
 
 
+@attrs.frozen
+class AuxiliaryUnitJob:
+    """A job to add as an auxiliary unit (XManager's name), e.g. a parameter controller.
+
+    `experiment.add(AuxiliaryUnitJob(job))` gives the unit `AuxiliaryUnitRole`,
+    so it gets no work unit id of the sweep.
+    """
+
+    job: Any
+    termination_delay_secs: int = attrs.field(default=0, kw_only=True)
+
+
 def _in_running_loop() -> bool:
     try:
         asyncio.get_running_loop()
@@ -369,6 +381,9 @@ class Experiment(abc.ABC):
         if self._loop is None:
             # Checked before creating the unit, so a misplaced add reserves no work unit id.
             raise RuntimeError("use the experiment inside `with` or `async with` before adding jobs")
+        if isinstance(job, AuxiliaryUnitJob):
+            role = AuxiliaryUnitRole(termination_delay_secs=job.termination_delay_secs)
+            job = job.job
         unit = self._create_experiment_unit(args, role, identity)
         self._units.append(unit)
         launched = unit.add(job, args)

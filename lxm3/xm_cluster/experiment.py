@@ -262,6 +262,8 @@ class ClusterExperiment(xm.Experiment):
         )
         self.bytes_sent = 0
         self._packager = Packager()
+        #: Every executable packaged, in order: a parameter controller's digest manifest.
+        self.packaged: list[xm.Executable] = []
         self._batchers: dict[int, SubmitBatcher] = {}
         from lxm3.xm_cluster.paths import launcher_dir
 
@@ -304,7 +306,9 @@ class ClusterExperiment(xm.Experiment):
         return root / "remote" / target.name
 
     def _package(self, packageables: list[xm.Packageable]) -> list[xm.Executable]:
-        return [self._packager.package(packageable) for packageable in packageables]
+        executables: list[xm.Executable] = [self._packager.package(packageable) for packageable in packageables]
+        self.packaged.extend(executables)
+        return executables
 
     def _create_experiment_unit(
         self, args: Mapping[str, Any] | None, role: xm.ExperimentUnitRole, identity: str
@@ -344,7 +348,15 @@ class ClusterExperiment(xm.Experiment):
 def create_experiment(
     experiment_title: str, project: str | None = None, *, config: Config | None = None
 ) -> ClusterExperiment:
-    """Creates (and records) a new experiment; use it as `with create_experiment(...) as e:`."""
+    """Creates (and records) a new experiment; use it as `with create_experiment(...) as e:`.
+
+    Inside a parameter controller it is the workstation's experiment instead (see
+    `lxm3.xm_cluster.controller.runtime`).
+    """
+    if os.environ.get("LXM3_CONTROLLER_SPEC"):
+        from lxm3.xm_cluster.controller.runtime import controller_experiment
+
+        return controller_experiment(experiment_title, project=project, config=config)
     return ClusterExperiment(experiment_title, project=project, config=config)
 
 

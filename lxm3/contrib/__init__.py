@@ -1,0 +1,1 @@
+"""Optional extras built on the launch API (XManager's `contrib` names)."""
