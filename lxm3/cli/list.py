@@ -35,6 +35,10 @@ def summarize(store: Any, limit: int | None) -> tuple[list[dict[str, Any]], list
     from lxm3.xm_cluster.reload import StatusReader, group_jobs
 
     records = store.experiments(limit=limit)
+    from lxm3.xm_cluster.controller.sync import sync_quietly
+
+    for record in records:
+        sync_quietly(store, record)  # units parameter controllers added (a no-op for the others)
     rows_by_experiment = store.jobs_of([int(r["id"]) for r in records])
     jobs = {int(r["id"]): group_jobs(int(r["id"]), rows_by_experiment[int(r["id"])]) for r in records}
     reader = StatusReader(store)

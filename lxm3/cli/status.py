@@ -117,6 +117,10 @@ def _print_tables(
                 if bad:
                     failed.append(f"work unit {work_unit_id} {job.name}: tasks {ranges(bad)}")
         out.print(table)
+        from lxm3.xm_cluster.controller.sync import controller_notes
+
+        for note in controller_notes(experiment):
+            out.print(note)
         if failed:
             out.print("not completed: " + "; ".join(failed))
             out.print(

@@ -666,10 +666,14 @@ class ReloadedExperiment(xm.Experiment):
         jobs of that process, so a unit's local jobs can only be cancelled alone
         when that process runs nothing else that is still active.
         """
+        from lxm3.xm_cluster.controller.sync import stop_controllers
+
+        # A parameter controller first (it adds nothing more), then everything, including its last units.
+        stopped = stop_controllers(self, work_unit_ids, wait_seconds=wait_seconds)
         everything = self.task_statuses()
         chosen = set(work_unit_ids) if work_unit_ids is not None else set(everything)
         self.select(list(chosen))
-        report = CancelReport()
+        report = CancelReport(dict(stopped.cancelled_jobs), list(stopped.signalled), stopped.active_tasks)
         by_target: dict[int, tuple[targets.Target, list[str]]] = {}
         owners: dict[tuple[int, str | None, str | None], set[int]] = {}
         for work_unit_id, results in everything.items():
@@ -930,4 +934,8 @@ def get_experiment(
     record = store.experiment(int(experiment_id))
     if record is None:
         raise xm.NotFoundError(f"experiment {experiment_id} is not in the store {store.path}")
-    return ReloadedExperiment(record, store)
+    from lxm3.xm_cluster.controller.sync import sync_quietly
+
+    resolver = TargetResolver()
+    sync_quietly(store, record, resolver)  # units a parameter controller added, from its journal
+    return ReloadedExperiment(record, store, resolver)
