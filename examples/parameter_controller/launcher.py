@@ -54,7 +54,9 @@ def main(_: list[str]) -> None:
             await evaluate.wait_until_complete()
 
         experiment.add(run_pipeline())
-        print(f"experiment {experiment.experiment_id}: controller submitted; see `lxm3 status {experiment.experiment_id}`")
+        print(
+            f"experiment {experiment.experiment_id}: controller submitted; see `lxm3 status {experiment.experiment_id}`"
+        )
 
 
 if __name__ == "__main__":

@@ -306,7 +306,9 @@ class ClusterExperiment(xm.Experiment):
         return root / "remote" / target.name
 
     def _package(self, packageables: list[xm.Packageable]) -> list[xm.Executable]:
-        executables: list[xm.Executable] = [self._packager.package(packageable) for packageable in packageables]
+        executables: list[xm.Executable] = [
+            self._packager.package(packageable) for packageable in packageables
+        ]
         self.packaged.extend(executables)
         return executables
 

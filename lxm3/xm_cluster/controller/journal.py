@@ -143,7 +143,9 @@ class JournalStore(ExperimentStore):
 
     def add_work_unit(self, experiment_id: int, work_unit_id: int, args: Mapping[str, Any]) -> None:
         super().add_work_unit(experiment_id, work_unit_id, args)
-        self.journal.append("unit", work_unit_id=work_unit_id, args=json.loads(json.dumps(args, default=repr)))
+        self.journal.append(
+            "unit", work_unit_id=work_unit_id, args=json.loads(json.dumps(args, default=repr))
+        )
 
     def add_job(self, experiment_id: int, work_unit_id: int, record: Mapping[str, Any]) -> int:
         row = super().add_job(experiment_id, work_unit_id, record)

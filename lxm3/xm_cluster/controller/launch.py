@@ -109,7 +109,7 @@ def build_controller_package(
     root = Path(resolve_relative_to_launcher(options.package_path))
     if not root.is_dir():
         raise xm.ExperimentUnitError(f"parameter controller: package_path {root} is not a directory")
-    launcher = Path(os.environ.get("LXM3_LAUNCHER") or getattr(sys.modules["__main__"], "__file__", ""))
+    launcher = Path(str(os.environ.get("LXM3_LAUNCHER") or getattr(sys.modules["__main__"], "__file__", "")))
     files = list(iter_tree(root))
     try:
         launcher_rel = launcher.resolve().relative_to(root.resolve()).as_posix()
@@ -130,7 +130,9 @@ def build_controller_package(
         return ArtifactCache().store(built, "zip"), launcher_rel
 
 
-def _prepare(unit: Any, options: ControllerOptions) -> tuple[targets.Target, launching.StagedJob, xm.Job, str]:
+def _prepare(
+    unit: Any, options: ControllerOptions
+) -> tuple[targets.Target, launching.StagedJob, xm.Job, str]:
     """Packages and stages the controller job (blocking; run in a thread)."""
     experiment = unit.experiment
     target = targets.get_target(options.executor, experiment.config)
@@ -193,7 +195,9 @@ async def launch_controller(unit: Any, options: ControllerOptions) -> None:
     """The controller's job generator on the workstation: submit it, then return."""
     experiment = unit.experiment
     args_view = {ARGS_KEY: {"name": options.controller_name}}
-    await asyncio.to_thread(experiment.store.add_work_unit, experiment.experiment_id, unit.work_unit_id, args_view)
+    await asyncio.to_thread(
+        experiment.store.add_work_unit, experiment.experiment_id, unit.work_unit_id, args_view
+    )
     target, staged, job, label = await asyncio.to_thread(_prepare, unit, options)
     if experiment.dry_run:
         experiment.report_dry_run(staged, target)

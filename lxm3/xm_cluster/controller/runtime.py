@@ -70,7 +70,10 @@ class ControllerWorkUnit(ClusterWorkUnit):
         experiment = self._cluster_experiment
         assert isinstance(experiment, ControllerExperiment)
         records = experiment.replayed.get(self.work_unit_id)
-        if records and await asyncio.to_thread(self._reattach, job_group, records):
+        reattached = False
+        if records:
+            reattached = await asyncio.to_thread(self._reattach, job_group, records)
+        if reattached:
             log.info("work unit %s: re-attached to its jobs from the journal", self.work_unit_id)
             return
         if experiment.journal.stopped():
@@ -103,7 +106,9 @@ class ControllerWorkUnit(ClusterWorkUnit):
                 submitted = []
             else:
                 target.watcher.watch(submitted)
-            launched.append(LaunchedJob(str(record["name"]), target, num_tasks, record["remote_dir"], submitted))
+            launched.append(
+                LaunchedJob(str(record["name"]), target, num_tasks, record["remote_dir"], submitted)
+            )
         self.jobs.extend(launched)
         return True
 
@@ -143,7 +148,7 @@ class ControllerExperiment(ClusterExperiment):
 
     def _package(self, packageables: list[xm.Packageable]) -> list[xm.Executable]:
         result: list[xm.Executable] = []
-        for packageable in packageables:
+        for _ in packageables:
             if self._packaged_count >= len(self._manifest):
                 raise xm.ExperimentUnitError(
                     f"the controller packages more executables than the workstation did ({len(self._manifest)}); "

@@ -74,7 +74,11 @@ def import_events(
     """
     known_units = {int(row["work_unit_id"]) for row in store.work_units(experiment_id)}
     known_jobs = {
-        (int(row["work_unit_id"]), str(row["name"]), tuple(str(s.get("job_id")) for s in row["submitted"] or []))
+        (
+            int(row["work_unit_id"]),
+            str(row["name"]),
+            tuple(str(s.get("job_id")) for s in row["submitted"] or []),
+        )
         for row in store.jobs(experiment_id)
     }
     added = 0
@@ -87,7 +91,11 @@ def import_events(
             known_units.add(work_unit_id)
         elif kind == "job":
             record = journal.store_record(event["record"])
-            key = (work_unit_id, str(record["name"]), tuple(str(s.get("job_id")) for s in record["submitted"]))
+            key = (
+                work_unit_id,
+                str(record["name"]),
+                tuple(str(s.get("job_id")) for s in record["submitted"]),
+            )
             if key in known_jobs:
                 continue
             if work_unit_id not in known_units:
@@ -136,7 +144,11 @@ def sync_experiment(store: ExperimentStore, record: Mapping[str, Any], resolver:
         events = journal.parse(result.stdout if result.returncode == 0 else "")
         mirror = None
         if not target.is_local:
-            mirror = targets.local_staging_root(_config(resolver, record.get("config_path"))) / "remote" / target.name
+            mirror = (
+                targets.local_staging_root(_config(resolver, record.get("config_path")))
+                / "remote"
+                / target.name
+            )
         import_events(store, experiment_id, events, mirror_root=mirror)
         info = {key: value for key, value in info.items() if key not in ("state", "error", "attempt")}
         info.update(outcome(events))
