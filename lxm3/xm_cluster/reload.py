@@ -741,7 +741,10 @@ class ReloadedExperiment(xm.Experiment):
         index map. The old attempt's logs of those tasks move to
         `logs/attempt-<n>/`, so `logs/<task>.*` always belong to the latest one.
         """
+        from lxm3.xm_cluster.controller.sync import rerun_scope
+
         plan: list[tuple[StoredJob, list[int]]] = []
+        work_unit_ids = rerun_scope(self, work_unit_ids, states)
         for _, results in self.task_statuses(work_unit_ids).items():
             for job, statuses in results:
                 tasks = sorted(task for task, status in statuses.items() if status.state in states)

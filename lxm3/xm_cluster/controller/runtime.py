@@ -43,6 +43,7 @@ from typing import Any
 from lxm3 import xm
 from lxm3.config import Config
 from lxm3.schedulers.base import SubmittedJob
+from lxm3.xm.status import TaskState
 from lxm3.xm_cluster import launching, targets
 from lxm3.xm_cluster.controller import CLUSTER_ENV, SPEC_ENV
 from lxm3.xm_cluster.controller.journal import Journal, JournalStore, replayable_jobs
@@ -76,7 +77,7 @@ class ControllerWorkUnit(ClusterWorkUnit):
         if reattached:
             log.info("work unit %s: re-attached to its jobs from the journal", self.work_unit_id)
             return
-        if experiment.journal.stopped():
+        if experiment.stopping or experiment.journal.stopped():
             raise xm.ExperimentUnitError(
                 f"experiment {self.experiment_id} was cancelled (`lxm3 cancel`): the controller adds no more units"
             )
@@ -85,8 +86,10 @@ class ControllerWorkUnit(ClusterWorkUnit):
     def _reattach(self, job_group: xm.JobGroup, records: list[dict[str, Any]]) -> bool:
         """Watches the journaled jobs of this unit again; False when one must run again.
 
-        Local jobs ran in the controller process that is gone: completed ones
-        (every task left exit code 0) are taken as they are, others run again.
+        A cluster job that failed or was cancelled (`lxm3 cancel`, then `lxm3
+        rerun`) runs again under the same work unit id. Local jobs ran in the
+        controller process that is gone: completed ones (every task left exit
+        code 0) are taken as they are, others run again.
         """
         experiment = self._cluster_experiment
         by_name = {str(record["name"]): record for record in records}
@@ -106,6 +109,11 @@ class ControllerWorkUnit(ClusterWorkUnit):
                 submitted = []
             else:
                 target.watcher.watch(submitted)
+                # One query for everything watched: a job that was cancelled or failed runs again.
+                target.watcher.refresh()
+                states = target.watcher.statuses(submitted).values()
+                if any(status.state in (TaskState.FAILED, TaskState.CANCELLED) for status in states):
+                    return False
             launched.append(
                 LaunchedJob(str(record["name"]), target, num_tasks, record["remote_dir"], submitted)
             )
@@ -138,6 +146,9 @@ class ControllerExperiment(ClusterExperiment):
         self._manifest: list[Any] = [pickle.loads(base64.b64decode(entry)) for entry in self.spec["manifest"]]
         self._packaged_count = 0
         self._controller_started = False
+        self._controller_task: Any = None
+        #: Set when the controller is being stopped: no unit may be added any more.
+        self.stopping = False
         store = JournalStore(
             Path(os.getcwd()) / "controller-store.sqlite3",
             self.journal,
@@ -186,7 +197,8 @@ class ControllerExperiment(ClusterExperiment):
             if self._controller_started:
                 raise xm.ExperimentUnitError("a launcher can add only one parameter controller")
             self._controller_started = True
-            return xm.UnitFuture(self._create_task(self._run_controller(call)))
+            self._controller_task = self._create_task(self._run_controller(call))
+            return xm.UnitFuture(self._controller_task)
         if not _INSIDE_COROUTINE.get():
             # Added at the launcher's top level: the workstation launched it already.
             log.info("skipping a top-level experiment.add (launched by the workstation)")
@@ -194,6 +206,14 @@ class ControllerExperiment(ClusterExperiment):
             done.set_result(None)
             return xm.UnitFuture(done)
         return super().add(job, args, role=role, identity=identity)
+
+    async def _on_exit(self, abrupt: bool) -> None:
+        if abrupt:
+            # Stopped (scancel, qdel, `lxm3 cancel`): the coroutine must not go on adding units.
+            self.stopping = True
+            if self._controller_task is not None:
+                self._controller_task.cancel()
+        await super()._on_exit(abrupt)
 
     async def _run_controller(self, call: Any) -> None:
         token = _INSIDE_COROUTINE.set(True)

@@ -254,3 +254,26 @@ def controller_notes(experiment: Any) -> list[str]:
         elif info.get("state") == "CANCELLED":
             notes.append(f"controller (work unit {work_unit_id}) was cancelled")
     return notes
+
+
+def rerun_scope(
+    experiment: Any, work_unit_ids: Sequence[int] | None, states: Sequence[Any]
+) -> Sequence[int] | None:
+    """What `lxm3 rerun` resubmits when the experiment's controller ended in `states`.
+
+    Only the controller: restarted, it replays its journal and runs again the
+    units that did not complete itself. Rerunning those units from here as
+    well would run them twice. An explicit `--wu` is obeyed as given.
+    """
+    if work_unit_ids is not None:
+        return work_unit_ids
+    units = controller_units(experiment.store, experiment.experiment_id)
+    if not units:
+        return None
+    results = experiment.task_statuses(list(units))
+    ended = [
+        wu
+        for wu, jobs in results.items()
+        if any(status.state in states for _, statuses in jobs for status in statuses.values())
+    ]
+    return ended or None
