@@ -159,6 +159,10 @@ def _prepare(
         "LXM3_CONTROLLER_BUNDLE": "" if bundle is None else f"{staging}/artifacts/{bundle.file_name}",
         "PYTHONUNBUFFERED": "1",
     }
+    # The controller watches its units as this launch would have.
+    for name in ("LXM3_POLL_MAX_INTERVAL",):
+        if os.environ.get(name):
+            env.setdefault(name, os.environ[name])
     # Local: the workstation's own Python (it has lxm3 and the launcher's imports); a cluster: its python3.
     python = sys.executable if target.is_local else "python3"
     command = Command(
