@@ -20,9 +20,9 @@ def make_transport(cluster: ClusterConfig, config: Config | None = None) -> Tran
 
     A parameter controller reaches the cluster it runs on with local commands (no SSH hop).
     """
-    import os
+    from lxm3.xm_cluster.controller import active_cluster
 
-    if cluster.name and os.environ.get("LXM3_CONTROLLER_CLUSTER") == cluster.name:
+    if cluster.name and active_cluster() == cluster.name:
         from lxm3.transport.local import LocalTransport
 
         return LocalTransport()

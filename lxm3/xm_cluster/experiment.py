@@ -355,7 +355,9 @@ def create_experiment(
     Inside a parameter controller it is the workstation's experiment instead (see
     `lxm3.xm_cluster.controller.runtime`).
     """
-    if os.environ.get("LXM3_CONTROLLER_SPEC"):
+    from lxm3.xm_cluster.controller import active_spec_path
+
+    if active_spec_path():
         from lxm3.xm_cluster.controller.runtime import controller_experiment
 
         return controller_experiment(experiment_title, project=project, config=config)

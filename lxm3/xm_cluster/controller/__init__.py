@@ -10,10 +10,29 @@
 The public API is `lxm3.contrib.parameter_controller`. See docs/controller.md.
 """
 
-#: Set in the controller's environment: the path of its spec (JSON) — "we are the controller".
-SPEC_ENV = "LXM3_CONTROLLER_SPEC"
-#: Set in the controller's environment: the cluster it runs on (reached with local commands).
-CLUSTER_ENV = "LXM3_CONTROLLER_CLUSTER"
+from __future__ import annotations
+
+#: Set in the controller process only (not its environment, which its units inherit):
+#: "spec" is the path of its spec (JSON) — "we are the controller" — and "cluster" the
+#: cluster it runs on, reached with local commands.
+_ACTIVE: dict[str, str] = {}
+
+
+def activate(spec_path: str, cluster: str | None) -> None:
+    """Makes this process a controller (`runtime.main`)."""
+    _ACTIVE.update(spec=spec_path, cluster=cluster or "")
+
+
+def active_spec_path() -> str | None:
+    """The running controller's spec, or None outside a controller."""
+    return _ACTIVE.get("spec")
+
+
+def active_cluster() -> str | None:
+    """The cluster this controller runs on (None outside a controller, "" on Local)."""
+    return _ACTIVE.get("cluster")
+
+
 #: The key of the controller unit's args in the store (marks the unit as a controller).
 ARGS_KEY = "lxm3_controller"
 #: Auxiliary unit ids start here (see ClusterExperiment._create_experiment_unit).

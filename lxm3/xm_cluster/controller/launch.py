@@ -224,8 +224,7 @@ def _start_detached(
     script = staged.scripts[0].path
     log_dir = Path(staged.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LXM3_CONTROLLER")}
-    env["LXM_ARRAY_INDEX"] = "0"
+    env = dict(os.environ, LXM_ARRAY_INDEX="0")
     with open(log_dir / "0.err", "ab") as errors:
         process = subprocess.Popen(
             ["bash", script],

@@ -45,7 +45,7 @@ from lxm3.config import Config
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.xm.status import TaskState
 from lxm3.xm_cluster import launching, targets
-from lxm3.xm_cluster.controller import CLUSTER_ENV, SPEC_ENV
+from lxm3.xm_cluster.controller import activate, active_spec_path
 from lxm3.xm_cluster.controller.journal import Journal, JournalStore, replayable_jobs
 from lxm3.xm_cluster.experiment import ClusterExperiment, ClusterWorkUnit, LaunchedJob, _flatten
 
@@ -59,7 +59,7 @@ _INSIDE_COROUTINE: contextvars.ContextVar[bool] = contextvars.ContextVar("lxm3_c
 
 
 def load_spec() -> dict[str, Any]:
-    with open(os.environ[SPEC_ENV], encoding="utf-8") as handle:
+    with open(str(active_spec_path()), encoding="utf-8") as handle:
         spec: dict[str, Any] = json.load(handle)
     return spec
 
@@ -244,8 +244,7 @@ def main() -> int:
     spec_path = os.path.abspath(SPEC_FILE)
     with open(spec_path, encoding="utf-8") as handle:
         spec = json.load(handle)
-    os.environ[SPEC_ENV] = spec_path
-    os.environ[CLUSTER_ENV] = spec.get("cluster") or ""
+    activate(spec_path, spec.get("cluster"))
     os.environ["LXM3_LOCAL_ECHO"] = "0"  # local units have their own logs
     if spec.get("config"):
         os.environ["LXM_CONFIG"] = os.path.abspath(spec["config"])
