@@ -42,7 +42,11 @@ class Where:
 
 def lxm3(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "lxm3.cli.main", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "lxm3.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, COLUMNS="300"),  # tables and notes on one line each
     )
     if check and result.returncode != 0:
         raise AssertionError(
@@ -149,7 +153,8 @@ def test_pipeline_runs_in_order_with_the_launcher_gone(where: Where) -> None:
 
 
 def test_cancel_mid_pipeline_stops_the_controller_then_its_units(where: Where) -> None:
-    experiment_id = launch(where, "--sleep=8")
+    # Trains long enough that the cancel surely lands while they run, however loaded the testbed.
+    experiment_id = launch(where, "--sleep=90")
     wait_for(experiment_id, lambda s: s.get(2) == "RUNNING" or s.get(3) == "RUNNING", "the trains to run")
     result = lxm3("cancel", str(experiment_id))
     assert "cancelled" in result.stdout
@@ -166,8 +171,9 @@ def test_cancel_mid_pipeline_stops_the_controller_then_its_units(where: Where) -
 
 
 def test_killed_controller_resumes_on_rerun_without_duplicating_units(where: Where) -> None:
-    experiment_id = launch(where, "--sleep=10")
-    wait_for(experiment_id, lambda s: s.get(2) == "RUNNING" and s.get(3) == "RUNNING", "the trains to run")
+    # A cluster may run the two trains one after the other (the controller holds a CPU too).
+    experiment_id = launch(where, "--sleep=20")
+    wait_for(experiment_id, lambda s: s.get(2) == "RUNNING" or s.get(3) == "RUNNING", "the trains to run")
     [controller_job] = job_ids(experiment_id)[CONTROLLER]
     where.kill_job(controller_job)
     wait_for(experiment_id, controller_ended, "the killed controller to end")
@@ -191,7 +197,7 @@ def test_error_in_the_coroutine_fails_the_controller_with_its_traceback(where: W
     experiment_id = launch(where, "--sleep=0.5", "--fail_stage=preprocess")
     states = wait_for(experiment_id, controller_ended, "the controller to end")
     assert states[CONTROLLER] == "FAILED" and states[1] == "FAILED" and 2 not in states
-    text = lxm3("status", str(experiment_id)).stdout
+    text = " ".join(lxm3("status", str(experiment_id)).stdout.split())
     assert (
         "controller (work unit 100001) failed: ExperimentUnitFailedError: work unit 1 of experiment" in text
     )
