@@ -48,7 +48,7 @@ def run(namespace: argparse.Namespace) -> int:
 def _pick_job(experiment: Any, namespace: argparse.Namespace) -> Any:
     from lxm3.xm_cluster.reload import ReloadError
 
-    units = experiment.work_units()
+    units = experiment.work_units
     if not units:
         raise ReloadError(f"experiment {experiment.experiment_id} has no work units with jobs")
     if namespace.wu is None:

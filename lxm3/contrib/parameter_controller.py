@@ -81,7 +81,7 @@ def controller(
                 await launch_controller(unit, options)
 
             setattr(controller_unit, CALL_ATTR, call)
-            return xm.AuxiliaryUnitJob(controller_unit)
+            return xm.AuxiliaryUnitJob(controller_unit, termination_delay_secs=0)
 
         return make
 

@@ -9,10 +9,35 @@ so that the final command line stays stable across a sweep.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Union
 
 from lxm3.xm.shell_safe import ShellSafeArg
+
+
+def _define_xmanager_multi_arg_flag() -> None:
+    """Defines XManager's `--xm_to_list_multi_arg_behavior` for scripts and tests that set it.
+
+    lxm3 always repeats the flag for list values (as lxm3 0.4 did); the absl
+    flag exists only so code that sets it (e.g. `flagsaver`) keeps working.
+    Defined only when absl.flags is already loaded, so the CLI does not pay
+    absl's import time.
+    """
+    absl_flags: Any = sys.modules.get("absl.flags")
+    if absl_flags is None:
+        return
+    try:
+        absl_flags.DEFINE_bool(
+            "xm_to_list_multi_arg_behavior",
+            True,
+            "Pass `args=dict(x=[v0, v1])` as --x=v0 --x=v1 (always on in lxm3).",
+        )
+    except absl_flags.DuplicateFlagError:  # XManager imported in the same process
+        pass
+
+
+_define_xmanager_multi_arg_flag()
 
 
 class _Positional:
@@ -46,19 +71,26 @@ class SequentialArgs:
 
     @classmethod
     def from_collection(cls, collection: UserArgs | None) -> SequentialArgs:
-        """Builds args from a list, a dict, another `SequentialArgs` or None."""
+        """Builds args from a list, a dict, another `SequentialArgs` or None.
+
+        A string is refused (iterating it would give one argument per
+        character); XManager's message says how to pass it instead.
+        """
         result = cls()
         if collection is None:
             return result
         if isinstance(collection, SequentialArgs):
             result._merge_from(collection)
             return result
+        if isinstance(collection, (str, bytes)):
+            raise ValueError(
+                f"Tried to construct xm.SequentialArgs from a string: {collection!r}. "
+                f"Wrap it in a list: [{collection!r}] to make it a single argument."
+            )
         if isinstance(collection, Mapping):
             for name, value in collection.items():
                 result._set_keyword(str(name), value)
             return result
-        if isinstance(collection, (str, bytes)):
-            raise TypeError(f"args must be a list, a dict or SequentialArgs, not a string: {collection!r}")
         if isinstance(collection, Sequence):
             for value in collection:
                 result._items.append(_Positional(value))
@@ -77,18 +109,25 @@ class SequentialArgs:
             else:
                 self._items.append(item)
 
-    def to_list(self, escaper: Any = None, kwargs_joiner: Any = None) -> list[Any]:
+    def to_list(
+        self,
+        escaper: Callable[[Any], Any] | None = None,
+        kwargs_joiner: Callable[[Any, Any], Any] | None = None,
+    ) -> list[Any]:
         """Renders to argv items: `--k=v`, `--k` for True, `--nok` for False.
 
-        None-valued keywords are dropped. The result keeps `ShellSafeArg`
-        items as they are (the task runtime expands only those); every other
-        item is a `str`. `escaper`/`kwargs_joiner` follow XManager's signature
-        for scripts that pass them (e.g. `shlex.quote` to build a shell line).
+        None-valued keywords are dropped; a list or tuple value (not nested)
+        repeats the flag once per element (`{"c": [3, "4"]}` -> `--c=3 --c=4`),
+        as absl's multi-flags expect. Without an `escaper` the result keeps
+        `ShellSafeArg` items as they are (the task runtime expands only those)
+        and every other item is a `str`. With one (XManager's signature, e.g.
+        `xm.utils.ARG_ESCAPER` or `shlex.quote` to build a shell line) each
+        raw value and flag name goes through it and `kwargs_joiner` joins them.
         """
         out: list[Any] = []
         for item in self._items:
             if isinstance(item, _Positional):
-                out.append(_render_value(item.value, escaper))
+                out.append(escaper(item.value) if escaper else _plain(item.value))
                 continue
             value = self._kwvalues[item]
             if value is None:
@@ -97,35 +136,61 @@ class SequentialArgs:
                 flag = f"--{item}" if value else f"--no{item}"
                 out.append(escaper(flag) if escaper else flag)
                 continue
-            rendered = _render_value(value, escaper)
-            if kwargs_joiner is not None:
-                out.append(kwargs_joiner(f"--{item}", rendered))
-            elif isinstance(rendered, ShellSafeArg):
-                out.append(ShellSafeArg(f"--{item}={rendered.arg}"))
-            else:
-                out.append(f"--{item}={rendered}")
+            values = value if _is_flat_sequence(value) else [value]
+            for element in values:
+                out.append(_keyword(item, element, escaper, kwargs_joiner))
         return out
 
     def to_dict(self, kwargs_only: bool = False) -> dict[str, Any]:
-        """Keyword args as a dict (positionals keyed by index unless kwargs_only)."""
+        """The args as a dict, as XManager gives it.
+
+        Keywords map to their values (ShellSafeArgs and lists as given); a
+        positional item maps its text to True, so `["--knob"]` reads as
+        `{"--knob": True}`. `kwargs_only` leaves positionals out.
+        """
         result: dict[str, Any] = {}
-        for index, item in enumerate(self._items):
+        for item in self._items:
             if isinstance(item, str):
                 result[item] = self._kwvalues[item]
             elif not kwargs_only:
-                result[str(index)] = item.value
+                value = item.value
+                result[value.arg if isinstance(value, ShellSafeArg) else str(value)] = True
         return result
 
-    def rewrite(self, rewriter: Any) -> SequentialArgs:
-        """Returns a copy with every string value passed through `rewriter`."""
+    def rewrite_args(self, rewrite: Callable[[str], str]) -> SequentialArgs:
+        """Returns a copy with every string value passed through `rewrite`."""
         result = SequentialArgs()
         for item in self._items:
             if isinstance(item, str):
                 value = self._kwvalues[item]
-                result._set_keyword(item, rewriter(value) if isinstance(value, str) else value)
+                result._set_keyword(item, rewrite(value) if isinstance(value, str) else value)
             else:
                 value = item.value
-                result._items.append(_Positional(rewriter(value) if isinstance(value, str) else value))
+                result._items.append(_Positional(rewrite(value) if isinstance(value, str) else value))
+        return result
+
+    rewrite = rewrite_args  # lxm3's earlier name
+
+    def remove_args(self, *names: str | Iterable[str]) -> SequentialArgs:
+        """Returns a copy without the given keyword args (and positionals equal to a name).
+
+        SequentialArgs are otherwise append/override only; this is how a
+        launcher drops a flag a base Packageable set: `args.remove_args("seed")`.
+        Names may be given one by one or as one collection.
+        """
+        drop: set[str] = set()
+        for name in names:
+            if isinstance(name, str):
+                drop.add(name)
+            else:
+                drop.update(name)
+        result = SequentialArgs()
+        for item in self._items:
+            if isinstance(item, str):
+                if item not in drop:
+                    result._set_keyword(item, self._kwvalues[item])
+            elif not (isinstance(item.value, str) and item.value in drop):
+                result._items.append(item)
         return result
 
     def __iter__(self) -> Iterator[Any]:
@@ -141,18 +206,31 @@ class SequentialArgs:
             and self._kwvalues == other._kwvalues
         )
 
-    def __hash__(self) -> int:  # pragma: no cover - mutable, like a list
-        raise TypeError("SequentialArgs is unhashable")
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a list
 
     def __repr__(self) -> str:
-        return f"SequentialArgs({self.to_list()!r})"
+        return f"[{', '.join(self.to_list(repr))}]"
 
 
-def _render_value(value: Any, escaper: Any) -> Any:
-    if isinstance(value, ShellSafeArg):
-        return value
-    text = value if isinstance(value, str) else str(value)
-    return escaper(text) if escaper else text
+def _is_flat_sequence(value: Any) -> bool:
+    """A list/tuple of scalars: rendered as a repeated flag (nested ones as one string)."""
+    return type(value) in (list, tuple) and not any(type(element) in (list, tuple) for element in value)
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, (ShellSafeArg, str)) else str(value)
+
+
+def _keyword(name: str, value: Any, escaper: Any, kwargs_joiner: Any) -> Any:
+    if escaper is not None:
+        flag, rendered = escaper(f"--{name}"), escaper(value)
+        return kwargs_joiner(flag, rendered) if kwargs_joiner else f"{flag}={rendered}"
+    rendered = _plain(value)
+    if kwargs_joiner is not None:
+        return kwargs_joiner(f"--{name}", rendered)
+    if isinstance(rendered, ShellSafeArg):
+        return ShellSafeArg(f"--{name}={rendered.arg}")
+    return f"--{name}={rendered}"
 
 
 UserArgs = Union[Mapping[str, Any], Sequence[Any], SequentialArgs]
@@ -164,5 +242,7 @@ def merge_args(*operands: UserArgs | None) -> SequentialArgs:
     for operand in operands:
         if operand is None:
             continue
-        result._merge_from(SequentialArgs.from_collection(operand))
+        result._merge_from(
+            operand if isinstance(operand, SequentialArgs) else SequentialArgs.from_collection(operand)
+        )
     return result

@@ -14,213 +14,54 @@ from __future__ import annotations
 import abc
 import asyncio
 import concurrent.futures
-import inspect
+import getpass
 import threading
-from collections.abc import Awaitable, Coroutine, Generator, Mapping, Sequence
-from typing import Any, Generic, TypeVar
-
-import attrs
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any, TypeVar
 
 from lxm3.xm import job_blocks
-from lxm3.xm.errors import ExperimentUnitError
-from lxm3.xm.status import ExperimentUnitStatus
+from lxm3.xm.awaitables import UnitFuture, WorkUnitCompletedAwaitable
+from lxm3.xm.errors import (  # noqa: F401 - XManager scripts and tests reach these through `xm.core`
+    ExperimentUnitError,
+    ExperimentUnitFailedError,
+    ExperimentUnitNotCompletedError,
+    NotFoundError,
+    WorkUnitError,
+    WorkUnitFailedError,
+    WorkUnitNotCompletedError,
+)
+from lxm3.xm.job_blocks import Job, JobGroup  # noqa: F401 - as above
+from lxm3.xm.metadata_context import ContextAnnotations, MetadataContext
+from lxm3.xm.roles import (
+    AuxiliaryUnitJob,
+    AuxiliaryUnitRole,
+    ExperimentUnitRole,
+    Importance,
+    LaunchedJob,
+    WorkUnitRole,
+)
+from lxm3.xm.status import ExperimentUnitStatus  # noqa: F401 - as above
+from lxm3.xm.units import ExperimentUnit, WorkUnit, _in_running_loop, check_job_type
+
+__all__ = [
+    "AuxiliaryUnitJob",
+    "AuxiliaryUnitRole",
+    "Experiment",
+    "ExperimentUnit",
+    "ExperimentUnitRole",
+    "Importance",
+    "LaunchedJob",
+    "UnitFuture",
+    "WorkUnit",
+    "WorkUnitCompletedAwaitable",
+    "WorkUnitRole",
+]
 
 T = TypeVar("T")
 
 
-class ExperimentUnitRole(abc.ABC):
-    """Why a unit exists: a work unit of the sweep, or an auxiliary helper."""
-
-
-@attrs.frozen
-class WorkUnitRole(ExperimentUnitRole):
-    """A unit of the experiment's sweep, numbered 1, 2, ..."""
-
-
-@attrs.frozen
-class AuxiliaryUnitRole(ExperimentUnitRole):
-    """A helper unit (e.g. a TensorBoard) that is not part of the sweep."""
-
-    termination_delay_secs: int = 0
-
-
-@attrs.frozen
-class AuxiliaryUnitJob:
-    """A job to add as an auxiliary unit (XManager's name), e.g. a parameter controller.
-
-    `experiment.add(AuxiliaryUnitJob(job))` gives the unit `AuxiliaryUnitRole`,
-    so it gets no work unit id of the sweep.
-    """
-
-    job: Any
-    termination_delay_secs: int = attrs.field(default=0, kw_only=True)
-
-
-def _in_running_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-class UnitFuture(Generic[T]):
-    """What `add` returns: awaitable in async code, `.result()` in sync code."""
-
-    def __init__(self, future: concurrent.futures.Future[T] | asyncio.Future[T]) -> None:
-        self._future = future
-
-    def result(self, timeout: float | None = None) -> T:
-        """Blocks until the launch finished (sync code only) and returns its value."""
-        if isinstance(self._future, concurrent.futures.Future):
-            return self._future.result(timeout)
-        return self._future.result()
-
-    def done(self) -> bool:
-        return self._future.done()
-
-    def __await__(self) -> Generator[Any, None, T]:
-        if isinstance(self._future, concurrent.futures.Future):
-            return asyncio.wrap_future(self._future).__await__()
-        return self._future.__await__()
-
-
-class ExperimentUnit(abc.ABC):
-    """A collection of jobs launched together (a work unit or an auxiliary unit)."""
-
-    def __init__(
-        self,
-        experiment: Experiment,
-        args: Mapping[str, Any] | None,
-        role: ExperimentUnitRole,
-        identity: str = "",
-    ) -> None:
-        self._experiment = experiment
-        self._args = dict(args or {})
-        self._role = role
-        self._identity = identity
-        self._launched = threading.Event()
-        self._launch_error: BaseException | None = None
-
-    @property
-    def experiment(self) -> Experiment:
-        return self._experiment
-
-    @property
-    def experiment_id(self) -> int:
-        return self._experiment.experiment_id
-
-    @property
-    def role(self) -> ExperimentUnitRole:
-        return self._role
-
-    @property
-    def identity(self) -> str:
-        return self._identity
-
-    @property
-    def args(self) -> Mapping[str, Any]:
-        """The unit's arguments as given to `experiment.add` (its sweep point)."""
-        return self._args
-
-    @property
-    @abc.abstractmethod
-    def experiment_unit_name(self) -> str:
-        """A name unique within the experiment, e.g. `12_3`."""
-
-    def get_full_job_name(self, job_name: str) -> str:
-        return f"{self.experiment_unit_name}_{job_name}"
-
-    def add(self, job: job_blocks.JobType, args: Mapping[str, Any] | None = None) -> UnitFuture[None]:
-        """Adds a Job, JobGroup or job generator to this unit and launches it."""
-        job = job_blocks.shallow_copy_job(job)
-        if isinstance(job, job_blocks.JobConfig):
-            job_blocks.apply_args(job, args)
-            job_blocks.populate_job_names(job)
-            if isinstance(job, job_blocks.JobGroup):
-                group = job
-            else:
-                group = job_blocks.JobGroup()
-                group.jobs[str(getattr(job, "name", "job"))] = job
-            awaitable: Awaitable[Any] = self._launch_job_group(group, self._args or dict(args or {}))
-        elif inspect.iscoroutinefunction(job):
-            awaitable = job(self, **(args or {}))
-        else:
-            raise TypeError(
-                "experiment.add takes an xm.Job, an xm.JobGroup, an ArrayJob or an async job "
-                f"generator `async def f(work_unit, **kwargs)`, got {job!r}"
-            )
-
-        async def launch() -> None:
-            try:
-                await awaitable
-            except BaseException as error:
-                self._launch_error = error
-                raise
-            finally:
-                self._launched.set()
-
-        return UnitFuture(self._experiment._create_task(launch()))
-
-    @abc.abstractmethod
-    async def _launch_job_group(self, job_group: job_blocks.JobGroup, args_view: Mapping[str, Any]) -> None:
-        """Backend hook: launches the (flattened) jobs of a group."""
-
-    @abc.abstractmethod
-    async def _wait_until_complete(self) -> None:
-        """Backend hook: returns when every job ended; raises on failure."""
-
-    async def _wait_impl(self) -> ExperimentUnit:
-        while not self._launched.is_set():
-            await asyncio.sleep(0.01)
-        if self._launch_error is not None:
-            raise ExperimentUnitError(
-                f"{self.experiment_unit_name} failed to launch: {self._launch_error}"
-            ) from self._launch_error
-        await self._wait_until_complete()
-        return self
-
-    def wait_until_complete(self) -> Any:
-        """Waits until every job of the unit ended; raises if one failed.
-
-        In async code this returns an awaitable (as XManager's does); in sync
-        code it blocks and returns the unit, so a plain launch script can say
-        `work_unit.wait_until_complete()`.
-        """
-        if _in_running_loop():
-            return self._wait_impl()
-        return self._experiment._run_sync(self._wait_impl())
-
-    @abc.abstractmethod
-    def stop(self) -> None:
-        """Asks the scheduler to stop every job of the unit (does not wait)."""
-
-    @abc.abstractmethod
-    def get_status(self) -> ExperimentUnitStatus:
-        """The unit's status, with per-task detail."""
-
-
-class WorkUnit(ExperimentUnit):
-    """A unit of the sweep; `work_unit_id` is 1-based in `add` order."""
-
-    def __init__(
-        self,
-        experiment: Experiment,
-        work_unit_id: int,
-        args: Mapping[str, Any] | None,
-        role: ExperimentUnitRole,
-        identity: str = "",
-    ) -> None:
-        super().__init__(experiment, args, role, identity)
-        self.work_unit_id = work_unit_id
-
-    @property
-    def experiment_unit_name(self) -> str:
-        return f"{self.experiment_id}_{self.work_unit_id}"
-
-    @property
-    def work_unit_name(self) -> str:
-        return self.experiment_unit_name
+def _is_work_unit(unit: ExperimentUnit) -> bool:
+    return isinstance(unit, WorkUnit) and not isinstance(unit.role, AuxiliaryUnitRole)
 
 
 class Experiment(abc.ABC):
@@ -245,15 +86,30 @@ class Experiment(abc.ABC):
     def work_unit_count(self) -> int:
         return sum(1 for unit in self._units if isinstance(unit, WorkUnit))
 
-    def work_units(self) -> dict[int, WorkUnit]:
-        """Work units by id, in `add` order."""
-        return {unit.work_unit_id: unit for unit in self._units if isinstance(unit, WorkUnit)}
+    @property
+    def work_units(self) -> Mapping[int, WorkUnit]:
+        """Work units by id, in `add` order (a property, as in XManager: `experiment.work_units[1]`)."""
+        return {
+            unit.work_unit_id: unit
+            for unit in self._units
+            if isinstance(unit, WorkUnit) and _is_work_unit(unit)
+        }
 
     def auxiliary_units(self) -> list[ExperimentUnit]:
-        return [unit for unit in self._units if not isinstance(unit, WorkUnit)]
+        """Units added with an auxiliary role, in `add` order."""
+        return [unit for unit in self._units if not _is_work_unit(unit)]
+
+    @property
+    def context(self) -> MetadataContext:
+        """The experiment's metadata (creator and annotations), as XManager offers it."""
+        if not hasattr(self, "_annotations"):
+            self._annotations = ContextAnnotations(title=str(getattr(self, "experiment_title", "") or ""))
+        return MetadataContext(creator=getpass.getuser(), annotations=self._annotations)
 
     # ----- context management -----
     def __enter__(self) -> Experiment:
+        if _in_running_loop():
+            raise RuntimeError("When using Experiment from a coroutine please use `async with` syntax")
         if self._loop is not None:
             raise RuntimeError("this experiment is already open")
         self._loop = asyncio.new_event_loop()
@@ -343,12 +199,11 @@ class Experiment(abc.ABC):
         self._raise_first_task_error()
 
     def _raise_first_task_error(self) -> None:
-        for task in self._tasks:
-            if task.cancelled():
-                continue
-            error = task.exception()
-            if error is not None:
-                raise error
+        # Every task's exception is read (so asyncio logs no "never retrieved"), the first raised.
+        errors = [task.exception() for task in self._tasks if not task.cancelled()]
+        first = next((error for error in errors if error is not None), None)
+        if first is not None:
+            raise first
 
     # ----- packaging -----
     def package(self, packageables: Sequence[job_blocks.Packageable] = ()) -> list[job_blocks.Executable]:
@@ -371,7 +226,7 @@ class Experiment(abc.ABC):
         *,
         role: ExperimentUnitRole = WorkUnitRole(),
         identity: str = "",
-    ) -> UnitFuture[ExperimentUnit]:
+    ) -> UnitFuture[Any]:
         """Adds a unit running `job`; returns a future of the unit (awaitable).
 
         `args` are the unit's arguments: for a job generator its keyword args,
@@ -381,9 +236,9 @@ class Experiment(abc.ABC):
         if self._loop is None:
             # Checked before creating the unit, so a misplaced add reserves no work unit id.
             raise RuntimeError("use the experiment inside `with` or `async with` before adding jobs")
+        check_job_type(job)
         if isinstance(job, AuxiliaryUnitJob):
-            role = AuxiliaryUnitRole(termination_delay_secs=job.termination_delay_secs)
-            job = job.job
+            role = job.role
         unit = self._create_experiment_unit(args, role, identity)
         self._units.append(unit)
         launched = unit.add(job, args)

@@ -7,17 +7,28 @@ told apart from a cancelled one or a bad experiment id.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class ExperimentUnitError(RuntimeError):
-    """An experiment unit could not be launched or completed."""
+    """An experiment unit could not be launched or completed.
+
+    `work_unit` names the unit the error happened in, when known, so a script
+    waiting on many units can tell which one failed.
+    """
+
+    def __init__(self, message: Any = "", *, work_unit: Any = None) -> None:
+        super().__init__(message)
+        self.work_unit = work_unit
 
 
 class ExperimentUnitFailedError(ExperimentUnitError):
     """A job of the unit failed; the message names the tasks, exit codes and logs."""
 
-    def __init__(self, message: str, *, failures: Sequence[object] | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: Any = "", *, failures: Sequence[object] | None = None, work_unit: Any = None
+    ) -> None:
+        super().__init__(message, work_unit=work_unit)
         self.failures = list(failures or [])
 
 
@@ -30,6 +41,14 @@ class NotFoundError(KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else "not found"
+
+
+class ReloadError(ExperimentUnitError):
+    """A stored experiment or unit could not be reloaded."""
+
+
+class JobTypeError(TypeError, ValueError):
+    """`add` got something that is not a job: a TypeError, and XManager's ValueError for sync generators."""
 
 
 # XManager kept these older names as aliases.

@@ -9,7 +9,7 @@ backend logic; backends dispatch on their concrete types.
 from __future__ import annotations
 
 import abc
-import copy
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Union
 
@@ -51,8 +51,21 @@ def _to_args(value: UserArgs | None) -> SequentialArgs:
     return SequentialArgs.from_collection(value)
 
 
-def _to_env(value: Mapping[str, Any] | None) -> dict[str, str]:
-    return {str(k): str(v) for k, v in (value or {}).items()}
+_ENV_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def _to_env(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A copy of the env mapping, values kept as given (rendered to str at launch).
+
+    Names are checked here, so a bad one fails at the line that built the job.
+    """
+    env = dict(value or {})
+    for key in env:
+        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
+            raise ValueError(
+                f"Environment variables names must conform to [a-zA-Z_][a-zA-Z0-9_]*. Got {key!r}."
+            )
+    return env
 
 
 @attrs.define
@@ -62,7 +75,7 @@ class Packageable:
     executable_spec: ExecutableSpec
     executor_spec: ExecutorSpec
     args: SequentialArgs = attrs.field(factory=SequentialArgs, converter=_to_args)
-    env_vars: dict[str, str] = attrs.field(factory=dict, converter=_to_env)
+    env_vars: dict[str, Any] = attrs.field(factory=dict, converter=_to_env)
 
 
 class Constraint(abc.ABC):
@@ -81,7 +94,7 @@ class Job(JobConfig):
     executor: Executor
     name: str | None = None
     args: SequentialArgs = attrs.field(factory=SequentialArgs, converter=_to_args)
-    env_vars: dict[str, str] = attrs.field(factory=dict, converter=_to_env)
+    env_vars: dict[str, Any] = attrs.field(factory=dict, converter=_to_env)
 
 
 class JobGroup(JobConfig):
@@ -97,20 +110,6 @@ class JobGroup(JobConfig):
 
 JobGeneratorType = Callable[..., Awaitable[Any]]
 JobType = Union[JobConfig, JobGeneratorType]
-
-
-def shallow_copy_job(job: JobType) -> JobType:
-    """Copies jobs and groups (not executables) so `add` can apply args safely."""
-    if isinstance(job, JobGroup):
-        clone = copy.copy(job)
-        clone.jobs = {name: shallow_copy_job(inner) for name, inner in job.jobs.items()}
-        return clone
-    if isinstance(job, JobConfig):
-        # A shallow copy suffices: applying args replaces args/env containers
-        # instead of mutating them, so the caller's job is never changed (and a
-        # 100,000-task ArrayJob is not deep-copied).
-        return copy.copy(job)
-    return job
 
 
 def apply_args(job: JobType, args: Mapping[str, Any] | None) -> None:
@@ -138,13 +137,15 @@ def apply_args(job: JobType, args: Mapping[str, Any] | None) -> None:
             return
         if "args" in args:
             job.args = merge_args(job.args, args["args"])  # type: ignore[attr-defined]
-        job.env_vars = {**job.env_vars, **_to_env(args.get("env_vars"))}  # type: ignore[attr-defined]
+        if "env_vars" in args:
+            job.env_vars = {**job.env_vars, **_to_env(args["env_vars"])}  # type: ignore[attr-defined]
 
 
-def populate_job_names(job: JobType) -> None:
-    """Gives unnamed jobs their executable's name."""
-    if isinstance(job, JobGroup):
-        for inner in job.jobs.values():
-            populate_job_names(inner)
-    elif isinstance(job, JobConfig) and getattr(job, "name", "") is None:
-        job.name = job.executable.name  # type: ignore[attr-defined]
+def get_args_for_all_jobs(job: JobType, args: Mapping[str, Any]) -> dict[str, Any]:
+    """The `add(..., args=...)` value that gives every job of a (nested) group the same args.
+
+    `get_args_for_all_jobs(group, {"logdir": d})` -> `{"learner": {"args": {...}}, ...}`.
+    """
+    if not isinstance(job, JobGroup):
+        return {"args": dict(args)}
+    return {name: get_args_for_all_jobs(inner, args) for name, inner in job.jobs.items()}

@@ -1,72 +1,159 @@
-"""Resource requirements of a job, independent of the scheduler.
+"""The vocabulary of resources: kinds, accelerator families, amounts, topologies.
 
-Launch scripts say `JobRequirements(cpu=4, ram=8 * GiB, gpu=1)` or name an
-accelerator (`a100=2`); each scheduler module maps these to its own
-directives. Keeping the abstract form here means the same launch script can
-target Slurm, Grid Engine or the local machine.
+Launch scripts name resources as XManager does (`xm.ResourceType.V100`,
+`ResourceType["cpu"]`, `xm.GpuType`, `xm.Topology("4x4")`); the numeric enum
+values are XManager's, so `GpuType(17)` is the V100 there and here. Every
+scheduler module reads the same `JobRequirements` (lxm3/xm/requirements.py)
+built from these names, so one launch script targets Slurm, Grid Engine and
+the local machine alike.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from typing import Any
+import functools
+import operator
+import re
+from collections.abc import Iterable, Iterator, MutableMapping
+from typing import Any, Union
 
-# Sizes (decimal and binary) and durations in seconds, as XManager defines them.
-KB = 1000
-MB = 1000**2
-GB = 1000**3
-TB = 1000**4
-KiB = 1024
-MiB = 1024**2
-GiB = 1024**3
-TiB = 1024**4
-Sec = 1
-Min = 60
-Hr = 3600
-Day = 86400
+from lxm3.xm.compute_units import (  # noqa: F401 - re-exported for `from lxm3.xm.resources import GiB`
+    GB,
+    KB,
+    MB,
+    PB,
+    TB,
+    Day,
+    GiB,
+    Hr,
+    KiB,
+    MiB,
+    Min,
+    PiB,
+    Sec,
+    TiB,
+    vCPU,
+)
 
 
-class ResourceType(enum.Enum):
-    """Kinds of resources a job may request."""
+class UnknownResourceError(KeyError, ValueError):
+    """A resource (or tier) name that does not exist.
 
-    CPU = "cpu"
-    MEMORY = "memory"
-    RAM = "ram"
-    EPHEMERAL_STORAGE = "ephemeral_storage"
-    DISK = "disk"
-    GPU = "gpu"
-    # Named GPU models (rendered as `--gres=gpu:<name>:N` on Slurm).
-    P4 = "p4"
-    T4 = "t4"
-    P100 = "p100"
-    V100 = "v100"
-    A100 = "a100"
-    A100_80GIB = "a100_80gib"
-    H100 = "h100"
-    L4 = "l4"
-    # TPUs exist in XManager's vocabulary; no HPC scheduler here offers them.
-    TPU_V2 = "tpu_v2"
-    TPU_V3 = "tpu_v3"
-    TPU_V4 = "tpu_v4"
+    A `KeyError` as in XManager (`ResourceType["upc"]`), and a `ValueError` so
+    code that validates constructor input with `except ValueError` catches it.
+    """
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else "unknown resource"
+
+
+class _CaseInsensitiveEnumMeta(enum.EnumMeta):
+    """`ResourceType["cpu"]`, `["Cpu"]` and `["CPU"]` all find `ResourceType.CPU`."""
+
+    def __getitem__(cls, name: Any) -> Any:
+        if isinstance(name, cls):
+            return name
+        try:
+            return super().__getitem__(str(name).upper())
+        except KeyError:
+            valid = ", ".join(member.lower() for member in cls.__members__)
+            raise UnknownResourceError(f"Unknown {cls.__name__} {name!r}; valid names: {valid}") from None
+
+
+class ResourceType(enum.Enum, metaclass=_CaseInsensitiveEnumMeta):
+    """A countable resource: CPUs, memory, disk, one kind of accelerator.
+
+    Aliases share a member: `RAM` is `MEMORY`, `DISK` is `EPHEMERAL_STORAGE`,
+    `LOCAL_GPU` is `GPU` (any GPU model; Slurm renders `--gres=gpu:N`).
+    """
+
+    CPU = 100002  # in vCPUs
+    MEMORY = 39  # in bytes
+    RAM = 39
+    EPHEMERAL_STORAGE = 100003  # in bytes
+    DISK = 100003
+
+    GPU = 100006
+    LOCAL_GPU = 100006
+    P4 = 21
+    T4 = 22
+    P100 = 14
+    V100 = 17
+    A100 = 46
+    A100_80GIB = 66
+    # Models XManager's public enum lacks; numbered apart from its codes.
+    H100 = 900001
+    L4 = 900002
+
+    TPU_V2 = 3
+    TPU_V3 = 16
+    TPU_V4 = 900003
+
+    def __str__(self) -> str:
+        return self.name
 
     @classmethod
     def parse(cls, name: str | ResourceType) -> ResourceType:
-        """Case-insensitive lookup that names the valid choices on failure."""
-        if isinstance(name, ResourceType):
-            return name
-        try:
-            return cls(name.lower())
-        except ValueError:
-            valid = ", ".join(member.value for member in cls)
-            raise ValueError(f"unknown resource {name!r}; valid resources: {valid}") from None
-
-    def __str__(self) -> str:
-        return self.value
+        """Case-insensitive lookup by name; the error lists the valid names."""
+        return cls[name]  # type: ignore[no-any-return]
 
 
-_GPU_MODELS = frozenset(
-    {
+class ServiceTier(enum.Enum, metaclass=_CaseInsensitiveEnumMeta):
+    """Availability a job asks for (XManager's tiers; HPC schedulers ignore it)."""
+
+    PROD = 200
+    BATCH = 100
+    FREEBIE = 25
+
+
+class Architecture(enum.Enum, metaclass=_CaseInsensitiveEnumMeta):
+    """The CPU architecture a job needs (`JobRequirements(architecture=...)`)."""
+
+    X86_64 = "x86_64"
+    ARM64 = "arm64"
+
+
+class _EnumSubsetMeta(type):
+    """Makes a class act as a subset of ResourceType: `GpuType.V100`, `x in GpuType`."""
+
+    _members: frozenset[ResourceType]
+
+    def __getitem__(cls, name: str) -> ResourceType:
+        resource: ResourceType = ResourceType[name]
+        if resource not in cls._members:
+            raise AttributeError(f"type object '{cls.__name__}' has no attribute '{name}'")
+        return resource
+
+    def __iter__(cls) -> Iterator[ResourceType]:
+        return iter(sorted(cls._members, key=lambda member: member.name))
+
+    def __contains__(cls, item: object) -> bool:
+        return item in cls._members
+
+    def __len__(cls) -> int:
+        return len(cls._members)
+
+
+def _enum_subset(class_name: str, members: Iterable[ResourceType]) -> Any:
+    """A class whose attributes are the given ResourceType members (the same objects)."""
+    chosen = frozenset(members)
+
+    def new(cls: type, value: int) -> ResourceType:
+        resource = ResourceType(value)
+        if resource not in chosen:
+            raise ValueError(f"{value} is not a valid {class_name}")
+        return resource
+
+    namespace: dict[str, Any] = {name: m for name, m in ResourceType.__members__.items() if m in chosen}
+    namespace.update(
+        {"_members": chosen, "__new__": new, "__doc__": f"The {class_name} subset of ResourceType."}
+    )
+    return _EnumSubsetMeta(class_name, (), namespace)
+
+
+GpuType = _enum_subset(
+    "GpuType",
+    [
         ResourceType.GPU,
         ResourceType.P4,
         ResourceType.T4,
@@ -76,103 +163,104 @@ _GPU_MODELS = frozenset(
         ResourceType.A100_80GIB,
         ResourceType.H100,
         ResourceType.L4,
-    }
+    ],
 )
-_TPU_MODELS = frozenset({ResourceType.TPU_V2, ResourceType.TPU_V3, ResourceType.TPU_V4})
+TpuType = _enum_subset("TpuType", [ResourceType.TPU_V2, ResourceType.TPU_V3, ResourceType.TPU_V4])
+AcceleratorType = _enum_subset("AcceleratorType", [*GpuType, *TpuType])
 
 
-class _TypeSet:
-    """A named subset of ResourceType usable as `GpuType.V100` and `x in GpuType`."""
+class ResourceDict(MutableMapping[ResourceType, float]):
+    """Amounts per resource, with `+` and scalar `*` for summing requirements."""
 
-    def __init__(self, members: frozenset[ResourceType]) -> None:
-        self._members = members
-        for member in members:
-            setattr(self, member.name, member)
+    def __init__(self, initial: Iterable[tuple[ResourceType, float]] = ()) -> None:
+        self._amounts: dict[ResourceType, float] = dict(initial)
 
-    def __contains__(self, item: object) -> bool:
-        return item in self._members
+    def __getitem__(self, key: ResourceType) -> float:
+        return self._amounts[key]
 
-    def __iter__(self) -> Any:
-        return iter(sorted(self._members, key=lambda m: m.value))
+    def __setitem__(self, key: ResourceType, value: float) -> None:
+        self._amounts[key] = value
 
+    def __delitem__(self, key: ResourceType) -> None:
+        del self._amounts[key]
 
-GpuType = _TypeSet(_GPU_MODELS)
-TpuType = _TypeSet(_TPU_MODELS)
-AcceleratorType = _TypeSet(_GPU_MODELS | _TPU_MODELS)
+    def __iter__(self) -> Iterator[ResourceType]:
+        return iter(self._amounts)
 
+    def __len__(self) -> int:
+        return len(self._amounts)
 
-class JobRequirements:
-    """What one task of a job needs: `JobRequirements(cpu=2, ram=4 * GiB, gpu=1)`.
-
-    `memory` and `ram` are the same thing; at most one accelerator kind may be
-    requested; `replicas` asks for several nodes/tasks of a multi-node job.
-    """
-
-    def __init__(
-        self,
-        resources: Mapping[ResourceType | str, float] | None = None,
-        *,
-        location: str | None = None,
-        replicas: int | None = None,
-        **kw_resources: float,
-    ) -> None:
-        self.task_requirements: dict[ResourceType, float] = {}
-        self.accelerator: ResourceType | None = None
-        self.location = location
-        if replicas is not None and (not isinstance(replicas, int) or replicas < 1):
-            raise ValueError(f"replicas must be a positive integer, got {replicas!r}")
-        self.replicas = replicas
-        merged: dict[ResourceType | str, float] = dict(resources or {})
-        merged.update(kw_resources)
-        for key, value in merged.items():
-            resource = ResourceType.parse(key)
-            if resource is ResourceType.RAM:
-                resource = ResourceType.MEMORY
-            if resource is ResourceType.DISK:
-                resource = ResourceType.EPHEMERAL_STORAGE
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"resource {resource.value} must be a non-negative number, got {value!r}")
-            if resource in AcceleratorType:
-                if self.accelerator is not None and self.accelerator is not resource:
-                    raise ValueError(
-                        f"only one accelerator kind per job: {self.accelerator.value} and {resource.value}"
-                    )
-                self.accelerator = resource
-            self.task_requirements[resource] = value
-
-    @property
-    def cpu(self) -> float | None:
-        return self.task_requirements.get(ResourceType.CPU)
-
-    @property
-    def memory(self) -> float | None:
-        return self.task_requirements.get(ResourceType.MEMORY)
-
-    @property
-    def accelerator_count(self) -> int:
-        if self.accelerator is None:
-            return 0
-        return int(self.task_requirements[self.accelerator])
-
-    @property
-    def gpu_count(self) -> int:
-        """GPUs requested (of any model); 0 for CPU-only or TPU jobs."""
-        if self.accelerator in GpuType:
-            return self.accelerator_count
-        return 0
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, JobRequirements)
-            and self.task_requirements == other.task_requirements
-            and self.location == other.location
-            and self.replicas == other.replicas
-        )
+    def __str__(self) -> str:
+        """`CPU: 4.0, MEMORY: 1073741824.0, V100: 8`, sorted for stable output."""
+        return ", ".join(sorted(f"{key}: {value}" for key, value in self._amounts.items()))
 
     def __repr__(self) -> str:
-        parts = [f"{k.value}={v!r}" for k, v in self.task_requirements.items()]
-        if self.location:
-            parts.append(f"location={self.location!r}")
-        if self.replicas:
-            parts.append(f"replicas={self.replicas}")
-        return f"JobRequirements({', '.join(parts)})"
+        return f"ResourceDict({self._amounts!r})"
+
+    def __add__(self, other: ResourceDict) -> ResourceDict:
+        result = ResourceDict(self.items())
+        for key, value in other.items():
+            result[key] = result.get(key, 0) + value
+        return result
+
+    def __mul__(self, factor: float) -> ResourceDict:
+        return ResourceDict((key, value * factor) for key, value in self.items())
+
+    __rmul__ = __mul__
+
+
+class InvalidTpuTopologyError(ValueError):
+    """A topology string that is not of the form `N`, `NxM`, `NxMxK[_twisted]`."""
+
+
+_TOPOLOGY = re.compile(r"(\d+x?)+(_(un)?twisted)?")
+
+
+class Topology:
+    """How accelerators are interconnected: `"4"` (four on one host), `"4x2"`, `"4x4_twisted"`."""
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not _TOPOLOGY.fullmatch(name):
+            raise InvalidTpuTopologyError(f"Invalid TPU topology: {name}.")
+        self._name = name
+        self.dimensions: list[int] = [int(part) for part in name.split("_")[0].split("x")]
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def chip_count(self) -> int:
+        """Accelerators in the topology (the product of its dimensions)."""
+        return functools.reduce(operator.mul, self.dimensions)
+
+    def __repr__(self) -> str:
+        return f"xm.Topology({self._name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Topology) and self._name == other._name
+
+    def __hash__(self) -> int:
+        return hash(self._name)
+
+
+ResourceQuantity = Union[int, float, str, Topology]
+
+# JobRequirements lives in its own module (it is large); imported last so
+# `lxm3.xm.resources.JobRequirements` works as in XManager.
+from lxm3.xm.requirements import JobRequirements  # noqa: E402
+
+__all__ = [
+    "AcceleratorType",
+    "Architecture",
+    "GpuType",
+    "InvalidTpuTopologyError",
+    "JobRequirements",
+    "ResourceDict",
+    "ResourceQuantity",
+    "ResourceType",
+    "ServiceTier",
+    "Topology",
+    "TpuType",
+    "UnknownResourceError",
+]

@@ -18,4 +18,5 @@ class ShellSafeArg:
     arg: str
 
     def __str__(self) -> str:
-        return self.arg
+        """Refused, as in XManager: an f-string would silently drop the shell semantics."""
+        raise RuntimeError(f"Converting {self!r} to a string would strip the ShellSafe semantics.")

@@ -78,7 +78,9 @@ class JobTasks:
     def iter_tasks(self) -> Iterator[tuple[list[Any], dict[str, str]]]:
         base_args, base_env = self.executable.args, self.executable.env_vars
         for args, env in self.pairs:
-            yield merge_args(base_args, args).to_list(), {**base_env, **env}
+            # Jobs keep env values as given (XManager); they become strings here, where tasks are rendered.
+            merged = {**base_env, **env}
+            yield merge_args(base_args, args).to_list(), {key: str(value) for key, value in merged.items()}
 
     @property
     def tasks(self) -> list[tuple[list[Any], dict[str, str]]]:

@@ -88,4 +88,7 @@ class Packager:
                 env_vars=dict(packageable.env_vars),
             )
         supported = ", ".join(["PythonPackage", "UniversalPackage", *(t.__name__ for t in _EXTRA_BUILDERS)])
-        raise TypeError(f"lxm3 cannot package {type(spec).__name__}; supported specs: {supported}")
+        raise TypeError(
+            f"xm.{type(spec).__name__} is not supported by this backend: lxm3 cannot package "
+            f"{type(spec).__name__}; supported specs: {supported}"
+        )

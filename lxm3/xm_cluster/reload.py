@@ -614,12 +614,13 @@ class ReloadedExperiment(xm.Experiment):
     def config_path(self) -> str | None:
         return self.record.get("config_path")
 
+    @property
     def work_units(self) -> dict[int, ReloadedWorkUnit]:  # type: ignore[override]
         return {unit.work_unit_id: unit for unit in self._units if isinstance(unit, ReloadedWorkUnit)}
 
     def select(self, work_unit_ids: Sequence[int] | None = None) -> list[ReloadedWorkUnit]:
         """The given work units (all when None); an unknown id raises xm.NotFoundError."""
-        units = self.work_units()
+        units = self.work_units
         if work_unit_ids is None:
             return list(units.values())
         missing = [i for i in work_unit_ids if i not in units]

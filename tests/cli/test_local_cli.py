@@ -190,7 +190,7 @@ def test_get_experiment_in_another_process(flaky_project: Path, local_config: Pa
     experiment_id = launch(flaky_project, control, "--units=2", "--tasks=2")
     experiment = xm_cluster.get_experiment(experiment_id)
     assert experiment.title == "cli-test"
-    units = experiment.work_units()
+    units = experiment.work_units
     assert sorted(units) == [1, 2]
     status = units[1].get_status()
     assert status.is_failed and status.counts() == {"FAILED": 1, "COMPLETED": 1}

@@ -26,7 +26,7 @@ def launch(
         experiment.add(
             xm_cluster.ArrayJob(executable=executable, executor=executor, args=args, env_vars=env_vars)
         )
-        units = list(experiment.work_units().values())
+        units = list(experiment.work_units.values())
         if wait:
             for unit in units:
                 unit.wait_until_complete()

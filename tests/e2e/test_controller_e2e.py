@@ -121,7 +121,7 @@ def job_ids(experiment_id: int) -> dict[int, list[str]]:
         work_unit_id: [
             chunk.submitted.job_id for job in unit.jobs for a in job.attempts for chunk in a.chunks
         ]
-        for work_unit_id, unit in experiment.work_units().items()
+        for work_unit_id, unit in experiment.work_units.items()
     }
 
 

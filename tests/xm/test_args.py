@@ -42,7 +42,7 @@ def test_none_and_empty_collections_give_no_args() -> None:
 
 
 def test_string_is_rejected_rather_than_split_into_characters() -> None:
-    with pytest.raises(TypeError, match="not a string"):
+    with pytest.raises(ValueError, match=r"from a string: '--seed=1'\. Wrap it in a list: \['--seed=1'\]"):
         SequentialArgs.from_collection("--seed=1")  # type: ignore[arg-type]
 
 
@@ -106,9 +106,9 @@ def test_escaper_and_kwargs_joiner_follow_xmanager_signature() -> None:
     assert args.to_list(kwargs_joiner=lambda key, value: f"{key} {value}") == ["--name a b", "--flag"]
 
 
-def test_to_dict_gives_keywords_and_positionals_by_index() -> None:
+def test_to_dict_gives_keywords_and_positionals_as_true_flags() -> None:
     args = merge_args(["p"], {"k": 1})
-    assert args.to_dict() == {"0": "p", "k": 1}
+    assert args.to_dict() == {"p": True, "k": 1}
     assert args.to_dict(kwargs_only=True) == {"k": 1}
 
 
@@ -131,3 +131,56 @@ def test_iteration_equality_and_unhashability() -> None:
 
 def test_non_string_keys_are_stringified() -> None:
     assert render({1: "x"}) == ["--1=x"]
+
+
+def test_list_value_repeats_the_flag_nested_list_stays_one_value() -> None:
+    assert render({"a": 1, "c": [3, "4"]}) == ["--a=1", "--c=3", "--c=4"]
+    assert render({"t": ("x", "y z")}) == ["--t=x", "--t=y z"]
+    assert render({"a": [[1, 2, 3]]}) == ["--a=[[1, 2, 3]]"]
+    assert render({"e": []}) == []
+    shell = SequentialArgs.from_collection({"f": [xm.ShellSafeArg("$A"), "b"]}).to_list()
+    assert shell == [xm.ShellSafeArg("--f=$A"), "--f=b"]
+
+
+def test_escaper_gets_raw_values_as_in_xmanager() -> None:
+    args = merge_args([xm.ShellSafeArg("$HOME"), "a b"], {"n": 1.0, "s": "x y", "on": True, "m": [1, 2]})
+    assert args.to_list(xm.utils.ARG_ESCAPER) == [
+        "$HOME",
+        "'a b'",
+        "--n=1.0",
+        "--s='x y'",
+        "--on",
+        "--m=1",
+        "--m=2",
+    ]
+    assert merge_args([1, 2], {"a": 3}).to_list(str) == ["1", "2", "--a=3"]
+
+
+def test_to_dict_keeps_shell_safe_args_and_lists_as_given() -> None:
+    shell = xm.ShellSafeArg("$LXM_TASK_ID")
+    args = merge_args(["--knob", shell], {1: False, "seed": shell, "c": [1, 2]})
+    assert args.to_dict() == {"--knob": True, "$LXM_TASK_ID": True, "1": False, "seed": shell, "c": [1, 2]}
+    assert args.to_dict(kwargs_only=True) == {"1": False, "seed": shell, "c": [1, 2]}
+
+
+def test_remove_args_drops_keywords_and_matching_positionals_in_a_copy() -> None:
+    args = merge_args(["--debug", "train"], {"seed": 1, "lr": 0.1, "n": 2})
+    removed = args.remove_args("seed", "--debug")
+    assert removed.to_list() == ["train", "--lr=0.1", "--n=2"]
+    assert args.remove_args(["lr", "n"]).to_list() == ["--debug", "train", "--seed=1"]
+    assert args.to_list() == ["--debug", "train", "--seed=1", "--lr=0.1", "--n=2"]
+    assert merge_args(removed, {"seed": 5}).to_list() == ["train", "--lr=0.1", "--n=2", "--seed=5"]
+
+
+def test_rewrite_args_is_xmanagers_name_for_rewrite() -> None:
+    args = merge_args(["a"], {"k": "a"})
+    assert args.rewrite_args(str.upper).to_list() == ["A", "--k=A"]
+
+
+def test_repr_shows_the_rendered_items() -> None:
+    assert repr(merge_args(["p"], {"k": 1})) == "['p', '--k'=1]"  # XManager's form: to_list(repr)
+
+
+def test_shell_safe_arg_refuses_to_become_a_plain_string() -> None:
+    with pytest.raises(RuntimeError, match="ShellSafe semantics"):
+        f"{xm.ShellSafeArg('$HOME')}"

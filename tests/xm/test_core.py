@@ -127,7 +127,7 @@ def test_work_unit_ids_follow_add_order_while_launches_finish_in_reverse() -> No
         assert unit.experiment_unit_name == f"42_{i + 1}" == unit.work_unit_name
         assert unit.experiment_id == 42 and unit.experiment is experiment
     assert experiment.launch_order == list(range(count, 0, -1)), "launches ran concurrently"
-    assert list(experiment.work_units()) == list(range(1, count + 1))
+    assert list(experiment.work_units) == list(range(1, count + 1))
     assert experiment.work_unit_count == count
 
 
@@ -181,7 +181,7 @@ def test_add_does_not_mutate_the_callers_job() -> None:
         experiment.add(original, args={"args": {"seed": 1}})
         experiment.add(original, args={"args": {"seed": 2}})
     assert original.args.to_list() == ["--seed=0"]
-    assert [u.jobs[0][1] for u in experiment.work_units().values()] == [["--seed=1"], ["--seed=2"]]  # type: ignore[attr-defined]
+    assert [u.jobs[0][1] for u in experiment.work_units.values()] == [["--seed=1"], ["--seed=2"]]  # type: ignore[attr-defined]
 
 
 def test_job_group_args_are_routed_by_job_name() -> None:
@@ -236,7 +236,7 @@ def test_add_outside_the_context_is_an_error() -> None:
     experiment = FakeExperiment()
     with pytest.raises(RuntimeError, match="inside `with` or `async with`"):
         experiment.add(job())
-    assert experiment.work_units() == {}, "a refused add must not leave a unit behind"
+    assert experiment.work_units == {}, "a refused add must not leave a unit behind"
     with experiment:
         assert experiment.add(job()).result(timeout=10).work_unit_id == 1
 
@@ -301,7 +301,7 @@ def test_launch_error_surfaces_from_result_wait_and_the_with_block() -> None:
         bad = experiment.add(job(env_vars={"REFUSE": "no partition"}))
         with pytest.raises(RuntimeError, match="no partition"):
             bad.result(timeout=10)
-        unit = experiment.work_units()[2]
+        unit = experiment.work_units[2]
         with pytest.raises(xm.ExperimentUnitError, match=r"42_2 failed to launch: .*no partition"):
             unit.wait_until_complete()
         assert ok.result(timeout=10).work_unit_id == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lxm3 import xm
-from lxm3.xm import job_blocks
+from lxm3.xm import job_blocks, job_operators
 
 
 class FakeSpec(xm.ExecutorSpec):
@@ -28,11 +28,18 @@ def make_job(**kwargs: object) -> xm.Job:
     return xm.Job(xm.Executable(name="trainer"), FakeExecutor(), **kwargs)  # type: ignore[arg-type]
 
 
-def test_job_converts_args_and_stringifies_env() -> None:
-    job = make_job(args={"seed": 1}, env_vars={"N": 3, "FLAG": True})
+def test_job_converts_args_and_keeps_env_values_as_given() -> None:
+    env = {"N": 3, "FLAG": True}
+    job = make_job(args={"seed": 1}, env_vars=env)
     assert isinstance(job.args, xm.SequentialArgs)
     assert job.args.to_list() == ["--seed=1"]
-    assert job.env_vars == {"N": "3", "FLAG": "True"}
+    assert job.env_vars == {"N": 3, "FLAG": True} and job.env_vars is not env
+
+
+@pytest.mark.parametrize("name", ["1ABC", "A-B", "A B", ""])
+def test_bad_env_var_names_are_rejected_when_the_job_is_built(name: str) -> None:
+    with pytest.raises(ValueError, match=r"must conform to \[a-zA-Z_\]"):
+        make_job(env_vars={name: "x"})
 
 
 def test_packageable_converts_args_and_env() -> None:
@@ -40,14 +47,14 @@ def test_packageable_converts_args_and_env() -> None:
         FakeExecutableSpec(), FakeExecutor.Spec(), args=["a", "b"], env_vars={"X": 1}
     )
     assert packageable.args.to_list() == ["a", "b"]
-    assert packageable.env_vars == {"X": "1"}
+    assert packageable.env_vars == {"X": 1}
 
 
 def test_apply_args_merges_after_the_jobs_own_args_and_updates_env() -> None:
     job = make_job(args={"seed": 1, "lr": 0.1}, env_vars={"A": "1", "B": "2"})
     job_blocks.apply_args(job, {"args": {"lr": 0.5, "extra": True}, "env_vars": {"B": "20", "C": 3}})
     assert job.args.to_list() == ["--seed=1", "--lr=0.5", "--extra"]
-    assert job.env_vars == {"A": "1", "B": "20", "C": "3"}
+    assert job.env_vars == {"A": "1", "B": "20", "C": 3}
 
 
 def test_apply_args_with_only_env_keeps_args() -> None:
@@ -110,7 +117,7 @@ def test_apply_args_uses_a_jobs_own_apply_args_hook() -> None:
 def test_shallow_copy_gives_independent_args_and_env() -> None:
     original = make_job(args={"seed": 1}, env_vars={"A": "1"})
     group = xm.JobGroup(main=original)
-    copy = job_blocks.shallow_copy_job(group)
+    copy = job_operators.shallow_copy_job_type(group)
     assert isinstance(copy, xm.JobGroup) and copy is not group
     job_blocks.apply_args(copy, {"main": {"args": {"seed": 2}, "env_vars": {"A": "2"}}})
     assert original.args.to_list() == ["--seed=1"] and original.env_vars == {"A": "1"}
@@ -124,13 +131,25 @@ def test_shallow_copy_leaves_generators_alone() -> None:
     async def generator(work_unit: object) -> None:
         del work_unit
 
-    assert job_blocks.shallow_copy_job(generator) is generator
+    assert job_operators.shallow_copy_job_type(generator) is generator
 
 
-def test_populate_job_names_uses_the_executable_name_only_when_unnamed() -> None:
-    unnamed, named = make_job(), make_job(name="custom")
-    job_blocks.populate_job_names(xm.JobGroup(a=unnamed, b=xm.JobGroup(c=named)))
-    assert unnamed.name == "trainer" and named.name == "custom"
+def test_populate_job_names_uses_group_keys_or_the_executable_name_when_unnamed() -> None:
+    unnamed, nested, named = make_job(), make_job(), make_job(name="custom")
+    job_operators.populate_job_names(xm.JobGroup(a=unnamed, b=xm.JobGroup(c=named, d=nested)))
+    assert (unnamed.name, nested.name, named.name) == ("a", "b_d", "custom")
+    lone = make_job()
+    job_operators.populate_job_names(lone)
+    assert lone.name == "trainer"
+
+
+def test_get_args_for_all_jobs_reaches_every_job_of_nested_groups() -> None:
+    group = xm.JobGroup(a=make_job(), b=xm.JobGroup(c=make_job(), d=make_job()))
+    assert xm.get_args_for_all_jobs(group, {"logdir": "/l"}) == {
+        "a": {"args": {"logdir": "/l"}},
+        "b": {"c": {"args": {"logdir": "/l"}}, "d": {"args": {"logdir": "/l"}}},
+    }
+    assert xm.get_args_for_all_jobs(make_job(), {"k": 1}) == {"args": {"k": 1}}
 
 
 def test_job_group_keeps_constraints_and_names() -> None:

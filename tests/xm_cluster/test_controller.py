@@ -138,7 +138,7 @@ def test_the_decorator_makes_an_auxiliary_unit_job() -> None:
 
     job = pipeline(size=2)
     assert isinstance(job, xm.AuxiliaryUnitJob)
-    call = job.job.__lxm3_controller__
+    call = job._job.__lxm3_controller__
     assert call.kwargs == {"size": 2} and call.options.controller_args == {"n": 3}
     with pytest.raises(TypeError, match="async def"):
         parameter_controller.controller(executor=xm_cluster.Local())(lambda experiment: None)  # type: ignore[arg-type]

@@ -164,7 +164,7 @@ def test_one_query_for_all_units_and_exit_files_win_over_lagging_accounting(fake
     # Unit 1 has ended: its states are now cached, so only unit 2's job is asked about.
     xm_cluster.get_experiment(experiment_id).task_statuses()
     assert FakeScheduler.queries[-1] == ["fake-c"]
-    status = experiment.work_units()[1].get_status()
+    status = experiment.work_units[1].get_status()
     assert status.is_failed and status.counts() == {"COMPLETED": 1, "FAILED": 1, "CANCELLED": 1}
 
 
@@ -226,7 +226,7 @@ def test_unknown_ids_raise_not_found(fake: Path) -> None:
         xm_cluster.get_experiment(4242)
     store = ExperimentStore()
     experiment = xm_cluster.get_experiment(store.create_experiment("empty"))
-    assert experiment.work_units() == {}
+    assert experiment.work_units == {}
     with pytest.raises(xm.NotFoundError, match="no work unit 3"):
         experiment.select([3])
 
@@ -236,7 +236,7 @@ def test_reloaded_unit_waits_and_raises_like_a_launched_one(fake: Path) -> None:
     experiment_id = store.create_experiment("wait")
     _record_job(store, fake, experiment_id, 1, ["fake-a"], [2])
     FakeScheduler.answers = {"fake-a": {0: _status(0, TaskState.RUNNING)}}
-    unit = xm_cluster.get_experiment(experiment_id).work_units()[1]
+    unit = xm_cluster.get_experiment(experiment_id).work_units[1]
 
     import threading
 

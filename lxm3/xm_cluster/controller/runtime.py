@@ -191,7 +191,8 @@ class ControllerExperiment(ClusterExperiment):
         role: xm.ExperimentUnitRole = xm.WorkUnitRole(),
         identity: str = "",
     ) -> xm.UnitFuture[Any]:
-        inner = job.job if isinstance(job, xm.AuxiliaryUnitJob) else job
+        # The job generator inside (XManager's AuxiliaryUnitJob keeps it private).
+        inner = getattr(job, "_job", job) if isinstance(job, xm.AuxiliaryUnitJob) else job
         call = getattr(inner, CALL_ATTR, None)
         if call is not None:
             if self._controller_started:

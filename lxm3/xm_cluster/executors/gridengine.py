@@ -225,13 +225,13 @@ def _check_requirements(instance: object, attribute: attrs.Attribute, value: obj
     for resource in value.task_requirements:
         if resource in GpuType and resource is not ResourceType.GPU:
             raise ValueError(
-                f"GridEngine.requirements: {resource.value} names a GPU model, which Grid Engine has no standard "
+                f"GridEngine.requirements: {resource.name.lower()} names a GPU model, which Grid Engine has no standard "
                 f"resource for; ask for gpu={value.task_requirements[resource]:g} and pick the model with "
                 "resources={...} (your site's GPU-type complex)"
             )
         if resource not in (ResourceType.CPU, ResourceType.MEMORY, ResourceType.GPU):
             raise ValueError(
-                f"GridEngine.requirements: {resource.value} has no portable Grid Engine form; "
+                f"GridEngine.requirements: {resource.name.lower()} has no portable Grid Engine form; "
                 "request it through resources={...}"
             )
     if value.location:

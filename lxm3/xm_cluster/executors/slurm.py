@@ -43,7 +43,7 @@ def _check_requirements(instance: object, attribute: attrs.Attribute, value: obj
         raise TypeError(f"Slurm.{attribute.name} must be an xm.JobRequirements, got {value!r}")
     for resource in value.task_requirements:
         if resource in TpuType:
-            raise _fail(attribute, f"asks for {resource.value}, but Slurm clusters have no TPUs")
+            raise _fail(attribute, f"asks for {resource.name.lower()}, but Slurm clusters have no TPUs")
 
 
 def _check_walltime(value: Any) -> int | None:
@@ -224,7 +224,7 @@ class Slurm(xm.Executor):
             directives.append(("tmp", format_memory(disk)))
         kind = requirements.accelerator
         if kind is not None and kind in GpuType and requirements.accelerator_count:
-            model = "" if kind is ResourceType.GPU else f"{kind.value}:"
+            model = "" if kind is ResourceType.GPU else f"{kind.name.lower()}:"
             directives.append(("gres", f"gpu:{model}{requirements.accelerator_count}"))
         if self.walltime is not None:
             directives.append(("time", format_walltime(self.walltime)))
