@@ -14,6 +14,7 @@ to end, then re-reads the journal so the units it added last are cancelled too.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -186,7 +187,7 @@ def stop_controllers(
     chosen = [wu for wu in units if work_unit_ids is None or wu in work_unit_ids]
     if not chosen:
         return report
-    waits: list[tuple[int, Any]] = []
+    waits: list[tuple[int, Any, Any, str]] = []
     for work_unit_id, results in experiment.task_statuses(chosen).items():
         for job, statuses in results:
             owners = job.owners()
@@ -205,14 +206,14 @@ def stop_controllers(
                 pid = int(attempt.row.get("pid") or 0)
                 _interrupt(pid)
                 report.signalled.append(pid)
-                waits.append((work_unit_id, attempt))
+                waits.append((work_unit_id, attempt, transport, directory))
             else:
                 job_ids = sorted({owners[task].chunk_of(task).submitted.job_id for task in live})
                 target.scheduler.cancel(transport, job_ids)
                 report.cancelled_jobs.setdefault(target.name, []).extend(job_ids)
-                waits.append((work_unit_id, None))
+                waits.append((work_unit_id, None, transport, directory))
     deadline = time.monotonic() + wait_seconds
-    for work_unit_id, local in waits:
+    for work_unit_id, local, transport, directory in waits:
         while time.monotonic() < deadline:
             if local is not None:
                 row = local.row
@@ -224,9 +225,24 @@ def stop_controllers(
                 if all(s.state.is_terminal for _, statuses in results for s in statuses.values()):
                     break
             time.sleep(0.3)
+        _journal_cancel(transport, directory)
     sync_quietly(experiment.store, experiment.record, experiment.resolver)
     experiment.refresh()
     return report
+
+
+def _journal_cancel(transport: Any, directory: str) -> None:
+    """Ends the controller's journal as CANCELLED when it could not say so itself.
+
+    Grid Engine's `qdel` (and a SIGKILL anywhere) ends the controller without
+    the chance to write its `end` event.
+    """
+    path = f"{directory}/{journal.JOURNAL_NAME}"
+    result = transport.run(["cat", path], check=False)
+    if outcome(journal.parse(result.stdout if result.returncode == 0 else "")).get("state"):
+        return
+    line = json.dumps({"event": "end", "time": time.time(), "state": "CANCELLED", "by": "lxm3 cancel"})
+    transport.run(["sh", "-c", 'printf "%s\\n" "$2" >> "$1"', "lxm3-journal", path, line])
 
 
 def _forget_signal_exit(attempt: Any) -> None:
