@@ -25,13 +25,15 @@ from typing import Any
 
 import attrs
 
+from lxm3.errors import LxmError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 
-class ConfigError(ValueError):
+class ConfigError(LxmError, ValueError):
     """The configuration file is unreadable or holds a bad key or value."""
 
 

@@ -110,7 +110,7 @@ def _places(
     import os
 
     from lxm3.transport.local import LocalTransport
-    from lxm3.xm_cluster.reload import TargetResolver
+    from lxm3.xm_cluster.resolver import TargetResolver
 
     local = LocalTransport()
     places: dict[tuple[str, str], Place] = {}
@@ -128,7 +128,7 @@ def _places(
     for experiment_id, experiment_jobs in jobs.items():
         for job in experiment_jobs:
             for attempt in job.attempts:
-                local_dir = attempt.row.get("local_dir")
+                local_dir = attempt.local_dir
                 mirror = _staging_root(local_dir, experiment_id) if local_dir else None
                 if mirror and ("local", mirror) not in places:
                     places[("local", mirror)] = Place("local", mirror, local)
@@ -153,9 +153,10 @@ def _run(namespace: argparse.Namespace) -> int:
     from lxm3.cli.common import console, open_store
     from lxm3.cli.errors import fail
     from lxm3.config import load_config
-    from lxm3.store.db import process_alive
-    from lxm3.xm_cluster import launching
-    from lxm3.xm_cluster.reload import StatusReader, group_jobs
+    from lxm3.schedulers.local_process import process_alive
+    from lxm3.xm_cluster import staging
+    from lxm3.xm_cluster.status_reader import StatusReader
+    from lxm3.xm_cluster.stored_jobs import group_jobs
 
     if namespace.older_than < 0:
         return fail("--older-than must be 0 or more days", 2)
@@ -186,10 +187,8 @@ def _run(namespace: argparse.Namespace) -> int:
     removable = set(old_ids) - unfinished
     kept = set(last_activity) - removable
     in_store = set(last_activity)
-    needed = {
-        name for i in kept for job in jobs[i] for a in job.attempts for name in a.row.get("artifacts") or []
-    }
-    needed.add(launching.runner_name())
+    needed = {name for i in kept for job in jobs[i] for a in job.attempts for name in a.artifacts}
+    needed.add(staging.runner_name())
     launching_now = any(
         process_alive(r.get("pid"), r.get("host"), r.get("pid_start")) and r["created"] > now - 86400
         for r in records

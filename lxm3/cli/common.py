@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from lxm3.store.db import ExperimentStore
-    from lxm3.xm_cluster.reload import ReloadedExperiment
+    from lxm3.xm_cluster.reloaded import ReloadedExperiment
 
 #: Display order and colour of task states.
 STATE_STYLES = {
@@ -43,7 +43,7 @@ def add_experiment_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def open_store(namespace: argparse.Namespace) -> ExperimentStore:
-    from lxm3.xm_cluster.reload import experiment_store
+    from lxm3.xm_cluster.reloaded import experiment_store
 
     if getattr(namespace, "lxm_config", None):
         os.environ["LXM_CONFIG"] = namespace.lxm_config
@@ -53,7 +53,7 @@ def open_store(namespace: argparse.Namespace) -> ExperimentStore:
 def open_experiment(namespace: argparse.Namespace) -> ReloadedExperiment:
     """The experiment named on the command line; xm.NotFoundError if the store lacks it."""
     from lxm3 import xm
-    from lxm3.xm_cluster.reload import get_experiment
+    from lxm3.xm_cluster.reloaded import get_experiment
 
     store = open_store(namespace)
     text = str(namespace.experiment)

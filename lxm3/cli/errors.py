@@ -6,18 +6,7 @@ import os
 import sys
 import traceback
 
-#: Exception type names that are lxm3's own "the user must fix something" errors.
-USER_ERRORS = (
-    "ConfigError",
-    "PackagingError",
-    "TaskValueError",
-    "SchedulerError",
-    "TransportError",
-    "ExperimentUnitError",
-    "ExperimentUnitFailedError",
-    "ExperimentUnitNotCompletedError",
-    "NotFoundError",
-)
+from lxm3.errors import LxmError
 
 
 def fail(message: str, code: int = 1) -> int:
@@ -30,7 +19,7 @@ def report(error: BaseException, launcher: str | None = None) -> int:
     if os.environ.get("LXM3_DEBUG") == "1":
         traceback.print_exception(type(error), error, error.__traceback__)
     name = type(error).__name__
-    if name in USER_ERRORS:
+    if isinstance(error, LxmError):
         return fail(str(error))
     if isinstance(error, (SyntaxError, ImportError)):
         where = ""

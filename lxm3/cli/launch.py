@@ -63,10 +63,10 @@ def run(namespace: argparse.Namespace) -> int:
     sys.argv = [path, *launcher_args]
     sys.path.insert(0, os.path.dirname(path))
     try:
-        from lxm3.transport import preconnect
+        from lxm3.cli.preconnect import warm_up_for
 
         # Before the heavy imports: the handshake overlaps them (see preconnect's docstring).
-        preconnect.warm_up_for(path)
+        warm_up_for(path)
     except Exception:  # noqa: BLE001 - an optimisation must never fail a launch
         pass
     from lxm3.xm_cluster import experiment as experiment_module

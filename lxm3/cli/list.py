@@ -32,7 +32,8 @@ def summarize(store: Any, limit: int | None) -> tuple[list[dict[str, Any]], list
     """One summary per experiment (newest first) and the clusters that could not be asked."""
     from lxm3.cli.common import iso_time, public_state
     from lxm3.xm.status import aggregate_state
-    from lxm3.xm_cluster.reload import StatusReader, group_jobs
+    from lxm3.xm_cluster.status_reader import StatusReader
+    from lxm3.xm_cluster.stored_jobs import group_jobs
 
     records = store.experiments(limit=limit)
     from lxm3.xm_cluster.controller.sync import sync_quietly

@@ -46,7 +46,7 @@ def run(namespace: argparse.Namespace) -> int:
 
 
 def _pick_job(experiment: Any, namespace: argparse.Namespace) -> Any:
-    from lxm3.xm_cluster.reload import ReloadError
+    from lxm3.store.records import ReloadError
 
     units = experiment.work_units
     if not units:
@@ -72,7 +72,7 @@ def _pick_job(experiment: Any, namespace: argparse.Namespace) -> Any:
 
 def _run(namespace: argparse.Namespace) -> int:
     from lxm3.cli.common import open_experiment
-    from lxm3.xm_cluster.reload import ReloadError
+    from lxm3.store.records import ReloadError
 
     experiment = open_experiment(namespace)
     job = _pick_job(experiment, namespace)

@@ -10,25 +10,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-#: subcommand -> (module, one-line help)
+#: subcommand -> (module, one-line help): the whole command set, in `--help` order. Each module
+#: is imported only when its command runs; a module that fails to import fails that command loudly.
 COMMANDS: dict[str, tuple[str, str]] = {
     "launch": ("lxm3.cli.launch", "run a launch script (packages, deploys and submits its jobs)"),
     "version": ("lxm3.cli.version", "print lxm3's version"),
+    "list": ("lxm3.cli.list", "list recent experiments with their tasks' states"),
+    "status": ("lxm3.cli.status", "show the state of an experiment's work units and tasks"),
+    "logs": ("lxm3.cli.logs", "print (or follow) a task's stdout or stderr"),
+    "cancel": ("lxm3.cli.cancel", "cancel an experiment's unfinished tasks"),
+    "rerun": ("lxm3.cli.rerun", "resubmit the failed or cancelled tasks of an experiment"),
+    "clean": ("lxm3.cli.clean", "remove staged files that no kept experiment needs"),
 }
-
-
-def register(name: str, module: str, help_text: str) -> None:
-    """Adds a subcommand (used by modules that ship more commands)."""
-    COMMANDS[name] = (module, help_text)
-
-
-def _discover() -> None:
-    import importlib
-
-    try:
-        importlib.import_module("lxm3.cli.commands")  # registers the lifecycle subcommands
-    except ImportError:
-        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,7 +31,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"lxm3 {__version__}")
         return 0
-    _discover()
     import argparse
     import importlib
 
@@ -64,7 +56,4 @@ def entry() -> None:  # pragma: no cover - console script shim
 
 
 if __name__ == "__main__":  # pragma: no cover
-    # `python -m lxm3.cli.main`: run the importable module, where `lxm3.cli.commands` registers.
-    from lxm3.cli.main import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

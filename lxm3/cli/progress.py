@@ -80,7 +80,8 @@ def wait_with_progress(
     from lxm3.cli.common import console, counts_text
     from lxm3.cli.errors import fail
     from lxm3.schedulers.watcher import poll_intervals
-    from lxm3.xm_cluster.reload import StatusReader, get_experiment
+    from lxm3.xm_cluster.reloaded import get_experiment
+    from lxm3.xm_cluster.status_reader import StatusReader
 
     if experiment is None:
         if experiment_id is None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import attrs
 
+from lxm3.files import atomic_write, place_atomically
 from lxm3.packaging.digest import file_digest
 
 
@@ -55,10 +54,7 @@ class ArtifactCache:
         digest = file_digest(built)
         target = self.artifacts / f"{digest}.{kind}"
         if not target.exists():
-            fd, temporary = tempfile.mkstemp(dir=self.artifacts, prefix=".incoming-")
-            os.close(fd)
-            shutil.move(str(built), temporary)
-            os.replace(temporary, target)
+            place_atomically(built, target, move=True)
         else:
             built.unlink(missing_ok=True)
         return Artifact(target, digest, kind)
@@ -78,9 +74,7 @@ class ArtifactCache:
     def remember(self, fingerprint: str, artifact: Artifact) -> None:
         self.fingerprints.mkdir(parents=True, exist_ok=True)
         record = self.fingerprints / f"{fingerprint}.json"
-        temporary = record.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"digest": artifact.digest, "kind": artifact.kind}))
-        os.replace(temporary, record)
+        atomic_write(record, json.dumps({"digest": artifact.digest, "kind": artifact.kind}))
 
 
 def fingerprint_tree(root: Path, extra: str) -> str:

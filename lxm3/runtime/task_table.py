@@ -14,14 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lxm3.errors import LxmError
+from lxm3.runtime.job_paths import INDEX_NAME, TABLE_NAME
 from lxm3.runtime.task_runner import INDEX_ENTRY, SHELL_ITEM_KEY
 from lxm3.xm.shell_safe import ShellSafeArg
 
-TABLE_NAME = "tasks.jsonl"
-INDEX_NAME = "tasks.idx"
 
-
-class TaskValueError(ValueError):
+class TaskValueError(LxmError, ValueError):
     """An arg or env value that no program could receive (e.g. a NUL byte)."""
 
 

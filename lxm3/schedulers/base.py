@@ -11,14 +11,17 @@ node. The launch glue (`lxm3.xm_cluster.launching`) and the status watcher
 from __future__ import annotations
 
 import abc
+import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import attrs
 import jinja2
 
+from lxm3.errors import LxmError
+from lxm3.runtime.job_paths import JobPaths
 from lxm3.transport.base import CommandResult, Transport
 from lxm3.xm.status import TaskStatus
 
@@ -58,13 +61,47 @@ def split_into_chunks(num_tasks: int, max_array_size: int) -> list[ArrayChunk]:
 
 
 @attrs.frozen
+class JobDirectives:
+    """What an executor asks of a scheduler: the only executor data a scheduler module reads.
+
+    Each executor builds one (`job_directives()`) in its scheduler's dialect,
+    so a scheduler never looks attributes up on an executor it does not know.
+    """
+
+    #: Options derived from the executor's requirements and typed fields, e.g. `("mem", "8G")`.
+    requirements: tuple[tuple[str | None, ...], ...] = ()
+    #: (Slurm) explicit `--key=value` options; a key here replaces a derived option.
+    resources: tuple[tuple[str, str | None], ...] = ()
+    #: Where the scheduler writes the job script's own output (None: the job's log dir).
+    log_directory: str | None = None
+    #: (Grid Engine) stderr joined into stdout.
+    merge_output: bool = True
+    #: At most this many tasks of the job at once (None: no limit).
+    max_parallel: int | None = None
+    #: `module load` arguments, one entry per line.
+    modules: tuple[str, ...] = ()
+    #: Raw scheduler options, written as given.
+    extra_directives: tuple[str, ...] = ()
+    #: Option names to leave out of the script.
+    skip_directives: tuple[str, ...] = ()
+
+
+class DirectivesSource(Protocol):
+    """An executor, as a scheduler sees it."""
+
+    def job_directives(self) -> JobDirectives:
+        """The executor's wishes in its scheduler's terms."""
+        ...
+
+
+@attrs.frozen
 class RenderRequest:
     """Everything a job-script template needs, with paths as seen on the execution host."""
 
     job_name: str
     #: Unique, readable name for the scheduler's job name and log prefixes: `<exp>_<wu>_<job>`.
     label: str
-    executor: Any
+    executor: DirectivesSource
     chunk: ArrayChunk
     num_tasks: int
     job_dir: str
@@ -76,6 +113,11 @@ class RenderRequest:
     env: Mapping[str, str] = attrs.field(factory=dict)
     #: Set when the chunk is a rerun of scattered tasks: array index -> task id file.
     index_map: str | None = None
+
+    @property
+    def directives(self) -> JobDirectives:
+        """The executor's directives (the executor itself stays opaque to schedulers)."""
+        return self.executor.job_directives()
 
     def template_vars(self) -> dict[str, Any]:
         """The names every job-script template can use."""
@@ -118,7 +160,7 @@ class SubmittedJob:
         )
 
 
-class SchedulerError(RuntimeError):
+class SchedulerError(LxmError, RuntimeError):
     """The scheduler refused or failed; the message carries its own words.
 
     `submitted` lists the jobs a multi-script submission got accepted before
@@ -132,6 +174,31 @@ class SchedulerError(RuntimeError):
         self.submitted: list[SubmittedJob] = list(submitted)
         #: The script path that was refused, when one was.
         self.refused = refused
+
+
+def option_name(text: str) -> str:
+    """A scheduler option as written (`--mem`, ` mem`, `-p`) -> its name (`mem`, `p`), for skipping and replacing."""
+    text = text.strip()
+    return text[2:] if text.startswith("--") else text.lstrip("-")
+
+
+def parse_index_ranges(text: str) -> list[int]:
+    """Array index ranges as schedulers print them, `1`, `3-10:1`, `4,5,7-10:2`, `0-9%2` -> indices."""
+    text = text.split("%", 1)[0]
+    indices: list[int] = []
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        step = 1
+        if ":" in part:
+            part, step_text = part.split(":", 1)
+            step = max(1, int(step_text))
+        first, _, last = part.partition("-")
+        indices.extend(range(int(first), int(last or first) + 1, step))
+    return indices
+
+
+def job_log_dir(job: SubmittedJob) -> str:
+    """The log dir of a submitted job (its script sits in the job dir)."""
+    return JobPaths(posixpath.dirname(job.script_path)).log_dir
 
 
 def shell_quote(value: object) -> str:

@@ -201,7 +201,7 @@ class LocalScheduler(Scheduler):
             with self._lock:
                 self._counter += 1
                 job_id = f"local-{os.getpid()}-{self._counter}"
-            max_parallel = getattr(request.executor, "parallelism", None) or os.cpu_count() or 1
+            max_parallel = request.directives.max_parallel or os.cpu_count() or 1
             task_ids = None
             if request.index_map is not None:
                 task_ids = [int(line) for line in Path(request.index_map).read_text().split()]

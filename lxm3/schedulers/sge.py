@@ -25,16 +25,11 @@ from __future__ import annotations
 
 import logging
 import os
-import posixpath
-import re
 import shlex
 import threading
 import time
-import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-
-import attrs
 
 from lxm3.schedulers.base import (
     JobScript,
@@ -43,264 +38,59 @@ from lxm3.schedulers.base import (
     SchedulerError,
     SubmittedJob,
     make_template_env,
-    shell_quote,
+)
+from lxm3.schedulers.sge_parsing import (
+    _MAX_LISTED_FILES,
+    _QDEL_FINE,
+    _SECTION_MARK,
+    EXIT_MARKER,
+    FAILED_KILLED,
+    FAILED_RESCHEDULED,
+    AccountingRecord,
+    Directive,
+    _log_dir,
+    _output_dir,
+    _skipped,
+    _status,
+    check_directive_value,
+    directive_quote,
+    final_status,
+    format_directive,
+    job_name,
+    map_state,
+    parse_exit_markers,
+    parse_max_aj_tasks,
+    parse_qacct,
+    parse_qstat_xml,
+    parse_qsub_ids,
+    parse_task_ranges,
 )
 from lxm3.transport.base import Transport
 from lxm3.xm.status import TaskState, TaskStatus
 
 log = logging.getLogger(__name__)
 
-_SECTION_MARK = "@@lxm3"
-#: qacct `failed` codes with a meaning of their own (see `man accounting`).
-FAILED_RESCHEDULED = 25
-FAILED_KILLED = 100
-#: Longest job name kept (Grid Engine has no hard limit; qstat shows ~10 characters).
-_MAX_NAME = 200
-#: Words in qdel's output that are fine: deleted, marked for deletion, or already gone.
-_QDEL_FINE = ("does not exist", "has deleted", "for deletion")
-#: Above this many tasks of one job to look up, search its log dir instead of naming files.
-_MAX_LISTED_FILES = 64
-#: Grid Engine's array limit when `max_aj_tasks` is 0 (unlimited).
-_UNLIMITED_ARRAY = 1_000_000
-
-
-#: One qsub option with its arguments, e.g. `("-pe", "smp", "4")`.
-Directive = tuple[str, ...]
-#: Characters qsub cannot take inside a `#$` value, even quoted: it strips quotes
-#: without nesting them, and `#` starts a comment anywhere on the line.
-_FORBIDDEN = ("'", '"', "#", "\n", "\r", "\0")
-
-
-def check_directive_value(value: str, what: str) -> str:
-    """Refuses a value qsub would misread in a `#$` line (ValueError naming `what`); returns it."""
-    if not value:
-        raise ValueError(f"{what} must not be empty")
-    bad = [ch for ch in _FORBIDDEN if ch in value]
-    if bad:
-        raise ValueError(
-            f"{what}: {value!r} contains {', '.join(repr(ch) for ch in bad)}, which Grid Engine cannot read "
-            "in a '#$' directive (quotes, '#' and line breaks are not allowed)"
-        )
-    return value
-
-
-def directive_quote(value: object) -> str:
-    """Quotes one `#$` value the way qsub reads it: shell single quotes, no escapes.
-
-    qsub strips quotes but does not nest them and treats `#` as a comment even
-    inside them, so such values (and line breaks) are refused, not escaped.
-    """
-    text = str(value)
-    try:
-        check_directive_value(text, "a '#$' value")
-    except ValueError as error:
-        raise SchedulerError(str(error)) from None
-    return shell_quote(text)
-
-
-def job_name(label: str) -> str:
-    """A `-N` name from a label: `[A-Za-z0-9_.-]` only, starting with a letter (qsub's rules)."""
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", label)
-    if not name[:1].isalpha():
-        name = "lxm3_" + name
-    return name[:_MAX_NAME]
-
-
-def format_directive(directive: Directive) -> str:
-    """`("-l", "h_vmem=2G")` -> `-l h_vmem=2G`; every argument quoted."""
-    return " ".join(directive_quote(argument) for argument in directive)
-
-
-def _skipped(text: str, skip: Iterable[str]) -> bool:
-    for prefix in skip:
-        prefix = " ".join(prefix.split())
-        if text == prefix or text.startswith((prefix + " ", prefix + "=")):
-            return True
-    return False
-
-
-def _output_dir(path: str) -> str:
-    """A directory for `-o`/`-e` (trailing slash: Grid Engine then names the files itself).
-
-    `~/` becomes `$HOME/`, which Grid Engine expands in output paths.
-    """
-    if path.startswith("~/"):
-        path = "$HOME/" + path[2:]
-    return path.rstrip("/") + "/"
-
-
-def parse_task_ranges(text: str) -> list[int]:
-    """qstat's `<tasks>` text, `1`, `3-10:1`, `4,5,7-10:2` -> array indices."""
-    indices: list[int] = []
-    for part in filter(None, (piece.strip() for piece in text.split(","))):
-        step = 1
-        if ":" in part:
-            part, step_text = part.split(":", 1)
-            step = max(1, int(step_text))
-        first, _, last = part.partition("-")
-        indices.extend(range(int(first), int(last or first) + 1, step))
-    return indices
-
-
-def parse_qstat_xml(text: str) -> dict[str, dict[int, str]]:
-    """`qstat -xml` -> job id -> {array index (1 for a non-array job): state code such as `qw`, `r`, `Eqw`}."""
-    try:
-        root = ElementTree.fromstring(text)
-    except ElementTree.ParseError as error:
-        raise SchedulerError(f"qstat -xml printed unreadable XML ({error}): {text[:200]!r}") from None
-    jobs: dict[str, dict[int, str]] = {}
-    for entry in root.iter("job_list"):
-        job_id = (entry.findtext("JB_job_number") or "").strip()
-        state = (entry.findtext("state") or "").strip()
-        if not job_id:
-            continue
-        tasks = entry.findtext("tasks")
-        indices = parse_task_ranges(tasks) if tasks and tasks.strip() else [1]
-        for index in indices:
-            jobs.setdefault(job_id, {})[index] = state
-    return jobs
-
-
-def map_state(code: str) -> TaskState:
-    """A qstat state code -> lxm3 state: `E...` failed, `r`/`t`/suspended running, else pending."""
-    if "E" in code:
-        return TaskState.FAILED
-    if any(letter in code for letter in "rtsST"):
-        return TaskState.RUNNING
-    return TaskState.PENDING
-
-
-@attrs.frozen
-class AccountingRecord:
-    """The parts of one qacct record lxm3 reads."""
-
-    job_id: str
-    index: int
-    failed: int
-    reason: str
-    exit_status: int | None
-
-
-def _leading_int(text: str) -> int | None:
-    match = re.match(r"\s*(-?\d+)", text)
-    return int(match[1]) if match else None
-
-
-def parse_qacct(text: str) -> dict[tuple[str, int], AccountingRecord]:
-    """`qacct -j` output (full, or lxm3's filtered form) -> (job id, array index) -> last record.
-
-    A task has several records when Grid Engine rescheduled it; the last one
-    (qacct lists them in the order they ended) is the one that counts.
-    """
-    records: dict[tuple[str, int], AccountingRecord] = {}
-    fields: dict[str, str] = {}
-
-    def flush() -> None:
-        job_id = fields.get("jobnumber", "").strip()
-        if job_id:
-            task = fields.get("taskid", "undefined").strip()
-            index = int(task) if task.isdigit() else 1
-            failed_text = fields.get("failed", "0")
-            failed = _leading_int(failed_text) or 0
-            reason = failed_text.partition(":")[2].strip()
-            exit_status = _leading_int(fields.get("exit_status", ""))
-            records[(job_id, index)] = AccountingRecord(job_id, index, failed, reason, exit_status)
-        fields.clear()
-
-    for line in text.splitlines():
-        if line.startswith("=="):
-            flush()
-            continue
-        key, _, value = line.partition(" ")
-        if key in ("jobnumber", "taskid", "failed", "exit_status"):
-            fields[key] = value.strip()
-    flush()
-    return records
-
-
-#: The job script's last line of output, in Grid Engine's `<name>.o<job>[.<task>]` file.
-EXIT_MARKER = "lxm3-exit"
-_MARKER_LINE = re.compile(r"\.o(\d+)(?:\.(\d+))?:" + EXIT_MARKER + r" (-?\d+)\s*$")
-
-
-def parse_exit_markers(lines: Iterable[str]) -> dict[tuple[str, int], int]:
-    """`<dir>/<name>.o<job>[.<task>]:lxm3-exit <code>` lines (grep -H) -> (job id, array index) -> code.
-
-    A job that is not an array has no task suffix: its index is 1. The code is
-    the task runner's (the program's) exit code, before the 99/100 remapping.
-    """
-    codes: dict[tuple[str, int], int] = {}
-    for line in lines:
-        match = _MARKER_LINE.search(line.rstrip("\n"))
-        if match is not None:
-            codes[(match[1], int(match[2] or 1))] = int(match[3])
-    return codes
-
-
-def parse_qsub_ids(stdout: str) -> list[str]:
-    """`qsub -terse` prints `41` for a job and `42.1-10:1` for an array: the ids."""
-    return [
-        line.strip().split(".", 1)[0] for line in stdout.splitlines() if re.match(r"^\d+(\.|$)", line.strip())
-    ]
-
-
-def parse_max_aj_tasks(config_text: str) -> int:
-    """`max_aj_tasks 101` from `qconf -sconf` (0 means unlimited)."""
-    match = re.search(r"^max_aj_tasks\s+(\d+)", config_text, re.M)
-    if match is None:
-        raise SchedulerError("`qconf -sconf` did not report max_aj_tasks")
-    value = int(match[1])
-    return value if value > 0 else _UNLIMITED_ARRAY
-
-
-def _log_dir(job: SubmittedJob) -> str:
-    return posixpath.join(posixpath.dirname(job.script_path), "logs")
-
-
-def _status(
-    job: SubmittedJob, task: int, state: TaskState, exit_code: int | None = None, message: str = ""
-) -> TaskStatus:
-    log_path = None
-    if state.is_terminal:
-        log_path = f"{_log_dir(job)}/{task}.{'out' if state is TaskState.COMPLETED else 'err'}"
-    return TaskStatus(task, state, exit_code=exit_code, message=message, log_path=log_path, job_id=job.job_id)
-
-
-def final_status(
-    job: SubmittedJob, task: int, record: AccountingRecord | None, exit_code: int | None, cancelled: bool
-) -> TaskStatus | None:
-    """The final status of a task that left qstat, or None while that is not known yet.
-
-    `exit_code` is what the job script's `lxm3-exit` line says, if it got that far.
-    """
-    if record is not None:
-        if record.failed == FAILED_RESCHEDULED:
-            return None  # requeued: a later record will follow
-        if record.failed == FAILED_KILLED:
-            how = "deleted with qdel" if cancelled else "killed by Grid Engine (qdel, or a limit)"
-            return _status(
-                job,
-                task,
-                TaskState.CANCELLED,
-                record.exit_status,
-                f"{how}: failed {record.failed} ({record.reason})",
-            )
-        if record.failed:
-            return _status(
-                job,
-                task,
-                TaskState.FAILED,
-                record.exit_status,
-                f"Grid Engine: failed {record.failed} ({record.reason})",
-            )
-        # The job script passes 99/100 on as 1 (they mean requeue/Eqw); its lxm3-exit line has the real code.
-        code = exit_code if exit_code is not None else record.exit_status
-        if code == 0 and record.exit_status == 0:
-            return _status(job, task, TaskState.COMPLETED, 0)
-        return _status(job, task, TaskState.FAILED, code)
-    if exit_code is not None:
-        return _status(job, task, TaskState.COMPLETED if exit_code == 0 else TaskState.FAILED, exit_code)
-    return None
+#: Parsing helpers keep their 0.5 import path here.
+__all__ = [
+    "AccountingRecord",
+    "Directive",
+    "EXIT_MARKER",
+    "FAILED_KILLED",
+    "FAILED_RESCHEDULED",
+    "GridEngineScheduler",
+    "check_directive_value",
+    "directive_quote",
+    "final_status",
+    "format_directive",
+    "job_name",
+    "map_state",
+    "parse_exit_markers",
+    "parse_max_aj_tasks",
+    "parse_qacct",
+    "parse_qstat_xml",
+    "parse_qsub_ids",
+    "parse_task_ranges",
+]
 
 
 class GridEngineScheduler(Scheduler):
@@ -335,29 +125,27 @@ class GridEngineScheduler(Scheduler):
     # ----- render -----
     def directives(self, request: RenderRequest) -> list[str]:
         """The `#$` lines' text (without the `#$ `) for one chunk, after `skip_directives`."""
-        executor = request.executor
+        wanted = request.directives
         chunk = request.chunk
-        output = _output_dir(getattr(executor, "log_directory", None) or request.log_dir)
+        output = _output_dir(wanted.log_directory or request.log_dir)
         derived: list[Directive] = [("-N", job_name(request.label)), ("-o", output)]
-        if getattr(executor, "merge_output", True):
+        if wanted.merge_output:
             derived.append(("-j", "y"))
         else:
             derived.append(("-e", output))
         if chunk.count > 1:
             derived.append(("-t", f"1-{chunk.count}"))
-            max_parallel = getattr(executor, "max_parallel_tasks", None)
-            if max_parallel:
-                derived.append(("-tc", str(max_parallel)))
-        if hasattr(executor, "requirement_directives"):
-            derived.extend(executor.requirement_directives())
+            if wanted.max_parallel:
+                derived.append(("-tc", str(wanted.max_parallel)))
+        # Grid Engine executors derive only valued options (`Directive`s).
+        derived.extend(tuple(str(part) for part in directive) for directive in wanted.requirements)
         lines = [format_directive(directive) for directive in derived]
-        lines.extend(getattr(executor, "extra_directives", ()) or ())
-        skip = getattr(executor, "skip_directives", ()) or ()
-        return [line for line in lines if not _skipped(line, skip)]
+        lines.extend(wanted.extra_directives)
+        return [line for line in lines if not _skipped(line, wanted.skip_directives)]
 
     def render(self, request: RenderRequest) -> str:
         directives = self.directives(request)
-        modules = [module.split() for module in getattr(request.executor, "modules", ()) or ()]
+        modules = [module.split() for module in request.directives.modules]
         template = self._templates.get_template("sge.sh.j2")
         script = template.render(**request.template_vars(), directives=directives, modules=modules)
         # qsub reads `#$` lines anywhere in the file, so a value that put one at the start of a
@@ -383,9 +171,9 @@ class GridEngineScheduler(Scheduler):
         lines: list[str] = []
         custom = sorted(
             {
-                _output_dir(script.request.executor.log_directory)
+                _output_dir(log_directory)
                 for script in scripts
-                if getattr(script.request.executor, "log_directory", None)
+                if (log_directory := script.request.directives.log_directory)
             }
         )
         if custom:

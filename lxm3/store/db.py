@@ -9,21 +9,8 @@ recorded in `PRAGMA user_version`; each runs once, inside the transaction
 that checks the version, so two processes opening an old store never both
 migrate it.
 
-What a row knows (schema 2):
-
-    experiments   title, project, launcher, argv, cwd, git state, config path;
-                  the launching process (pid, host, start time); `cleaned`
-                  once `lxm3 clean` removed its staged files
-    attempts      attempt 1 is the launch, 2, 3, ... are `lxm3 rerun`s
-    work_units    the unit's args
-    jobs          one row per job per attempt: target and scheduler, the job
-                  dir (`remote_dir`; logs are `<log_dir>/<task>.out|.err|.exit`),
-                  its local mirror, the content-addressed files it needs, the
-                  submitted scheduler jobs (`submitted`: job id, chunk, script,
-                  and for reruns the index map and the global task ids), the
-                  pickled executor (to render rerun scripts), the process that
-                  submitted it (it runs Local jobs), and `final`, the task
-                  states cached once all of the row's tasks ended
+The schema is in `lxm3.store.schema`, the typed job record in
+`lxm3.store.records`, process identity in `lxm3.schedulers.local_process`.
 """
 
 from __future__ import annotations
@@ -41,83 +28,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-MIGRATIONS: list[str] = [
-    # 1: experiments, work units, jobs.
-    """
-    CREATE TABLE experiments (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        title TEXT NOT NULL,
-        project TEXT,
-        created REAL NOT NULL,
-        launcher TEXT,
-        argv TEXT,
-        cwd TEXT,
-        git_commit TEXT,
-        git_dirty INTEGER,
-        config_path TEXT
-    );
-    CREATE TABLE work_units (
-        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
-        work_unit_id INTEGER NOT NULL,
-        args TEXT,
-        created REAL NOT NULL,
-        PRIMARY KEY (experiment_id, work_unit_id)
-    );
-    CREATE TABLE jobs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        experiment_id INTEGER NOT NULL,
-        work_unit_id INTEGER NOT NULL,
-        attempt INTEGER NOT NULL DEFAULT 1,
-        name TEXT NOT NULL,
-        target TEXT NOT NULL,
-        scheduler TEXT NOT NULL,
-        num_tasks INTEGER NOT NULL,
-        remote_dir TEXT NOT NULL,
-        local_dir TEXT,
-        artifacts TEXT,
-        submitted TEXT NOT NULL,
-        executor TEXT,
-        created REAL NOT NULL
-    );
-    CREATE INDEX jobs_by_unit ON jobs(experiment_id, work_unit_id);
-    """,
-    # 2: attempts (reruns), the owning process, per-row task ids, index maps (inside
-    #    `submitted`), log dirs, pickled executors, cached final states, cleaning.
-    """
-    CREATE TABLE attempts (
-        experiment_id INTEGER NOT NULL REFERENCES experiments(id),
-        attempt INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        created REAL NOT NULL,
-        argv TEXT,
-        pid INTEGER,
-        host TEXT,
-        PRIMARY KEY (experiment_id, attempt)
-    );
-    INSERT INTO attempts (experiment_id, attempt, kind, created, argv)
-        SELECT id, 1, 'launch', created, argv FROM experiments;
-    ALTER TABLE experiments ADD COLUMN pid INTEGER;
-    ALTER TABLE experiments ADD COLUMN host TEXT;
-    ALTER TABLE experiments ADD COLUMN pid_start TEXT;
-    ALTER TABLE experiments ADD COLUMN cleaned REAL;
-    ALTER TABLE jobs ADD COLUMN task_ids TEXT;
-    ALTER TABLE jobs ADD COLUMN log_dir TEXT;
-    ALTER TABLE jobs ADD COLUMN label TEXT;
-    ALTER TABLE jobs ADD COLUMN executor_pickle BLOB;
-    ALTER TABLE jobs ADD COLUMN pid INTEGER;
-    ALTER TABLE jobs ADD COLUMN host TEXT;
-    ALTER TABLE jobs ADD COLUMN pid_start TEXT;
-    ALTER TABLE jobs ADD COLUMN final TEXT;
-    UPDATE jobs SET log_dir = remote_dir || '/logs';
-    CREATE INDEX experiments_by_created ON experiments(created);
-    """,
+from lxm3.errors import LxmError
+from lxm3.schedulers.local_process import process_alive, process_start_time, this_process
+from lxm3.store.records import JobRecord
+from lxm3.store.schema import _JSON_COLUMNS, MIGRATIONS
+
+__all__ = [
+    "MIGRATIONS",
+    "ExperimentStore",
+    "StoreError",
+    "default_store_path",
+    "open_store",
+    "process_alive",
+    "process_start_time",
 ]
 
-#: Columns holding JSON text, decoded on read.
-_JSON_COLUMNS = ("argv", "args", "artifacts", "submitted", "task_ids", "final")
 
-
-class StoreError(RuntimeError):
+class StoreError(LxmError, RuntimeError):
     """The experiment database cannot be opened or is damaged."""
 
 
@@ -127,45 +54,6 @@ def default_store_path() -> Path:
         return Path(explicit).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "lxm3" / "experiments.sqlite3"
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command name (Linux), starting with the state."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read().decode(errors="replace")
-    except OSError:
-        return None
-    # The command name may contain spaces and parentheses; the fields after it follow the last ")".
-    return stat[stat.rfind(")") + 2 :].split()
-
-
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of a process (Linux), to tell a live pid from a reused one."""
-    fields = _proc_stat(pid)
-    return fields[19] if fields is not None and len(fields) > 19 else None
-
-
-def process_alive(pid: int | None, host: str | None, start: str | None) -> bool | None:
-    """Whether the recorded process still runs: None when it cannot be told (another host)."""
-    if pid is None:
-        return False
-    if host is not None and host != socket.gethostname():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    fields = _proc_stat(pid) or ["?"]
-    # A zombie has exited (its parent has not reaped it yet); a new start time means a reused pid.
-    return not (fields[0] == "Z" or (start is not None and len(fields) > 19 and fields[19] != start))
-
-
-def _this_process() -> tuple[int, str, str | None]:
-    pid = os.getpid()
-    return pid, socket.gethostname(), process_start_time(pid)
 
 
 class ExperimentStore:
@@ -231,7 +119,7 @@ class ExperimentStore:
     # ----- writes -----
     def create_experiment(self, title: str, **fields: Any) -> int:
         """Inserts an experiment (and its attempt 1) and returns its new unique id."""
-        pid, host, start = _this_process()
+        pid, host, start = this_process()
         now = time.time()
         argv = json.dumps(fields.get("argv") or [])
         with self._transaction() as db:
@@ -262,7 +150,7 @@ class ExperimentStore:
 
     def add_attempt(self, experiment_id: int, kind: str = "rerun", argv: Sequence[str] | None = None) -> int:
         """Allocates the experiment's next attempt number (2 for the first rerun)."""
-        pid, host, _ = _this_process()
+        pid, host, _ = this_process()
         with self._transaction() as db:
             row = db.execute(
                 "SELECT MAX(attempt) FROM attempts WHERE experiment_id = ?", (experiment_id,)
@@ -284,13 +172,14 @@ class ExperimentStore:
                 (experiment_id, work_unit_id, json.dumps(args, default=repr), time.time()),
             )
 
-    def add_job(self, experiment_id: int, work_unit_id: int, record: Mapping[str, Any]) -> int:
+    def add_job(self, experiment_id: int, work_unit_id: int, job: JobRecord | Mapping[str, Any]) -> int:
         """Records a submitted job (one attempt of it); the calling process is its owner.
 
-        `record["executor"]` may be the executor object itself: its repr is
+        The record's executor may be the executor object itself: its repr is
         stored for people and a pickle for `lxm3 rerun`, which renders new
-        scripts with it.
+        scripts with it. (A mapping with the row's column names is accepted too.)
         """
+        record = job.to_row() if isinstance(job, JobRecord) else job
         executor = record.get("executor")
         executor_pickle = record.get("executor_pickle")
         if executor is not None and not isinstance(executor, str):
@@ -301,7 +190,7 @@ class ExperimentStore:
             executor = repr(executor)
         # A parameter controller's units are imported with the controller process as owner.
         owner = record.get("owner")
-        pid, host, start = tuple(owner) if owner else _this_process()
+        pid, host, start = tuple(owner) if owner else this_process()
         task_ids = record.get("task_ids")
         with self._transaction() as db:
             cursor = db.execute(
@@ -416,6 +305,10 @@ class ExperimentStore:
             params += (work_unit_id,)
         rows = self._connection().execute(query + " ORDER BY id", params).fetchall()
         return [_decode(row) for row in rows]
+
+    def job_records(self, experiment_id: int, work_unit_id: int | None = None) -> list[JobRecord]:
+        """The typed records of every job attempt, oldest first."""
+        return [JobRecord.from_row(row) for row in self.jobs(experiment_id, work_unit_id)]
 
     def jobs_of(self, experiment_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
         """Job rows of many experiments in one query: experiment id -> rows, oldest first."""

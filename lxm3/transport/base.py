@@ -14,6 +14,8 @@ from pathlib import Path
 
 import attrs
 
+from lxm3.errors import LxmError
+
 
 @attrs.frozen
 class CommandResult:
@@ -25,7 +27,7 @@ class CommandResult:
     stderr: str
 
 
-class TransportError(RuntimeError):
+class TransportError(LxmError, RuntimeError):
     """A command or transfer failed; the message carries the command's own error."""
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from lxm3.files import place_atomically
 from lxm3.transport.base import CommandResult, Transport, TransportError, check_result
 
 
@@ -56,10 +56,7 @@ class LocalTransport(Transport):
         for name in names:
             target = target_root / name
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".lxm3-")
-            os.close(fd)
-            shutil.copy2(local_dir / name, temporary)
-            os.replace(temporary, target)
+            place_atomically(local_dir / name, target)
         return 0
 
     def expand_user(self, path: str) -> str:

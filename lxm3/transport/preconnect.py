@@ -3,7 +3,8 @@
 The slowest fixed cost of relaunching a sweep is Python importing the
 launcher's modules (~0.2 s) followed by the SSH handshake (~0.2 s). The store
 knows which cluster the previous launch of the same launcher went to, so
-`lxm3 launch` starts that connection in the background first, and the
+`lxm3 launch` starts that connection in the background first
+(`lxm3.cli.preconnect.warm_up_for`), and the
 launch picks it up when it needs it: the two costs overlap. A guess that turns
 out wrong (the launcher now runs locally) costs one idle connection, closed at
 the end. `LXM3_PRECONNECT=0` turns this off.
@@ -12,7 +13,6 @@ the end. `LXM3_PRECONNECT=0` turns this off.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 from lxm3.config import ClusterConfig, Config
@@ -53,25 +53,6 @@ def take(config: Config, cluster: ClusterConfig) -> Transport | None:
     """The connection started for this cluster, if any (each is handed out once)."""
     with _LOCK:
         return _WARM.pop(_key(config, cluster), None)
-
-
-def warm_up_for(launcher: str) -> None:
-    """Starts connections to the clusters the last launch of `launcher` used."""
-    if os.environ.get("LXM3_PRECONNECT", "1") == "0" or os.environ.get("LXM3_DRY_RUN") == "1":
-        return
-    from pathlib import Path
-
-    from lxm3.config import load_config
-    from lxm3.store.db import ExperimentStore, default_store_path
-
-    config = load_config()
-    path = Path(config.store_path).expanduser() if config.store_path else default_store_path()
-    if not path.exists():
-        return
-    names = ExperimentStore(path).last_cluster_targets(launcher)
-    for cluster in config.clusters:
-        if cluster.name in names:
-            start(config, cluster)
 
 
 def close_unused() -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from lxm3.errors import LxmError
 
-class ExperimentUnitError(RuntimeError):
+
+class ExperimentUnitError(LxmError, RuntimeError):
     """An experiment unit could not be launched or completed.
 
     `work_unit` names the unit the error happened in, when known, so a script
@@ -36,7 +38,7 @@ class ExperimentUnitNotCompletedError(ExperimentUnitError):
     """The unit ended without completing, e.g. it was cancelled."""
 
 
-class NotFoundError(KeyError):
+class NotFoundError(LxmError, KeyError):
     """An experiment or unit with that id does not exist."""
 
     def __str__(self) -> str:  # KeyError would quote the message

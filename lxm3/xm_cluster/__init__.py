@@ -6,18 +6,18 @@ with xm_cluster.create_experiment("sweep") as experiment:
 """
 
 from lxm3.config import Config, define_flags
-from lxm3.containers.specs import DockerContainer, SingularityContainer
 from lxm3.xm.executables import CommandList, ModuleName
 from lxm3.xm.resources import JobRequirements
 from lxm3.xm_cluster import config as config  # lxm3 0.4 scripts use `xm_cluster.config`
 from lxm3.xm_cluster.array_job import ArrayJob
+from lxm3.xm_cluster.containers.specs import DockerContainer, SingularityContainer
 from lxm3.xm_cluster.executable_specs import Fileset, PythonPackage, UniversalPackage
 from lxm3.xm_cluster.executables import Command
 from lxm3.xm_cluster.executors import DockerOptions, Local, SingularityOptions
 from lxm3.xm_cluster.executors.gridengine import GridEngine
 from lxm3.xm_cluster.executors.slurm import Slurm
 from lxm3.xm_cluster.experiment import ClusterExperiment, ClusterWorkUnit, create_experiment
-from lxm3.xm_cluster.reload import get_experiment
+from lxm3.xm_cluster.reloaded import get_experiment
 
 define_flags()
 

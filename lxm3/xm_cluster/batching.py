@@ -22,14 +22,14 @@ from collections.abc import Callable, Sequence
 
 from lxm3.schedulers.base import JobScript, SchedulerError, SubmittedJob
 from lxm3.transport.base import check_result
-from lxm3.xm_cluster.launching import (
+from lxm3.xm_cluster.deploying import (
     ArtifactsMissingError,
     PresenceRecord,
-    StagedJob,
     check_prepared,
     deploy,
     fast_deploy,
 )
+from lxm3.xm_cluster.staging import StagedJob
 from lxm3.xm_cluster.targets import Target
 
 log = logging.getLogger(__name__)

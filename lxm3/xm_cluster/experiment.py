@@ -2,7 +2,7 @@
 
 `create_experiment(title)` records the launch in the store (what ran, with
 which args, from which commit), and each work unit launches its jobs through
-`launching` (stage, deploy, submit) on the job's target, then watches them
+`staging` and `deploying` (stage, deploy, submit) on the job's target, then watches them
 through the target's shared status watcher.
 """
 
@@ -22,11 +22,14 @@ import attrs
 
 from lxm3 import xm
 from lxm3.config import Config, load_config
+from lxm3.runtime.job_paths import JobPaths, unit_rel
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.store.db import ExperimentStore
+from lxm3.store.records import ChunkRecord, JobRecord
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
-from lxm3.xm_cluster import launching, targets
+from lxm3.xm_cluster import staging, targets
 from lxm3.xm_cluster.batching import SubmitBatcher
+from lxm3.xm_cluster.cancelling import cancel_by_target
 from lxm3.xm_cluster.packaging import Packager
 
 log = logging.getLogger(__name__)
@@ -50,11 +53,16 @@ class LaunchedJob:
     submitted: list[SubmittedJob]
 
     @property
+    def paths(self) -> JobPaths:
+        """The job's paths on the execution host."""
+        return JobPaths(self.remote_dir)
+
+    @property
     def log_dir(self) -> str:
-        return f"{self.remote_dir}/logs"
+        return self.paths.log_dir
 
     def log_path(self, task: int, stream: str = "out") -> str:
-        return f"{self.log_dir}/{task}.{stream}"
+        return self.paths.log(task, stream)
 
 
 class ClusterWorkUnit(xm.WorkUnit):
@@ -74,7 +82,7 @@ class ClusterWorkUnit(xm.WorkUnit):
 
     @property
     def unit_rel(self) -> str:
-        return f"experiments/{self.experiment_id}/{self.work_unit_id}"
+        return unit_rel(self.experiment_id, self.work_unit_id)
 
     async def _launch_job_group(self, job_group: xm.JobGroup, args_view: Mapping[str, Any]) -> None:
         experiment = self._cluster_experiment
@@ -92,14 +100,14 @@ class ClusterWorkUnit(xm.WorkUnit):
             launched = await asyncio.to_thread(self._record_job, job, target, staged, label, submitted)
             self.jobs.append(launched)
 
-    def _stage_job(self, job: Any) -> tuple[targets.Target, launching.StagedJob, str]:
+    def _stage_job(self, job: Any) -> tuple[targets.Target, staging.StagedJob, str]:
         experiment = self._cluster_experiment
-        tasks = launching.job_tasks(job)
+        tasks = staging.job_tasks(job)
         target = targets.get_target(job.executor, experiment.config)
         target.offline = target.offline or experiment.dry_run
         target.warm_up()
         label = f"{self.experiment_unit_name}_{tasks.name}"
-        staged = launching.stage_job(
+        staged = staging.stage_job(
             tasks, target, experiment.local_root_for(target), self.unit_rel, label=label
         )
         return target, staged, label
@@ -108,7 +116,7 @@ class ClusterWorkUnit(xm.WorkUnit):
         self,
         job: Any,
         target: targets.Target,
-        staged: launching.StagedJob,
+        staged: staging.StagedJob,
         label: str,
         submitted: list[SubmittedJob],
     ) -> LaunchedJob:
@@ -117,19 +125,19 @@ class ClusterWorkUnit(xm.WorkUnit):
         experiment.store.add_job(
             self.experiment_id,
             self.work_unit_id,
-            {
-                "name": staged.name,
-                "target": target.name,
-                "scheduler": target.scheduler.name,
-                "num_tasks": staged.num_tasks,
-                "remote_dir": staged.remote_dir,
-                "local_dir": str(staged.local_root / staged.job_rel),
-                "artifacts": list(staged.content_addressed),
-                "submitted": [s.to_record() for s in submitted],
+            JobRecord(
+                name=staged.name,
+                target_name=target.name,
+                scheduler_name=target.scheduler.name,
+                num_tasks=staged.num_tasks,
+                remote_dir=staged.remote_dir,
+                local_dir=str(staged.local_root / staged.job_rel),
+                artifacts=staged.content_addressed,
+                chunks=[ChunkRecord.of(s) for s in submitted],
                 # The object itself: the store keeps its repr and a pickle for `lxm3 rerun`.
-                "executor": job.executor,
-                "label": label,
-            },
+                executor=job.executor,
+                label=label,
+            ),
         )
         ids = ", ".join(s.job_id for s in submitted)
         log.info(
@@ -170,13 +178,7 @@ class ClusterWorkUnit(xm.WorkUnit):
         raise_for_outcome(self.experiment_id, self.work_unit_id, outcomes)
 
     def stop(self) -> None:
-        by_target: dict[int, tuple[targets.Target, list[str]]] = {}
-        for job in self.jobs:
-            entry = by_target.setdefault(id(job.target), (job.target, []))
-            entry[1].extend(s.job_id for s in job.submitted)
-        for target, job_ids in by_target.values():
-            if job_ids:
-                target.scheduler.cancel(target.transport(), job_ids)
+        cancel_by_target((job.target, s.job_id) for job in self.jobs for s in job.submitted)
 
 
 def raise_for_outcome(
@@ -320,10 +322,11 @@ class ClusterExperiment(xm.Experiment):
             return ClusterWorkUnit(self, 100000 + len(self.auxiliary_units()) + 1, args, role, identity)
         return ClusterWorkUnit(self, self._reserve_work_unit_id(), args, role, identity)
 
-    def report_dry_run(self, staged: launching.StagedJob, target: targets.Target) -> None:
-        from lxm3.cli.dry_run import print_dry_run
+    def report_dry_run(self, staged: staging.StagedJob, target: targets.Target) -> None:
+        from lxm3.xm_cluster.dry_run import describe_dry_run
 
-        print_dry_run(staged, target)
+        sys.stdout.write(describe_dry_run(staged, target))
+        sys.stdout.flush()
 
     async def _on_exit(self, abrupt: bool) -> None:
         units = [unit for unit in self._units if isinstance(unit, ClusterWorkUnit)]
@@ -362,31 +365,3 @@ def create_experiment(
 
         return controller_experiment(experiment_title, project=project, config=config)
     return ClusterExperiment(experiment_title, project=project, config=config)
-
-
-def _local_target(executor: Any, config: Config) -> targets.Target:
-    from lxm3.schedulers.local import LocalScheduler
-    from lxm3.transport.local import LocalTransport
-
-    root = targets.local_staging_root(config)
-    return targets.cached_target(
-        targets.target_key("local", config),
-        lambda: targets.Target(
-            name="local",
-            scheduler=LocalScheduler(echo=os.environ.get("LXM3_LOCAL_ECHO", "1") != "0"),
-            transport_factory=LocalTransport,
-            staging=str(root),
-            python=sys.executable if config.local_python is None else config.local_python,
-            env=dict(config.local_env),
-            is_local=True,
-        ),
-    )
-
-
-def _register() -> None:
-    from lxm3.xm_cluster.executors.local import Local
-
-    targets.register_executor(Local, _local_target)
-
-
-_register()

@@ -153,7 +153,7 @@ def sandbox(
     monkeypatch.setenv("LXM3_LOCAL_ECHO", "0")
     for name in ("LXM3_SINGULARITY_BINARY", "LXM3_DOCKER_BINARY", "LXM_CLUSTER", "LXM3_DRY_RUN"):
         monkeypatch.delenv(name, raising=False)
-    from lxm3.containers import builders
+    from lxm3.xm_cluster.containers import builders
 
     builders._memo.clear()
     yield box

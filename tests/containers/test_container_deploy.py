@@ -19,7 +19,7 @@ from lxm3 import xm, xm_cluster
 from lxm3.schedulers.base import ArrayChunk
 from lxm3.schedulers.local import LocalScheduler
 from lxm3.transport.local import LocalTransport
-from lxm3.xm_cluster import launching, targets
+from lxm3.xm_cluster import deploying, launching, targets
 from lxm3.xm_cluster.packaging import Packager
 
 from .conftest import Sandbox
@@ -66,7 +66,7 @@ def test_sif_is_sent_once_and_alone(
     image = sandbox.root / "env.sif"
     image.write_bytes(os.urandom(200_000))
     sif = f"artifacts/{hashlib.sha256(image.read_bytes()).hexdigest()}.sif"
-    monkeypatch.setattr(launching, "LARGE_UPLOAD_BYTES", 100_000)
+    monkeypatch.setattr(deploying, "LARGE_UPLOAD_BYTES", 100_000)
     remote = tmp_path / "remote"
 
     staged, target = _stage(sandbox, remote, "experiments/1/1")

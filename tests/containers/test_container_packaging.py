@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from lxm3 import xm, xm_cluster
-from lxm3.containers import builders, images
-from lxm3.containers.specs import ImageSource, parse_image_path
 from lxm3.packaging.errors import PackagingError
+from lxm3.xm_cluster.containers import builders, images
+from lxm3.xm_cluster.containers.specs import ImageSource, parse_image_path
 from lxm3.xm_cluster.executables import Command
 from lxm3.xm_cluster.packaging import Packager
 

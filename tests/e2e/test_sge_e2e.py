@@ -17,7 +17,7 @@ import pytest
 from lxm3 import xm, xm_cluster
 from lxm3.schedulers.sge import GridEngineScheduler
 from lxm3.xm.status import TaskState, TaskStatus
-from lxm3.xm_cluster import launching
+from lxm3.xm_cluster import deploying, launching
 from tests.e2e.conftest_sge import CLUSTER_ENV, GridEngineCluster, sge_cluster, sge_remote_root, sge_testbed
 from tests.hostile import HOSTILE_VALUES
 
@@ -222,7 +222,7 @@ def test_relaunch_sends_no_artifact_bytes(
         missing.append(list(result))
         return result
 
-    monkeypatch.setattr(launching, "prepare_remote", spy)
+    monkeypatch.setattr(deploying, "prepare_remote", spy)
     sent = []
     for attempt in range(2):
         with xm_cluster.create_experiment(f"e2e-sge-relaunch-{attempt}") as experiment:

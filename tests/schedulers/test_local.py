@@ -8,7 +8,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, Submitted
 from lxm3.schedulers.local import LocalScheduler
 from lxm3.transport.local import LocalTransport
 from lxm3.xm.status import TaskState, TaskStatus
+from lxm3.xm_cluster.executors.local import Local
 
 TRANSPORT = LocalTransport()
 
@@ -29,7 +29,7 @@ def request(
     defaults: dict[str, Any] = {
         "job_name": "trainer",
         "label": "7_1_trainer",
-        "executor": SimpleNamespace(parallelism=parallelism),
+        "executor": Local(max_parallel=parallelism),
         "chunk": ArrayChunk(offset, count),
         "num_tasks": offset + count,
         "job_dir": str(job_dir),

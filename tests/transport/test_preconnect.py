@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from lxm3.cli.preconnect import warm_up_for
 from lxm3.config import load_config
 from lxm3.store.db import ExperimentStore
 from lxm3.transport import preconnect
@@ -68,7 +69,7 @@ def wait_connected(transport: SSHTransport, timeout: float = 20) -> None:
 def test_connects_to_the_cluster_the_last_launch_used(config_file: Path) -> None:
     record_launch("/work/launch.py", "cl")
     log = SshdLog(SSHD_LOG)
-    preconnect.warm_up_for("/work/launch.py")
+    warm_up_for("/work/launch.py")
     config = load_config()
     [wanted, other] = config.clusters
     assert preconnect.take(config, other) is None  # only the cluster that was used
@@ -84,7 +85,7 @@ def test_connects_to_the_cluster_the_last_launch_used(config_file: Path) -> None
 
 def test_unused_connections_are_closed(config_file: Path) -> None:
     record_launch("/work/launch.py", "cl")
-    preconnect.warm_up_for("/work/launch.py")
+    warm_up_for("/work/launch.py")
     config = load_config()
     transport = preconnect._WARM[(config.source or "", "cl")]
     assert isinstance(transport, SSHTransport)
@@ -108,5 +109,5 @@ def test_no_connection_without_a_reason(
         monkeypatch.setenv("LXM3_DRY_RUN", "1")
     else:
         record_launch("/work/other.py", "cl")
-    preconnect.warm_up_for("/work/launch.py")
+    warm_up_for("/work/launch.py")
     assert preconnect._WARM == {}

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lxm3.store.db import ExperimentStore, process_start_time
+from lxm3.store.records import JobRecord
 
 JOURNAL_NAME = "journal.jsonl"
 STOP_NAME = "stop"
@@ -147,8 +148,9 @@ class JournalStore(ExperimentStore):
             "unit", work_unit_id=work_unit_id, args=json.loads(json.dumps(args, default=repr))
         )
 
-    def add_job(self, experiment_id: int, work_unit_id: int, record: Mapping[str, Any]) -> int:
-        row = super().add_job(experiment_id, work_unit_id, record)
+    def add_job(self, experiment_id: int, work_unit_id: int, job: JobRecord | Mapping[str, Any]) -> int:
+        row = super().add_job(experiment_id, work_unit_id, job)
+        record = job.to_row() if isinstance(job, JobRecord) else job
         pid = os.getpid()
         entry = jsonable_record(record)
         # Local units are run by this process: the workstation tells "running" from "gone" by it.

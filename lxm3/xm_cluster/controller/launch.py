@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import pickle
+import shutil
 import socket
 import subprocess
 import sys
@@ -32,11 +33,12 @@ from typing import Any
 import attrs
 
 from lxm3 import xm
+from lxm3.files import place_atomically
 from lxm3.packaging.archive import iter_tree, write_zip
 from lxm3.packaging.artifact import Artifact, ArtifactCache
 from lxm3.schedulers.base import ArrayChunk, SubmittedJob
 from lxm3.store.db import process_start_time
-from lxm3.xm_cluster import launching, targets
+from lxm3.xm_cluster import deploying, staging, targets
 from lxm3.xm_cluster.controller import ARGS_KEY, journal
 from lxm3.xm_cluster.controller.bundle import build_bundle
 from lxm3.xm_cluster.executables import Command, Entrypoint
@@ -130,15 +132,13 @@ def build_controller_package(
         return ArtifactCache().store(built, "zip"), launcher_rel
 
 
-def _prepare(
-    unit: Any, options: ControllerOptions
-) -> tuple[targets.Target, launching.StagedJob, xm.Job, str]:
+def _prepare(unit: Any, options: ControllerOptions) -> tuple[targets.Target, staging.StagedJob, xm.Job, str]:
     """Packages and stages the controller job (blocking; run in a thread)."""
     experiment = unit.experiment
     target = targets.get_target(options.executor, experiment.config)
     target.offline = target.offline or experiment.dry_run
     target.warm_up()
-    staging = target.staging
+    staging_root = target.staging
     executables = list(experiment.packaged)
     extra = manifest_artifacts(executables)
     bundle = None if target.is_local else build_bundle()
@@ -150,13 +150,13 @@ def _prepare(
         "store_identity": experiment.store.identity,
         "cluster": None if target.is_local else target.name,
         "argv": _launcher_argv(dict(options.controller_args)),
-        "journal_dir": journal.controller_dir(staging, experiment.experiment_id),
+        "journal_dir": journal.controller_dir(staging_root, experiment.experiment_id),
         "manifest": [base64.b64encode(pickle.dumps(executable)).decode() for executable in executables],
     }
     package, _ = build_controller_package(options, spec, experiment.config.source)
     env = {
         **{str(k): str(v) for k, v in options.controller_env_vars.items()},
-        "LXM3_CONTROLLER_BUNDLE": "" if bundle is None else f"{staging}/artifacts/{bundle.file_name}",
+        "LXM3_CONTROLLER_BUNDLE": "" if bundle is None else f"{staging_root}/artifacts/{bundle.file_name}",
         "PYTHONUNBUFFERED": "1",
     }
     # The controller watches its units as this launch would have.
@@ -172,10 +172,10 @@ def _prepare(
         env_vars=env,
     )
     job = xm.Job(executable=command, executor=options.executor, name=options.controller_name)
-    tasks = launching.job_tasks(job)
+    tasks = staging.job_tasks(job)
     label = f"{unit.experiment_unit_name}_{tasks.name}"
     local_root = experiment.local_root_for(target)
-    staged = launching.stage_job(
+    staged = staging.stage_job(
         tasks,
         target,
         local_root,
@@ -189,7 +189,7 @@ def _prepare(
         name = f"artifacts/{artifact.file_name}"
         destination = local_root / name
         if not destination.exists():
-            launching._place_atomically(artifact.path, destination, link=True)
+            place_atomically(artifact.path, destination, link=True)
         names.append(name)
     staged = attrs.evolve(staged, content_addressed=tuple(dict.fromkeys([*staged.content_addressed, *names])))
     return target, staged, job, label
@@ -216,11 +216,13 @@ async def launch_controller(unit: Any, options: ControllerOptions) -> None:
 
 
 def _start_detached(
-    unit: Any, job: xm.Job, target: targets.Target, staged: launching.StagedJob, label: str
+    unit: Any, job: xm.Job, target: targets.Target, staged: staging.StagedJob, label: str
 ) -> None:
     """Starts the Local controller as its own session, so it outlives the launcher and the terminal."""
     experiment = unit.experiment
-    launching.deploy([staged], target)
+    # A journal left in this dir by another store's experiment of the same id is not ours.
+    shutil.rmtree(journal.controller_dir(staged.remote_root, experiment.experiment_id), ignore_errors=True)
+    deploying.deploy([staged], target)
     script = staged.scripts[0].path
     log_dir = Path(staged.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,7 @@ from lxm3 import xm
 from lxm3.config import Config
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.xm.status import TaskState
-from lxm3.xm_cluster import launching, targets
+from lxm3.xm_cluster import staging, targets
 from lxm3.xm_cluster.controller import activate, active_spec_path
 from lxm3.xm_cluster.controller.journal import Journal, JournalStore, replayable_jobs
 from lxm3.xm_cluster.experiment import ClusterExperiment, ClusterWorkUnit, LaunchedJob, _flatten
@@ -95,8 +95,8 @@ class ControllerWorkUnit(ClusterWorkUnit):
         by_name = {str(record["name"]): record for record in records}
         launched = []
         for job in _flatten(job_group):
-            tasks = launching.job_tasks(job)
-            record = by_name.get(launching._safe_name(tasks.name))
+            tasks = staging.job_tasks(job)
+            record = by_name.get(staging._safe_name(tasks.name))
             if record is None:
                 return False
             target = targets.get_target(job.executor, experiment.config)

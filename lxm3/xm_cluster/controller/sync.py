@@ -124,7 +124,8 @@ def outcome(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def sync_experiment(store: ExperimentStore, record: Mapping[str, Any], resolver: Any = None) -> None:
     """Imports the journal of every controller of the experiment that may have news."""
-    from lxm3.xm_cluster.reload import JobAttempt, TargetResolver
+    from lxm3.store.records import JobRecord
+    from lxm3.xm_cluster.resolver import TargetResolver
 
     experiment_id = int(record["id"])
     units = controller_units(store, experiment_id)
@@ -136,8 +137,8 @@ def sync_experiment(store: ExperimentStore, record: Mapping[str, Any], resolver:
         own = [row for row in rows if int(row["work_unit_id"]) == work_unit_id]
         if not own:
             continue
-        latest = JobAttempt.from_row(_latest_row(own))
-        if latest.row.get("final") and info.get("synced_row") == latest.row_id:
+        latest = JobRecord.from_row(_latest_row(own))
+        if latest.final and info.get("synced_row") == latest.row_id:
             continue
         target = resolver.target(latest, record.get("config_path"))
         path = f"{journal.controller_dir(staging_root(latest.remote_dir, experiment_id), experiment_id)}/{journal.JOURNAL_NAME}"
@@ -153,7 +154,7 @@ def sync_experiment(store: ExperimentStore, record: Mapping[str, Any], resolver:
         import_events(store, experiment_id, events, mirror_root=mirror)
         info = {key: value for key, value in info.items() if key not in ("state", "error", "attempt")}
         info.update(outcome(events))
-        if latest.row.get("final"):
+        if latest.final:
             # Its job had ended before this read: nothing can be added later.
             info["synced_row"] = latest.row_id
         store.add_work_unit(experiment_id, work_unit_id, {ARGS_KEY: info})
@@ -180,7 +181,7 @@ def stop_controllers(
     experiment: Any, work_unit_ids: Sequence[int] | None, *, wait_seconds: float = 60.0
 ) -> StopReport:
     """Stops the experiment's running controllers (all, or those among `work_unit_ids`)."""
-    from lxm3.xm_cluster.reload import _interrupt
+    from lxm3.schedulers.local_process import interrupt
 
     report = StopReport()
     units = controller_units(experiment.store, experiment.experiment_id)
@@ -203,8 +204,8 @@ def stop_controllers(
             )
             transport.run(["sh", "-c", 'mkdir -p "$1" && : > "$1/stop"', "lxm3-stop", directory])
             if attempt.is_local:
-                pid = int(attempt.row.get("pid") or 0)
-                _interrupt(pid)
+                pid = int(attempt.pid or 0)
+                interrupt(pid)
                 report.signalled.append(pid)
                 waits.append((work_unit_id, attempt, transport, directory))
             else:
@@ -216,8 +217,7 @@ def stop_controllers(
     for work_unit_id, local, transport, directory in waits:
         while time.monotonic() < deadline:
             if local is not None:
-                row = local.row
-                if not process_alive(row.get("pid"), row.get("host"), row.get("pid_start")):
+                if not process_alive(local.pid, local.host, local.pid_start):
                     _forget_signal_exit(local)
                     break
             else:

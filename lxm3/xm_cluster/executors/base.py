@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -61,6 +62,14 @@ def to_walltime_seconds(value: Any) -> int | None:
     if seconds <= 0:
         raise ValueError(f"walltime must be positive, got {value!r}")
     return seconds
+
+
+def format_memory(num_bytes: float) -> str:
+    """Bytes in the binary units Slurm and Grid Engine both read: whole GiB as `8G`, else MiB rounded up (`1908M`)."""
+    mib = max(1, math.ceil(num_bytes / 1024**2))
+    if mib % 1024 == 0:
+        return f"{mib // 1024}G"
+    return f"{mib}M"
 
 
 def format_hms(seconds: int) -> str:

@@ -41,11 +41,13 @@ from typing import Any
 import attrs
 
 from lxm3 import xm
+from lxm3.schedulers.base import JobDirectives
 from lxm3.schedulers.sge import Directive, check_directive_value
 from lxm3.xm.resources import GpuType, ResourceType
 from lxm3.xm_cluster.executors.base import (
     SingularityOptions,
     format_hms,
+    format_memory,
     to_walltime_seconds,
     validated_fields,
 )
@@ -332,6 +334,18 @@ class GridEngine(xm.Executor):
         cpu = self.requirements.cpu
         return max(1, math.ceil(cpu)) if cpu else 1
 
+    def job_directives(self) -> JobDirectives:
+        """What the Grid Engine scheduler module renders for this executor."""
+        return JobDirectives(
+            requirements=tuple(self.requirement_directives()),
+            log_directory=self.log_directory,
+            merge_output=self.merge_output,
+            max_parallel=self.max_parallel_tasks,
+            modules=tuple(self.modules),
+            extra_directives=tuple(self.extra_directives),
+            skip_directives=tuple(self.skip_directives),
+        )
+
     def requirement_directives(self) -> list[Directive]:
         """qsub options (as argument tuples) from `requirements` and the typed fields.
 
@@ -363,14 +377,6 @@ class GridEngine(xm.Executor):
         if self.account is not None:
             directives.append(("-A", self.account))
         return directives
-
-
-def format_memory(num_bytes: float) -> str:
-    """Bytes in Grid Engine's binary units: whole GiB as `8G`, else MiB rounded up (`1908M`)."""
-    mib = max(1, math.ceil(num_bytes / 1024**2))
-    if mib % 1024 == 0:
-        return f"{mib // 1024}G"
-    return f"{mib}M"
 
 
 def _gridengine_target(executor: Any, config: Any) -> Any:

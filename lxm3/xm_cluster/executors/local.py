@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
+from typing import Any
 
 import attrs
 
 from lxm3 import xm
+from lxm3.schedulers.base import JobDirectives
 from lxm3.xm_cluster.executors.base import DockerOptions, SingularityOptions, validated_fields
 
 
@@ -33,6 +36,39 @@ class Local(xm.Executor):
     def parallelism(self) -> int:
         return self.max_parallel or os.cpu_count() or 1
 
+    def job_directives(self) -> JobDirectives:
+        """The Local scheduler reads only how many tasks may run at once."""
+        return JobDirectives(max_parallel=self.parallelism)
+
     @classmethod
     def Spec(cls) -> LocalSpec:  # noqa: N802 - XManager's public name
         return LocalSpec()
+
+
+def _local_target(executor: Any, config: Any) -> Any:
+    from lxm3.schedulers.local import LocalScheduler
+    from lxm3.transport.local import LocalTransport
+    from lxm3.xm_cluster import targets
+
+    root = targets.local_staging_root(config)
+    return targets.cached_target(
+        targets.target_key("local", config),
+        lambda: targets.Target(
+            name="local",
+            scheduler=LocalScheduler(echo=os.environ.get("LXM3_LOCAL_ECHO", "1") != "0"),
+            transport_factory=LocalTransport,
+            staging=str(root),
+            python=sys.executable if config.local_python is None else config.local_python,
+            env=dict(config.local_env),
+            is_local=True,
+        ),
+    )
+
+
+def _register() -> None:
+    from lxm3.xm_cluster import targets
+
+    targets.register_executor(Local, _local_target)
+
+
+_register()

@@ -23,8 +23,14 @@ from typing import Any
 import attrs
 
 from lxm3 import xm
+from lxm3.schedulers.base import JobDirectives, option_name
 from lxm3.xm.resources import GpuType, ResourceType, TpuType
-from lxm3.xm_cluster.executors.base import SingularityOptions, to_walltime_seconds, validated_fields
+from lxm3.xm_cluster.executors.base import (
+    SingularityOptions,
+    format_memory,
+    to_walltime_seconds,
+    validated_fields,
+)
 
 #: A Slurm long option name, as accepted in `resources` keys and `skip_directives`.
 _OPTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -80,11 +86,6 @@ def _bool(instance: object, attribute: attrs.Attribute, value: object) -> None:
         raise TypeError(f"Slurm.{attribute.name} must be True or False, got {value!r}")
 
 
-def _option_name(text: str) -> str:
-    """`--mem`, `mem` -> `mem`."""
-    return text[2:] if text.startswith("--") else text
-
-
 def _to_resources(value: Any) -> dict[str, str | None]:
     if value is None:
         return {}
@@ -92,12 +93,12 @@ def _to_resources(value: Any) -> dict[str, str | None]:
         raise TypeError(f"Slurm.resources must be a dict of option -> value, got {value!r}")
     result: dict[str, str | None] = {}
     for key, item in value.items():
-        if not isinstance(key, str) or not _OPTION_NAME.match(_option_name(key)):
+        if not isinstance(key, str) or not _OPTION_NAME.match(option_name(key)):
             raise ValueError(
                 f"Slurm.resources: {key!r} is not a Slurm option name (e.g. 'gres', 'constraint')"
             )
         if item is None or item is True:
-            result[_option_name(key)] = None  # a flag: {"requeue": True} -> --requeue
+            result[option_name(key)] = None  # a flag: {"requeue": True} -> --requeue
             continue
         if item is False:
             continue
@@ -106,7 +107,7 @@ def _to_resources(value: Any) -> dict[str, str | None]:
         text = str(item)
         if "\n" in text or "\r" in text:
             raise ValueError(f"Slurm.resources[{key!r}] must be a single line, got {text!r}")
-        result[_option_name(key)] = text
+        result[option_name(key)] = text
     return result
 
 
@@ -147,7 +148,7 @@ def _check_extra_directives(instance: object, attribute: attrs.Attribute, value:
 
 def _check_skip_directives(instance: object, attribute: attrs.Attribute, value: list[str]) -> None:
     for item in value:
-        if not _OPTION_NAME.match(_option_name(item)):
+        if not _OPTION_NAME.match(option_name(item)):
             raise _fail(attribute, f"items are option names such as 'mem' or '--mem', got {item!r}")
 
 
@@ -207,6 +208,18 @@ class Slurm(xm.Executor):
     def walltime_timedelta(self) -> datetime.timedelta | None:
         return None if self.walltime is None else datetime.timedelta(seconds=self.walltime)
 
+    def job_directives(self) -> JobDirectives:
+        """What the Slurm scheduler module renders for this executor."""
+        return JobDirectives(
+            requirements=tuple(self.requirement_directives()),
+            resources=tuple(self.resources.items()),
+            log_directory=self.log_directory,
+            max_parallel=self.max_parallel,
+            modules=tuple(self.modules),
+            extra_directives=tuple(self.extra_directives),
+            skip_directives=tuple(self.skip_directives),
+        )
+
     def requirement_directives(self) -> list[tuple[str, str | None]]:
         """`(option, value)` pairs derived from `requirements` and the typed fields."""
         requirements = self.requirements
@@ -235,14 +248,6 @@ class Slurm(xm.Executor):
         if self.exclusive:
             directives.append(("exclusive", None))
         return directives
-
-
-def format_memory(num_bytes: float) -> str:
-    """Bytes as Slurm's binary units: whole GiB as `8G`, else MiB rounded up (`1908M`)."""
-    mib = math.ceil(num_bytes / 1024**2)
-    if mib % 1024 == 0:
-        return f"{mib // 1024}G"
-    return f"{mib}M"
 
 
 def format_walltime(seconds: int) -> str:

@@ -24,6 +24,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from lxm3.files import atomic_write
 from lxm3.packaging.artifact import Artifact, ArtifactCache
 from lxm3.packaging.digest import file_digest
 from lxm3.packaging.errors import PackagingError
@@ -56,9 +57,7 @@ def sif_artifact(path: str | Path, cache: ArtifactCache) -> Artifact:
             log.info("computing the digest of %s (%.1f GB; once per version of the file)", image, size / 1e9)
         digest = file_digest(image)
         record.parent.mkdir(parents=True, exist_ok=True)
-        temporary = record.with_suffix(f".tmp{os.getpid()}")
-        temporary.write_text(json.dumps({"digest": digest, "path": str(image)}))
-        os.replace(temporary, record)
+        atomic_write(record, json.dumps({"digest": digest, "path": str(image)}))
     return Artifact(image, digest, "sif")
 
 

@@ -20,17 +20,17 @@ import threading
 from typing import Any
 
 from lxm3 import xm
-from lxm3.containers.images import daemon_artifact, sif_artifact
-from lxm3.containers.specs import (
+from lxm3.packaging.artifact import ArtifactCache
+from lxm3.packaging.errors import PackagingError
+from lxm3.runtime.task_runner import DOCKER_BINARIES, SINGULARITY_BINARIES
+from lxm3.xm_cluster.containers.images import daemon_artifact, sif_artifact
+from lxm3.xm_cluster.containers.specs import (
     DockerContainer,
     ImageSource,
     SingularityContainer,
     normalize_docker_image,
     parse_image_path,
 )
-from lxm3.packaging.artifact import ArtifactCache
-from lxm3.packaging.errors import PackagingError
-from lxm3.runtime.task_runner import DOCKER_BINARIES, SINGULARITY_BINARIES
 from lxm3.xm_cluster.executable_specs import PythonPackage
 from lxm3.xm_cluster.executables import Command, ContainerImage, Entrypoint
 from lxm3.xm_cluster.executors.local import LocalSpec

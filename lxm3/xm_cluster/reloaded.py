@@ -1,0 +1,257 @@
+"""Experiments reloaded from the store, in any process: status, wait, stop, rerun.
+
+`get_experiment(experiment_id)` rebuilds an experiment's work units from the
+store's `JobRecord`s. Each job is a list of attempts (attempt 1 is the launch,
+later ones are `lxm3 rerun`s of some of its tasks); a task's state is that of
+its latest attempt, read by `StatusReader`. Cancelling goes through
+`cancelling`, reruns through `rerun`, both shared with the rest of the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from lxm3 import xm
+from lxm3.config import Config, load_config
+from lxm3.schedulers.watcher import poll_intervals
+from lxm3.store.db import ExperimentStore, open_store
+from lxm3.store.records import JobRecord
+from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
+from lxm3.xm_cluster import targets
+from lxm3.xm_cluster.cancelling import CancelReport, cancel_recorded
+from lxm3.xm_cluster.experiment import raise_for_outcome
+from lxm3.xm_cluster.rerun import RERUN_STATES, RerunReport, resubmit
+from lxm3.xm_cluster.resolver import TargetResolver
+from lxm3.xm_cluster.status_reader import StatusReader
+from lxm3.xm_cluster.stored_jobs import StoredJob, group_jobs
+
+log = logging.getLogger(__name__)
+
+
+class ReloadedWorkUnit(xm.WorkUnit):
+    """A work unit rebuilt from the store: wait, stop and status work as on the launched one."""
+
+    def __init__(
+        self,
+        experiment: ReloadedExperiment,
+        work_unit_id: int,
+        args: Mapping[str, Any] | None,
+        jobs: list[StoredJob],
+    ) -> None:
+        super().__init__(experiment, work_unit_id, args, xm.WorkUnitRole())
+        self._reloaded = experiment
+        self.jobs = jobs
+        self._launched.set()
+
+    async def _launch_job_group(self, job_group: xm.JobGroup, args_view: Mapping[str, Any]) -> None:
+        raise xm.ExperimentUnitError(
+            f"work unit {self.work_unit_name} was reloaded from the store; it cannot launch jobs"
+        )
+
+    def task_statuses(self) -> list[tuple[StoredJob, dict[int, TaskStatus]]]:
+        """Each job with the state of its tasks (latest attempt of each)."""
+        return self._reloaded.task_statuses([self.work_unit_id])[self.work_unit_id]
+
+    def get_status(self) -> ExperimentUnitStatus:
+        tasks: list[TaskStatus] = []
+        for _, statuses in self.task_statuses():
+            tasks.extend(statuses.values())
+        return ExperimentUnitStatus(tuple(tasks))
+
+    async def _wait_until_complete(self) -> None:
+        next_interval = poll_intervals()
+        while True:
+            try:
+                results = await asyncio.to_thread(self.task_statuses)
+            except Exception as error:  # noqa: BLE001 - like the watcher: a flaky query is retried
+                log.warning("status query failed (will retry): %s", error)
+            else:
+                if all(s.state.is_terminal for _, statuses in results for s in statuses.values()):
+                    outcomes = [
+                        (task, status, job.log_path(task, "err"))
+                        for job, statuses in results
+                        for task, status in sorted(statuses.items())
+                    ]
+                    raise_for_outcome(self.experiment_id, self.work_unit_id, outcomes)
+                    return
+            await asyncio.sleep(next_interval())
+
+    def stop(self) -> None:
+        self._reloaded.cancel([self.work_unit_id])
+
+
+class ReloadedExperiment(xm.Experiment):
+    """An experiment rebuilt from the store (`xm_cluster.get_experiment`)."""
+
+    def __init__(
+        self, record: Mapping[str, Any], store: ExperimentStore, resolver: TargetResolver | None = None
+    ) -> None:
+        super().__init__()
+        self.record = dict(record)
+        self.store = store
+        self.title = str(record["title"])
+        self.resolver = resolver or TargetResolver()
+        self._experiment_id = int(record["id"])
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-reads the work units and job attempts from the store (after a rerun)."""
+        args = {row["work_unit_id"]: row.get("args") for row in self.store.work_units(self._experiment_id)}
+        jobs = group_jobs(self._experiment_id, self.store.job_records(self._experiment_id))
+        units = {unit.work_unit_id: unit for unit in self._units if isinstance(unit, ReloadedWorkUnit)}
+        for work_unit_id in sorted(set(args) | {job.work_unit_id for job in jobs}):
+            unit_jobs = [job for job in jobs if job.work_unit_id == work_unit_id]
+            if work_unit_id in units:
+                units[work_unit_id].jobs = unit_jobs
+                continue
+            unit_args = args.get(work_unit_id)
+            args_view = unit_args if isinstance(unit_args, Mapping) else None
+            self._units.append(ReloadedWorkUnit(self, work_unit_id, args_view, unit_jobs))
+        self._next_work_unit_id = max([0, *args, *units]) + 1
+
+    @property
+    def experiment_id(self) -> int:
+        return self._experiment_id
+
+    @property
+    def config_path(self) -> str | None:
+        return self.record.get("config_path")
+
+    @property
+    def work_units(self) -> dict[int, ReloadedWorkUnit]:  # type: ignore[override]
+        return {unit.work_unit_id: unit for unit in self._units if isinstance(unit, ReloadedWorkUnit)}
+
+    def select(self, work_unit_ids: Sequence[int] | None = None) -> list[ReloadedWorkUnit]:
+        """The given work units (all when None); an unknown id raises xm.NotFoundError."""
+        units = self.work_units
+        if work_unit_ids is None:
+            return list(units.values())
+        missing = [i for i in work_unit_ids if i not in units]
+        if missing:
+            known = ", ".join(map(str, units)) or "none"
+            raise xm.NotFoundError(
+                f"experiment {self.experiment_id} has no work unit {missing[0]} (work units: {known})"
+            )
+        return [units[i] for i in work_unit_ids]
+
+    def jobs(self, work_unit_ids: Sequence[int] | None = None) -> list[StoredJob]:
+        return [job for unit in self.select(work_unit_ids) for job in unit.jobs]
+
+    def task_statuses(
+        self,
+        work_unit_ids: Sequence[int] | None = None,
+        *,
+        reader: StatusReader | None = None,
+        tolerate_errors: bool = False,
+    ) -> dict[int, list[tuple[StoredJob, dict[int, TaskStatus]]]]:
+        """Work unit -> [(job, {task: status})], with one scheduler query per cluster for all of them."""
+        units = self.select(work_unit_ids)
+        reader = reader or StatusReader(self.store, self.resolver)
+        jobs = [job for unit in units for job in unit.jobs]
+        states = reader.read(jobs, {self.experiment_id: self.config_path}, tolerate_errors=tolerate_errors)
+        return {
+            unit.work_unit_id: [
+                (job, states[(job.experiment_id, job.work_unit_id, job.name)]) for job in unit.jobs
+            ]
+            for unit in units
+        }
+
+    def target_for(self, attempt: JobRecord) -> targets.Target:
+        return self.resolver.target(attempt, self.config_path)
+
+    # ----- cancel -----
+    def cancel(
+        self, work_unit_ids: Sequence[int] | None = None, *, wait_seconds: float = 60.0
+    ) -> CancelReport:
+        """Cancels every unfinished task of the units: one cancel command per cluster.
+
+        Local tasks are run by the process that submitted them; it is asked to
+        stop them (SIGTERM/SIGINT, as Ctrl-C would), which stops ALL the local
+        jobs of that process, so a unit's local jobs can only be cancelled alone
+        when that process runs nothing else that is still active.
+        """
+        from lxm3.xm_cluster.controller.sync import stop_controllers
+
+        # A parameter controller first (it adds nothing more), then everything, including its last units.
+        stopped = stop_controllers(self, work_unit_ids, wait_seconds=wait_seconds)
+        everything = self.task_statuses()
+        chosen = set(work_unit_ids) if work_unit_ids is not None else set(everything)
+        self.select(list(chosen))
+        report = cancel_recorded(everything, chosen, self.target_for, wait_seconds=wait_seconds)
+        for where, job_ids in stopped.cancelled_jobs.items():
+            report.cancelled_jobs.setdefault(where, [])[:0] = job_ids
+        report.signalled[:0] = stopped.signalled
+        report.active_tasks += stopped.active_tasks
+        return report
+
+    # ----- rerun -----
+    def rerun_failed(
+        self,
+        work_unit_ids: Sequence[int] | None = None,
+        *,
+        states: Sequence[TaskState] = RERUN_STATES,
+        on_submitted: Callable[[int, str, list[int], list[str]], None] | None = None,
+    ) -> RerunReport:
+        """Resubmits the tasks whose latest attempt ended in `states`, as attempt N+1 (see `rerun`)."""
+        from lxm3.xm_cluster.controller.sync import rerun_scope
+
+        plan: list[tuple[StoredJob, list[int]]] = []
+        work_unit_ids = rerun_scope(self, work_unit_ids, states)
+        for _, results in self.task_statuses(work_unit_ids).items():
+            for job, statuses in results:
+                tasks = sorted(task for task, status in statuses.items() if status.state in states)
+                if tasks:
+                    plan.append((job, tasks))
+        report = RerunReport()
+        if not plan:
+            return report
+        report.attempt = self.store.add_attempt(self.experiment_id, "rerun", sys.argv)
+        for job, tasks in plan:
+            target = self.target_for(job.first)
+            submitted = resubmit(self.store, job, tasks, report.attempt, target)
+            job_ids = [s.job_id for s in submitted]
+            report.jobs.append((job.work_unit_id, job.name, tasks, job_ids))
+            report.local = report.local or job.first.is_local
+            if on_submitted is not None:
+                on_submitted(job.work_unit_id, job.name, tasks, job_ids)
+        self.refresh()
+        return report
+
+    # ----- xm.Experiment hooks -----
+    def _package(self, packageables: list[xm.Packageable]) -> list[xm.Executable]:
+        raise xm.ExperimentUnitError(
+            "a reloaded experiment cannot package executables; launch a new experiment"
+        )
+
+    def _create_experiment_unit(
+        self, args: Mapping[str, Any] | None, role: xm.ExperimentUnitRole, identity: str
+    ) -> xm.ExperimentUnit:
+        raise xm.ExperimentUnitError("a reloaded experiment cannot add work units; launch a new experiment")
+
+
+def experiment_store(config: Config | None = None) -> ExperimentStore:
+    """The store that launches with this (default: the found) config write to."""
+    config = config or load_config()
+    return open_store(config.store_path)
+
+
+def get_experiment(
+    experiment_id: int, *, store: ExperimentStore | None = None, config: Config | None = None
+) -> ReloadedExperiment:
+    """The recorded experiment, with work units that can wait, stop and report status.
+
+    Raises xm.NotFoundError for an id the store does not hold.
+    """
+    store = store or experiment_store(config)
+    record = store.experiment(int(experiment_id))
+    if record is None:
+        raise xm.NotFoundError(f"experiment {experiment_id} is not in the store {store.path}")
+    from lxm3.xm_cluster.controller.sync import sync_quietly
+
+    resolver = TargetResolver()
+    sync_quietly(store, record, resolver)  # units a parameter controller added, from its journal
+    return ReloadedExperiment(record, store, resolver)

@@ -1,0 +1,153 @@
+"""Rerunning the failed or cancelled tasks of a recorded job, as attempt N+1.
+
+Same job dir, artifacts, args (the task table) and executor; new scripts,
+rendered by the same `staging.render_scripts` as a launch, map array
+positions to the tasks' global ids through an index map. The old attempt's
+logs of those tasks move to `logs/attempt-<n>/`, so `logs/<task>.*` always
+belong to the latest one. The new attempt is written to the store as a
+`JobRecord`, like a launch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from lxm3.runtime.job_paths import JobPaths, job_rel
+from lxm3.schedulers.base import ArrayChunk, SubmittedJob, split_into_chunks
+from lxm3.store.db import ExperimentStore
+from lxm3.store.records import ChunkRecord, JobRecord, ReloadError
+from lxm3.transport.base import Transport
+from lxm3.xm.status import TaskState
+from lxm3.xm_cluster import deploying, targets
+from lxm3.xm_cluster.staging import StagedJob, render_scripts, runner_name
+from lxm3.xm_cluster.stored_jobs import StoredJob
+
+#: States a rerun resubmits.
+RERUN_STATES = (TaskState.FAILED, TaskState.CANCELLED)
+
+
+@attrs.define
+class RerunReport:
+    """What `rerun_failed` submitted: per (work unit, job) the tasks and scheduler job ids."""
+
+    attempt: int | None = None
+    jobs: list[tuple[int, str, list[int], list[str]]] = attrs.field(factory=list)
+    local: bool = False
+
+    @property
+    def num_tasks(self) -> int:
+        return sum(len(tasks) for _, _, tasks, _ in self.jobs)
+
+
+def _roots(base: JobRecord, rel: str) -> tuple[str, Path]:
+    """(remote staging root, local mirror root) of a recorded job whose dir is `<root>/<rel>`."""
+    if not base.remote_dir.endswith("/" + rel):
+        raise ReloadError(f"job {base.name!r}: unexpected job dir {base.remote_dir} (expected .../{rel})")
+    local_dir = base.local_dir or base.remote_dir
+    if not local_dir.endswith("/" + rel):
+        raise ReloadError(f"job {base.name!r}: unexpected local mirror {local_dir}")
+    return base.remote_dir[: -len(rel) - 1], Path(local_dir[: -len(rel) - 1])
+
+
+def restage(
+    job: StoredJob, tasks: list[int], attempt: int, target: targets.Target, executor: Any
+) -> tuple[StagedJob, list[list[int]]]:
+    """Renders the scripts that rerun `tasks` of a recorded job: (staged job, task ids per chunk)."""
+    base = job.first
+    rel = job_rel(job.experiment_id, job.work_unit_id, base.name)
+    remote_root, local_root = _roots(base, rel)
+    (local_root / rel).mkdir(parents=True, exist_ok=True, mode=0o700)
+    runners = [name for name in base.artifacts if name.startswith("runtime/")]
+    parts = split_into_chunks(len(tasks), target.max_array_size())
+    chunk_ids = [tasks[part.offset : part.offset + part.count] for part in parts]
+    scripts, job_files = render_scripts(
+        target,
+        executor,
+        local_root=local_root,
+        remote_root=remote_root,
+        job_rel=rel,
+        name=base.name,
+        label=base.label or f"{job.experiment_id}_{job.work_unit_id}_{base.name}",
+        num_tasks=base.num_tasks,
+        runner_rel=runners[0] if runners else runner_name(),
+        chunks=[ArrayChunk(0, len(ids)) for ids in chunk_ids],
+        attempt=attempt,
+        task_ids=chunk_ids,
+        log_dir=base.log_dir,
+    )
+    staged = StagedJob(
+        name=base.name,
+        local_root=local_root,
+        remote_root=remote_root,
+        job_rel=rel,
+        num_tasks=base.num_tasks,
+        scripts=tuple(scripts),
+        content_addressed=tuple(base.artifacts),
+        job_files=tuple(job_files),
+    )
+    return staged, chunk_ids
+
+
+def resubmit(
+    store: ExperimentStore,
+    job: StoredJob,
+    tasks: list[int],
+    attempt: int,
+    target: targets.Target,
+) -> list[SubmittedJob]:
+    """Stages, deploys and submits a rerun of `tasks`, and records it as attempt `attempt`."""
+    base = job.first
+    executor = base.restore_executor()
+    staged, chunk_ids = restage(job, tasks, attempt, target, executor)
+    transport = target.transport()
+    relative = JobPaths(staged.job_rel)
+    needed = [*staged.content_addressed, relative.spec, relative.table, relative.index]
+    missing = deploying.prepare_remote(transport, staged.remote_root, [], needed)
+    gone = [name for name in missing if not (staged.local_root / name).exists()]
+    if gone:
+        raise ReloadError(
+            f"job {base.name!r}: {gone[0]} is no longer staged (removed by `lxm3 clean`?); launch it again"
+        )
+    deploying.deploy([staged], target)
+    owners = job.owners()
+    moves = "".join(f"{task} {owners[task].attempt}\n" for task in tasks if task in owners)
+    rotate_logs(transport, base.log_dir, moves)
+    submitted = deploying.submit(staged, target)
+    store.add_job(
+        job.experiment_id,
+        job.work_unit_id,
+        JobRecord(
+            attempt=attempt,
+            name=base.name,
+            target_name=target.name,
+            scheduler_name=target.scheduler.name,
+            num_tasks=base.num_tasks,
+            remote_dir=base.remote_dir,
+            local_dir=str(staged.local_root / staged.job_rel),
+            log_dir_override=base.log_dir,
+            artifacts=staged.content_addressed,
+            chunks=[
+                ChunkRecord.of(s, ids, script.request.index_map)
+                for s, script, ids in zip(submitted, staged.scripts, chunk_ids, strict=True)
+            ],
+            executor=executor,
+            label=staged.scripts[0].request.label if staged.scripts else base.label,
+        ),
+    )
+    return submitted
+
+
+_ROTATE_SCRIPT = (
+    'cd "$1" || exit 0; while read -r task attempt; do '
+    'for stream in out err exit; do f="$task.$stream"; '
+    'if [ -e "$f" ]; then mkdir -p "attempt-$attempt" && mv -f "$f" "attempt-$attempt/$f"; fi; done; done'
+)
+
+
+def rotate_logs(transport: Transport, log_dir: str, moves: str) -> None:
+    """Moves the previous attempt's `<task>.out|.err|.exit` into `attempt-<n>/`, in one command."""
+    if moves:
+        transport.run(["bash", "-c", _ROTATE_SCRIPT, "lxm3-rotate", log_dir], input=moves)

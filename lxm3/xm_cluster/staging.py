@@ -1,0 +1,271 @@
+"""Staging a job: its task table, job spec and job scripts, in a local mirror of the staging root.
+
+Launch (`stage_job`) and rerun (`lxm3.xm_cluster.rerun`) render their job
+scripts through the same `render_scripts`; every path comes from a
+`JobPaths` (see `lxm3.runtime.job_paths` for the layout).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from lxm3.files import place_atomically
+from lxm3.packaging.artifact import Artifact
+from lxm3.packaging.digest import file_digest
+from lxm3.runtime import task_runner
+from lxm3.runtime.job_paths import INDEX_NAME, TABLE_NAME, JobPaths
+from lxm3.runtime.task_table import write_task_table
+from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, split_into_chunks
+from lxm3.xm.args import merge_args
+from lxm3.xm_cluster.array_job import ArrayJob
+from lxm3.xm_cluster.containers.job_spec import container_job_spec
+from lxm3.xm_cluster.executables import Command
+from lxm3.xm_cluster.targets import Target
+
+RUNNER_SOURCE = Path(task_runner.__file__)
+_RUNNER_DIGEST: str | None = None
+
+
+def runner_name() -> str:
+    global _RUNNER_DIGEST
+    if _RUNNER_DIGEST is None:
+        _RUNNER_DIGEST = file_digest(RUNNER_SOURCE)
+    return f"runtime/task_runner-{_RUNNER_DIGEST[:12]}.py"
+
+
+@attrs.frozen
+class JobTasks:
+    """A job's tasks: the executable's baked-in args/env merged with each task's.
+
+    Tasks are produced lazily (`iter_tasks`), so a 100,000-task sweep is
+    streamed into the task table instead of held in memory twice.
+    """
+
+    name: str
+    executable: Command
+    executor: Any
+    pairs: Sequence[tuple[Any, dict[str, str]]]
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.pairs)
+
+    def iter_tasks(self) -> Iterator[tuple[list[Any], dict[str, str]]]:
+        base_args, base_env = self.executable.args, self.executable.env_vars
+        for args, env in self.pairs:
+            # Jobs keep env values as given (XManager); they become strings here, where tasks are rendered.
+            merged = {**base_env, **env}
+            yield merge_args(base_args, args).to_list(), {key: str(value) for key, value in merged.items()}
+
+    @property
+    def tasks(self) -> list[tuple[list[Any], dict[str, str]]]:
+        return list(self.iter_tasks())
+
+
+def job_tasks(job: Any) -> JobTasks:
+    """The tasks of an xm.Job (one task) or an ArrayJob (one per element)."""
+    executable = job.executable
+    if not isinstance(executable, Command):
+        raise TypeError(
+            f"job {job.name!r}: its executable must come from experiment.package(), got {executable!r}"
+        )
+    if isinstance(job, ArrayJob):
+        pairs: Sequence[tuple[Any, dict[str, str]]] = _Zipped(job.args, job.env_vars)
+    else:
+        pairs = [(job.args, job.env_vars)]
+    return JobTasks(job.name or executable.name, executable, job.executor, pairs)
+
+
+class _Zipped(Sequence[tuple[Any, dict[str, str]]]):
+    """A zip of two equal-length lists that does not copy them."""
+
+    def __init__(self, first: Sequence[Any], second: Sequence[dict[str, str]]) -> None:
+        self._first, self._second = first, second
+
+    def __len__(self) -> int:
+        return len(self._first)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return list(zip(self._first[index], self._second[index], strict=True))
+        return self._first[index], self._second[index]
+
+
+@attrs.frozen
+class StagedJob:
+    """A job rendered into the local mirror, ready to deploy and submit."""
+
+    name: str
+    local_root: Path
+    remote_root: str
+    job_rel: str
+    num_tasks: int
+    scripts: tuple[JobScript, ...]
+    #: Files named by digest: sent only when the target lacks them.
+    content_addressed: tuple[str, ...]
+    #: The job's own files (relative to the staging root): always sent.
+    job_files: tuple[str, ...]
+
+    @property
+    def remote_dir(self) -> str:
+        return f"{self.remote_root}/{self.job_rel}"
+
+    @property
+    def paths(self) -> JobPaths:
+        """The job's paths on the execution host."""
+        return JobPaths.under(self.remote_root, self.job_rel)
+
+    @property
+    def log_dir(self) -> str:
+        return self.paths.log_dir
+
+
+def _safe_name(name: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    return cleaned.strip(".") or "job"
+
+
+def render_scripts(
+    target: Target,
+    executor: Any,
+    *,
+    local_root: Path,
+    remote_root: str,
+    job_rel: str,
+    name: str,
+    label: str,
+    num_tasks: int,
+    runner_rel: str,
+    chunks: Sequence[ArrayChunk],
+    attempt: int = 1,
+    task_ids: Sequence[Sequence[int]] | None = None,
+    log_dir: str | None = None,
+) -> tuple[list[JobScript], list[str]]:
+    """Renders one job script per chunk into the local mirror: (scripts, their names under the root).
+
+    With `task_ids` (a rerun of scattered tasks, one list per chunk), each chunk
+    also gets an index map, array position -> global task id, which its script reads.
+    """
+    remote = JobPaths.under(remote_root, job_rel, log_dir)
+    relative = JobPaths(job_rel)
+    scripts: list[JobScript] = []
+    job_files: list[str] = []
+    for number, chunk in enumerate(chunks):
+        index_map = None
+        if task_ids is not None:
+            map_rel = relative.index_map(number, attempt)
+            (local_root / map_rel).write_text("".join(f"{task}\n" for task in task_ids[number]))
+            job_files.append(map_rel)
+            index_map = f"{remote_root}/{map_rel}"
+        request = RenderRequest(
+            job_name=name,
+            label=label,
+            executor=executor,
+            chunk=chunk,
+            num_tasks=num_tasks,
+            job_dir=remote.job_dir,
+            log_dir=remote.log_dir,
+            runner_path=f"{remote_root}/{runner_rel}",
+            spec_path=remote.spec,
+            python=target.python,
+            env=target.env,
+            index_map=index_map,
+        )
+        script_rel = relative.script(number, attempt)
+        script_local = local_root / script_rel
+        script_local.write_text(target.scheduler.render(request))
+        script_local.chmod(0o700)
+        scripts.append(JobScript(f"{remote_root}/{script_rel}", request))
+        job_files.append(script_rel)
+    return scripts, job_files
+
+
+def stage_job(
+    job: JobTasks,
+    target: Target,
+    local_root: Path,
+    unit_rel: str,
+    *,
+    label: str | None = None,
+    chunks: Sequence[ArrayChunk] | None = None,
+    spec_extras: dict[str, Any] | None = None,
+) -> StagedJob:
+    """Writes the job's files into `local_root/unit_rel/<job>/` and renders its scripts."""
+    name = _safe_name(job.name)
+    job_rel = f"{unit_rel}/{name}"
+    relative = JobPaths(job_rel)
+    job_dir = local_root / job_rel
+    if job_dir.exists():
+        shutil.rmtree(job_dir)
+    (local_root / relative.log_dir).mkdir(parents=True, mode=0o700)
+    num_tasks = write_task_table(job_dir, job.iter_tasks())
+
+    content_addressed: list[str] = []
+    remote_root = target.staging
+    runner_rel = runner_name()
+    runner_local = local_root / runner_rel
+    if not runner_local.exists():
+        place_atomically(RUNNER_SOURCE, runner_local)
+    content_addressed.append(runner_rel)
+
+    spec: dict[str, Any] = {
+        "name": name,
+        "table": TABLE_NAME,
+        "index": INDEX_NAME,
+        "num_tasks": num_tasks,
+        "entrypoint": job.executable.entrypoint.to_spec(),
+        "python": "python3",
+        "log_dir": None if target.is_local else "logs",
+        "env": dict(target.env),
+    }
+
+    def place_artifact(artifact: Artifact) -> str:
+        """Every content-addressed file (code zip, .sif image) goes the same way: by digest."""
+        artifact_rel = f"artifacts/{artifact.file_name}"
+        artifact_local = local_root / artifact_rel
+        if not artifact_local.exists():
+            place_atomically(artifact.path, artifact_local, link=True)
+        content_addressed.append(artifact_rel)
+        return f"{remote_root}/{artifact_rel}"
+
+    if job.executable.artifact is not None:
+        spec["archive"] = place_artifact(job.executable.artifact)
+    image = job.executable.container
+    image_path = place_artifact(image.artifact) if image is not None and image.artifact is not None else None
+    container = container_job_spec(job.executable, job.executor, target, image_path)
+    if container is not None:
+        spec["container"] = container
+    if spec_extras:
+        spec.update(spec_extras)
+    (local_root / relative.spec).write_text(json.dumps(spec, indent=1, sort_keys=True))
+
+    if chunks is None:
+        chunks = split_into_chunks(num_tasks, target.max_array_size())
+    scripts, script_files = render_scripts(
+        target,
+        job.executor,
+        local_root=local_root,
+        remote_root=remote_root,
+        job_rel=job_rel,
+        name=name,
+        label=label or name,
+        num_tasks=num_tasks,
+        runner_rel=runner_rel,
+        chunks=chunks,
+    )
+    return StagedJob(
+        name=name,
+        local_root=local_root,
+        remote_root=remote_root,
+        job_rel=job_rel,
+        num_tasks=num_tasks,
+        scripts=tuple(scripts),
+        content_addressed=tuple(content_addressed),
+        job_files=(relative.spec, relative.table, relative.index, *script_files),
+    )
