@@ -11,6 +11,7 @@ naming the file and the key.
     [[clusters]]
     name = "myuni"
     server = "myuni-login"          # an ~/.ssh/config alias is enough
+    ssh_persist = "10m"             # keep the SSH connection for the next launch (0: off)
     [clusters.storage]
     staging = "/scratch/me/lxm3"
 """
@@ -18,6 +19,7 @@ naming the file and the key.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,9 +53,65 @@ _CLUSTER_KEYS = {
     "singularity": dict,
     "python": str,
     "scheduler": str,
+    "ssh_persist": object,
+    "max_jobs": int,
 }
 _LOCAL_KEYS = {"storage": dict, "env": dict, "singularity": dict, "python": str}
 _TOP_KEYS = {"project": str, "local": dict, "clusters": list, "store": dict}
+
+
+# ----- lxm3 0.4's read-only views (`config.local_settings()`, `config.cluster_settings()`) -----
+@attrs.frozen
+class LocalSettings:
+    """This machine's settings: `[local]`."""
+
+    storage_root: str
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    python: str | None = None
+
+
+@attrs.frozen
+class ClusterSettings:
+    """One `[[clusters]]` entry, under the names lxm3 0.4 used."""
+
+    name: str
+    storage_root: str
+    hostname: str | None = None
+    user: str | None = None
+    port: int | None = None
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    ssh_private_key: str | None = None
+    proxycommand: str | None = None
+    singularity_binary: str | None = None
+    singularity_binds: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def ssh_config(self) -> dict[str, Any]:
+        """Connection options as lxm3 0.4 passed them to its SSH client (`key_filename`, `port`, ...)."""
+        options: dict[str, Any] = {}
+        if self.ssh_private_key:
+            options["key_filename"] = os.path.expanduser(self.ssh_private_key)
+        if self.proxycommand:
+            options["proxycommand"] = self.proxycommand
+        if self.port:
+            options["port"] = self.port
+        return options
+
+    @classmethod
+    def of(cls, cluster: Any) -> ClusterSettings:
+        """The view of a `lxm3.config.ClusterConfig`."""
+        return cls(
+            name=cluster.name,
+            storage_root=cluster.staging,
+            hostname=cluster.server,
+            user=cluster.user,
+            port=cluster.port,
+            env=dict(cluster.env),
+            ssh_private_key=cluster.ssh_private_key,
+            proxycommand=cluster.proxycommand,
+            singularity_binary=cluster.singularity_binary,
+            singularity_binds=dict(cluster.singularity_binds),
+        )
 
 
 @attrs.frozen
@@ -74,6 +132,10 @@ class ClusterConfig:
     singularity_binds: Mapping[str, str] = attrs.field(factory=dict)
     python: str = "python3"
     scheduler: str | None = None
+    #: Seconds lxm3's SSH master stays up after a launch, for the next one to reuse (0: off).
+    ssh_persist: int = 600
+    #: Jobs you may have queued at once by the site's policy, when stricter than the scheduler says.
+    max_jobs: int | None = None
 
 
 @attrs.frozen
@@ -108,6 +170,39 @@ class Config:
     def project_name(self) -> str | None:
         return os.environ.get("LXM_PROJECT") or self.project
 
+    # ----- lxm3 0.4's names (xm_cluster.config.Config), answered from the fields above -----
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Config:
+        """The configuration in the TOML file at `path`."""
+        return load_config_file(Path(os.path.expanduser(os.fspath(path))))
+
+    @classmethod
+    def from_string(cls, content: str, source: str = "<string>") -> Config:
+        """The configuration in a TOML text."""
+        try:
+            data = tomllib.loads(content)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{source}: not valid TOML: {error}") from None
+        return parse_config(data, source)
+
+    def default_cluster(self) -> str:
+        """The name of the cluster launches use: `$LXM_CLUSTER`, else the first one."""
+        return self.cluster().name
+
+    def cluster_settings(self, name: str | None = None) -> ClusterSettings:
+        """The (named, else default) cluster's settings, under lxm3 0.4's names."""
+        return ClusterSettings.of(self.cluster(name))
+
+    def get_cluster_settings(self, name: str | None = None) -> ClusterSettings:
+        """lxm3 0.4.0's name of `cluster_settings`."""
+        return self.cluster_settings(name)
+
+    def local_settings(self) -> LocalSettings:
+        """This machine's settings, under lxm3 0.4's names."""
+        return LocalSettings(
+            storage_root=self.local_staging, env=dict(self.local_env), python=self.local_python
+        )
+
 
 def _check_keys(where: str, section: str, data: Mapping[str, Any], allowed: Mapping[str, type]) -> None:
     for key, value in data.items():
@@ -116,6 +211,8 @@ def _check_keys(where: str, section: str, data: Mapping[str, Any], allowed: Mapp
                 f"{where}: unknown key {section}{key!r}; valid keys: {', '.join(sorted(allowed))}"
             )
         expected = allowed[key]
+        if expected is object:  # validated by the key's own parser
+            continue
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             kind = {"str": "a string", "int": "an integer", "dict": "a table", "list": "an array of tables"}[
                 expected.__name__
@@ -164,6 +261,40 @@ def _singularity(where: str, section: str, data: Mapping[str, Any]) -> tuple[str
     return binary, binds
 
 
+#: How long lxm3's SSH master outlives a launch unless `ssh_persist` says otherwise.
+DEFAULT_PERSIST_SECONDS = 600
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_persist(value: object, where: str = "ssh_persist") -> int:
+    """`600`, `"600"`, `"10m"`, `"1h"`, `0`, `"no"` -> seconds (0 disables persistence).
+
+    Raises ValueError with a one-line message naming `where` for anything else.
+    """
+    if isinstance(value, bool):
+        return DEFAULT_PERSIST_SECONDS if value else 0
+    if isinstance(value, int) and value >= 0:
+        return value
+    if isinstance(value, str):
+        if value.strip().lower() in ("no", "off", "false", "none"):
+            return 0
+        match = _DURATION.match(value)
+        if match is not None:
+            return int(match[1]) * _UNITS[match[2].lower()]
+    raise ValueError(
+        f'{where} must be a duration like "10m", "90s", "1h" or a number of seconds (0 disables), got {value!r}'
+    )
+
+
+def _ssh_persist(where: str, section: str, data: Mapping[str, Any]) -> int:
+    """`ssh_persist = "10m"` (default), `"90s"`, `600` or `0` (off) -> seconds."""
+    try:
+        return parse_persist(data.get("ssh_persist", DEFAULT_PERSIST_SECONDS), f"{section}ssh_persist")
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
 def parse_config(data: Mapping[str, Any], source: str) -> Config:
     """Validates a parsed TOML document into a Config."""
     _check_keys(source, "", data, _TOP_KEYS)
@@ -197,6 +328,8 @@ def parse_config(data: Mapping[str, Any], source: str) -> Config:
                 singularity_binds=binds,
                 python=entry.get("python", "python3"),
                 scheduler=entry.get("scheduler"),
+                ssh_persist=_ssh_persist(source, section, entry),
+                max_jobs=entry.get("max_jobs"),
             )
         )
     names = [c.name for c in clusters]
@@ -240,6 +373,8 @@ def find_config_path(flag_value: str | None = None) -> Path | None:
 
 
 def _flag_value() -> str | None:
+    if "absl.flags" not in sys.modules:
+        return None  # never imported, so never parsed (and `lxm3 list` need not import it)
     try:
         from absl import flags
 

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cancel": ("lxm3.cli.cancel", "cancel an experiment's unfinished tasks"),
     "rerun": ("lxm3.cli.rerun", "resubmit the failed or cancelled tasks of an experiment"),
     "clean": ("lxm3.cli.clean", "remove staged files that no kept experiment needs"),
+    "shell": ("lxm3.cli.shell", "an interactive Python shell holding a client of the configured cluster"),
 }
 
 
@@ -48,7 +49,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     command = importlib.import_module(COMMANDS[namespace.command][0])
-    return int(command.run(namespace) or 0)
+    try:
+        return int(command.run(namespace) or 0)
+    finally:
+        # `lxm3 status`, `list`, `cancel`...: close what the command opened, so with
+        # `ssh_persist = 0` no master outlives it (a persistent one stays, on purpose).
+        targets = sys.modules.get("lxm3.xm_cluster.targets")
+        if targets is not None:
+            targets.close_all(force=True)
 
 
 def entry() -> None:  # pragma: no cover - console script shim

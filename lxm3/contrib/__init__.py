@@ -1,1 +1,1 @@
-"""Optional extras built on the launch API (XManager's `contrib` names)."""
+"""Helpers kept out of the core (as in lxm3 0.4): `ucl`, `wandb`; and XManager's `parameter_controller`."""

@@ -46,7 +46,8 @@ class StatusWatcher:
         self._transport_factory = transport_factory
         self._lock = threading.Lock()
         self._jobs: dict[str, SubmittedJob] = {}
-        self._final: dict[str, dict[int, TaskStatus]] = {}
+        #: Jobs whose every task reached a final state (their states stay in `_latest`).
+        self._final: set[str] = set()
         self._latest: dict[str, dict[int, TaskStatus]] = {}
         self._last_refresh = 0.0
         #: Number of scheduler queries made (benchmarks and tests read it).
@@ -71,7 +72,7 @@ class StatusWatcher:
                 self._last_refresh = time.monotonic()
                 return
             try:
-                statuses = self._scheduler.query(self._transport_factory(), pending)
+                statuses = self._scheduler.query_tasks(self._transport_factory(), pending)
             except Exception as error:  # noqa: BLE001 - tolerated, retried next poll
                 self.errors += 1
                 log.warning("status query failed (will retry): %s", error)
@@ -83,9 +84,12 @@ class StatusWatcher:
                 self._latest.setdefault(job_id, {}).update(tasks)
             for job in pending:
                 known = self._latest.get(job.job_id, {})
-                task_statuses = {task: known.get(task) for task in job.chunk.task_ids}
-                if all(status is not None and status.state.is_terminal for status in task_statuses.values()):
-                    self._final[job.job_id] = {k: v for k, v in task_statuses.items() if v is not None}
+                # No per-job copies: a 100,000-task sweep's wait must fit in its launch's memory.
+                if all(
+                    (status := known.get(task)) is not None and status.state.is_terminal
+                    for task in job.chunk.task_ids
+                ):
+                    self._final.add(job.job_id)
             self._last_refresh = time.monotonic()
 
     def statuses(self, jobs: Sequence[SubmittedJob]) -> dict[int, TaskStatus]:

@@ -61,7 +61,9 @@ def restage(
     remote_root, local_root = _roots(base, rel)
     (local_root / rel).mkdir(parents=True, exist_ok=True, mode=0o700)
     runners = [name for name in base.artifacts if name.startswith("runtime/")]
-    parts = split_into_chunks(len(tasks), target.max_array_size())
+    # A packed job's rerun is packed alike (its tasks were short), so it fits the same limits.
+    pack = max([chunk.submitted.chunk.pack for chunk in base.chunks] or [1])
+    parts = split_into_chunks(len(tasks), target.max_array_size(), pack)
     chunk_ids = [tasks[part.offset : part.offset + part.count] for part in parts]
     scripts, job_files = render_scripts(
         target,
@@ -73,7 +75,7 @@ def restage(
         label=base.label or f"{job.experiment_id}_{job.work_unit_id}_{base.name}",
         num_tasks=base.num_tasks,
         runner_rel=runners[0] if runners else runner_name(),
-        chunks=[ArrayChunk(0, len(ids)) for ids in chunk_ids],
+        chunks=[ArrayChunk(0, len(ids), part.pack) for ids, part in zip(chunk_ids, parts, strict=True)],
         attempt=attempt,
         task_ids=chunk_ids,
         log_dir=base.log_dir,

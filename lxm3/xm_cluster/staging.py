@@ -21,8 +21,8 @@ from lxm3.packaging.digest import file_digest
 from lxm3.runtime import task_runner
 from lxm3.runtime.job_paths import INDEX_NAME, TABLE_NAME, JobPaths
 from lxm3.runtime.task_table import write_task_table
-from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, split_into_chunks
-from lxm3.xm.args import merge_args
+from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest
+from lxm3.xm.args import SequentialArgs, merge_args
 from lxm3.xm_cluster.array_job import ArrayJob
 from lxm3.xm_cluster.containers.job_spec import container_job_spec
 from lxm3.xm_cluster.executables import Command
@@ -51,6 +51,9 @@ class JobTasks:
     executable: Command
     executor: Any
     pairs: Sequence[tuple[Any, dict[str, str]]]
+    #: ArrayJob(pack=...): tasks per array task (None: lxm3 decides), and how many at once.
+    pack: int | None = None
+    pack_parallel: int = 1
 
     @property
     def num_tasks(self) -> int:
@@ -58,10 +61,16 @@ class JobTasks:
 
     def iter_tasks(self) -> Iterator[tuple[list[Any], dict[str, str]]]:
         base_args, base_env = self.executable.args, self.executable.env_vars
+        # No baked-in args (the usual sweep): each task's own args as they are, without a merged copy.
+        plain = not merge_args(base_args).to_list()
         for args, env in self.pairs:
             # Jobs keep env values as given (XManager); they become strings here, where tasks are rendered.
-            merged = {**base_env, **env}
-            yield merge_args(base_args, args).to_list(), {key: str(value) for key, value in merged.items()}
+            merged = {**base_env, **env} if base_env else env
+            rendered = {key: value if type(value) is str else str(value) for key, value in merged.items()}
+            if plain and isinstance(args, SequentialArgs):
+                yield args.to_list(), rendered
+            else:
+                yield merge_args(base_args, args).to_list(), rendered
 
     @property
     def tasks(self) -> list[tuple[list[Any], dict[str, str]]]:
@@ -77,8 +86,10 @@ def job_tasks(job: Any) -> JobTasks:
         )
     if isinstance(job, ArrayJob):
         pairs: Sequence[tuple[Any, dict[str, str]]] = _Zipped(job.args, job.env_vars)
-    else:
-        pairs = [(job.args, job.env_vars)]
+        return JobTasks(
+            job.name or executable.name, executable, job.executor, pairs, job.pack, job.pack_parallel
+        )
+    pairs = [(job.args, job.env_vars)]
     return JobTasks(job.name or executable.name, executable, job.executor, pairs)
 
 
@@ -111,6 +122,8 @@ class StagedJob:
     content_addressed: tuple[str, ...]
     #: The job's own files (relative to the staging root): always sent.
     job_files: tuple[str, ...]
+    #: Why lxm3 packed the job's tasks (None when it did not decide to).
+    packing: str | None = None
 
     @property
     def remote_dir(self) -> str:
@@ -146,6 +159,7 @@ def render_scripts(
     attempt: int = 1,
     task_ids: Sequence[Sequence[int]] | None = None,
     log_dir: str | None = None,
+    pack_parallel: int = 1,
 ) -> tuple[list[JobScript], list[str]]:
     """Renders one job script per chunk into the local mirror: (scripts, their names under the root).
 
@@ -176,6 +190,7 @@ def render_scripts(
             python=target.python,
             env=target.env,
             index_map=index_map,
+            pack_parallel=pack_parallel,
         )
         script_rel = relative.script(number, attempt)
         script_local = local_root / script_rel
@@ -245,8 +260,12 @@ def stage_job(
         spec.update(spec_extras)
     (local_root / relative.spec).write_text(json.dumps(spec, indent=1, sort_keys=True))
 
+    plan = None
     if chunks is None:
-        chunks = split_into_chunks(num_tasks, target.max_array_size())
+        from lxm3.xm_cluster.task_packing import plan_chunks
+
+        plan = plan_chunks(num_tasks, target, pack=job.pack, parallel=job.pack_parallel, job_name=name)
+        chunks = plan.chunks
     scripts, script_files = render_scripts(
         target,
         job.executor,
@@ -258,6 +277,7 @@ def stage_job(
         num_tasks=num_tasks,
         runner_rel=runner_rel,
         chunks=chunks,
+        pack_parallel=job.pack_parallel,
     )
     return StagedJob(
         name=name,
@@ -268,4 +288,5 @@ def stage_job(
         scripts=tuple(scripts),
         content_addressed=tuple(content_addressed),
         job_files=(relative.spec, relative.table, relative.index, *script_files),
+        packing=plan.notice if plan is not None else None,
     )

@@ -24,6 +24,7 @@ from typing import Any
 
 import attrs
 
+from lxm3.schedulers import packing
 from lxm3.schedulers.local_process import process_alive
 from lxm3.store.db import ExperimentStore
 from lxm3.store.records import JobRecord
@@ -59,15 +60,23 @@ def combine(
         and scheduler.state not in (TaskState.UNKNOWN,)
         and not scheduler.state.is_terminal
     )
+    # TaskStatus(...) rather than attrs.evolve: this runs once per task, 100,000 times for a big sweep.
     if scheduler is not None and scheduler.state.is_terminal:
         code = scheduler.exit_code if scheduler.exit_code is not None else exit_code
-        return attrs.evolve(
-            scheduler, index=task, exit_code=code, log_path=log_path, job_id=scheduler.job_id or job_id
+        return TaskStatus(
+            task, scheduler.state, code, scheduler.message, log_path, scheduler.job_id or job_id
         )
     if exit_code is not None and not (active and exit_code > 128):
         return _from_exit_code(task, exit_code, job_id, log_path)
     if scheduler is not None and scheduler.state is not TaskState.UNKNOWN:
-        return attrs.evolve(scheduler, index=task, log_path=log_path, job_id=scheduler.job_id or job_id)
+        return TaskStatus(
+            task,
+            scheduler.state,
+            scheduler.exit_code,
+            scheduler.message,
+            log_path,
+            scheduler.job_id or job_id,
+        )
     return _pending(task, job_id)
 
 
@@ -112,6 +121,15 @@ def _read_local_exit_codes(log_dir: str, tasks: Iterable[int]) -> dict[int, int]
     return codes
 
 
+def _ascending(statuses: Mapping[int, TaskStatus]) -> bool:
+    previous = -1
+    for task in statuses:
+        if task <= previous:
+            return False
+        previous = task
+    return True
+
+
 class StatusReader:
     """Task states of many jobs: one scheduler query and one file read per cluster."""
 
@@ -137,7 +155,8 @@ class StatusReader:
         experiment_of: dict[int, int] = {}
         relevant: dict[int, JobRecord] = {}
         for key, job_owners in owners.items():
-            for attempt in job_owners.values():
+            # Each attempt once (a 100,000-task job has 100,000 entries, and few attempts).
+            for attempt in {id(a): a for a in job_owners.values()}.values():
                 relevant[attempt.row_id] = attempt
                 experiment_of[attempt.row_id] = key[0]
         results: dict[int, dict[int, TaskStatus]] = {}
@@ -196,6 +215,12 @@ class StatusReader:
 
         out: dict[tuple[int, int, str], dict[int, TaskStatus]] = {}
         for key, job_owners in owners.items():
+            distinct = {id(a): a for a in job_owners.values()}
+            if len(distinct) == 1:  # never rerun: its one attempt's states, as they are
+                only = results[next(iter(distinct.values())).row_id]
+                if len(only) == len(job_owners) and all(task in only for task in job_owners):
+                    out[key] = only if _ascending(only) else dict(sorted(only.items()))
+                    continue
             out[key] = {
                 task: results[owner.row_id].get(task) or _pending(task)
                 for task, owner in sorted(job_owners.items())
@@ -209,7 +234,8 @@ class StatusReader:
     def _cluster(self, target: targets.Target, attempts: list[JobRecord]) -> dict[int, dict[int, TaskStatus]]:
         transport = target.transport()
         submitted = [chunk.submitted for attempt in attempts for chunk in attempt.chunks]
-        known = target.scheduler.query(transport, submitted) if submitted else {}
+        # Packed jobs come back per array task; `packing.spread` gives each sweep task its own state.
+        known = target.scheduler.query_tasks(transport, submitted, exit_codes=False) if submitted else {}
         log_dirs = sorted({attempt.log_dir for attempt in attempts})  # attempts of a job share one
         exit_codes = dict(zip(log_dirs, read_exit_files(transport, log_dirs), strict=True))
         results: dict[int, dict[int, TaskStatus]] = {}
@@ -219,11 +245,25 @@ class StatusReader:
             for chunk in attempt.chunks:
                 job_id = chunk.submitted.job_id
                 by_key = known.get(job_id, {})
+                if chunk.submitted.chunk.pack > 1:
+                    # Already each task's own state (its exit file applied): no `combine` needed.
+                    spread = packing.spread(chunk.submitted, by_key, codes, chunk.task_ids)
+                    offset = chunk.submitted.chunk.offset
+                    for position, task in enumerate(chunk.task_ids):
+                        found = spread.get(offset + position)
+                        if found is None:
+                            statuses[task] = _pending(task, job_id)
+                        elif found.index == task:
+                            statuses[task] = found
+                        else:  # a rerun's index map: scheduler position -> global task id
+                            statuses[task] = TaskStatus(
+                                task, found.state, found.exit_code, found.message, None, found.job_id
+                            )
+                    continue
+                prefix = f"{attempt.log_dir}/"
                 for position, task in enumerate(chunk.task_ids):
                     reported = by_key.get(chunk.submitted.chunk.offset + position)
-                    statuses[task] = combine(
-                        task, reported, codes.get(task), job_id, attempt.log_path(task, "err")
-                    )
+                    statuses[task] = combine(task, reported, codes.get(task), job_id, f"{prefix}{task}.err")
             results[attempt.row_id] = statuses
         return results
 
