@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "files": 0,
     "__init__": 0,
+    "reporting": 0,  # lxm3.report: stdlib only, imported by `import lxm3`
     "xm": 1,
     "config": 2,
     "runtime": 2,

@@ -41,7 +41,7 @@ def main(_: list[str]) -> None:
             )
         )
         if _WAIT.value:
-            for work_unit in experiment.work_units().values():
+            for work_unit in experiment.work_units.values():
                 work_unit.wait_until_complete()
         print(f"experiment {experiment.experiment_id}: {experiment.work_unit_count} work units done")
 

@@ -3,6 +3,9 @@
 Cluster jobs are cancelled with one scheduler command per cluster. Local
 tasks belong to the process that launched them (`lxm3 launch` or `lxm3
 rerun`); that process is asked to stop them, as Ctrl-C in its terminal would.
+Units that wait on a cancelled unit (`dependency=`), directly or not, in this
+or another experiment, are cancelled with it: their condition could no longer
+be decided as the user meant.
 """
 
 from __future__ import annotations
@@ -23,10 +26,14 @@ def run(namespace: argparse.Namespace) -> int:
 
 def _run(namespace: argparse.Namespace) -> int:
     from lxm3.cli.common import open_experiment
+    from lxm3.xm_cluster.dependencies import cancel_with_dependents
 
     experiment = open_experiment(namespace)
     selected = [namespace.wu] if namespace.wu is not None else None
-    report = experiment.cancel(selected)
+    report, dependents = cancel_with_dependents(experiment, selected)
+    for experiment_id, units in sorted(dependents.items()):
+        where = "" if experiment_id == experiment.experiment_id else f" of experiment {experiment_id}"
+        print(f"also cancelling work unit(s) {', '.join(map(str, sorted(units)))}{where}: they wait on it")
     what = f"work unit {namespace.wu} of experiment" if namespace.wu is not None else "experiment"
     if not report.active_tasks:
         print(f"nothing to cancel: every task of {what} {experiment.experiment_id} has ended")

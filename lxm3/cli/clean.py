@@ -1,4 +1,4 @@
-"""`lxm3 clean [--older-than DAYS] [--yes]`: remove staged files no kept experiment needs.
+"""`lxm3 clean [--older-than DAYS] [--outputs] [--yes]`: remove staged files no kept experiment needs.
 
 lxm3 0.4's flags work too: `--days` (= --older-than), `--force` (= --yes),
 `--dry_run` (show only, the default), `--project P` (only P's experiments),
@@ -16,6 +16,10 @@ clusters, and the clusters' own):
                             store does not hold once the folder is that old
     artifacts/*, runtime/*  content-addressed files no kept experiment uses,
                             once that old (never while a launch is running)
+
+Task outputs (`experiments/<id>/<wu>/<job>/outputs/`: after-files, metrics)
+are results, not staging: they stay unless `--outputs` is given; the rest of
+such an experiment's folder goes.
 
 Without `--yes` it only shows what it would remove. Nothing outside those
 three folders of a staging root is ever touched. The store keeps the
@@ -41,11 +45,28 @@ _FOLDERS = ("experiments", "artifacts", "runtime")
 _TYPES = ("job", "archive", "container")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _LIST_SCRIPT = (
-    'cd "$1" 2>/dev/null || exit 0; for d in experiments artifacts runtime; do '
+    'cd "$1" 2>/dev/null || exit 0; head -n1 .lxm3-owner 2>/dev/null | sed "s/^/@@owner /"; '
+    'for o in experiments/*/.lxm3-owner; do [ -f "$o" ] && printf "@@claim %s %s\\n" "${o%/.lxm3-owner}" "$(head -c 64 "$o")"; done; '
+    "for d in experiments artifacts runtime; do "
     '[ -d "$d" ] && find "$d" -mindepth 1 -maxdepth 1 -print; done; echo "@@old"; '
-    'for d in experiments artifacts runtime; do [ -d "$d" ] && find "$d" -mindepth 1 -maxdepth 1 -mmin +"$2" -print; done; true'
+    'for d in experiments artifacts runtime; do [ -d "$d" ] && find "$d" -mindepth 1 -maxdepth 1 -mmin +"$2" -print; done; '
+    # Experiment folders holding more than task outputs (what cleaning while keeping outputs removes).
+    'echo "@@more"; for e in experiments/*/; do [ -d "$e" ] || continue; '
+    '[ -n "$(find "$e" -mindepth 3 -maxdepth 3 ! -name outputs -print -quit; '
+    'find "$e" -mindepth 1 -maxdepth 2 ! -type d ! -name .lxm3-owner -print -quit; '
+    'find "$e" -type d -empty -print -quit)" ] && echo "${e%/}"; done; true'
 )
 _REMOVE_SCRIPT = 'cd "$1" && xargs -0 rm -rf --'
+#: Removes entries but keeps `experiments/<id>/<wu>/<job>/outputs` (and the folder's owner claim);
+#: empty folders go (a task that left no outputs keeps nothing).
+_REMOVE_KEEPING_OUTPUTS_SCRIPT = (
+    'cd "$1" || exit 1; while IFS= read -r -d "" rel; do case "$rel" in '
+    'experiments/*) find "$rel" -mindepth 3 -maxdepth 3 ! -name outputs -exec rm -rf -- {} + ; '
+    'find "$rel" -mindepth 1 -maxdepth 2 ! -type d ! -name .lxm3-owner -exec rm -f -- {} + ; '
+    'find "$rel" -mindepth 1 -type d -empty -delete; '
+    '[ -n "$(find "$rel" -mindepth 1 ! -name .lxm3-owner -print -quit)" ] || rm -rf -- "$rel" ;; '
+    '*) rm -rf -- "$rel" ;; esac; done'
+)
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +77,11 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_DAYS,
         metavar="DAYS",
         help=f"keep experiments launched or rerun within DAYS days (default {DEFAULT_DAYS:g})",
+    )
+    parser.add_argument(
+        "--outputs",
+        action="store_true",
+        help="also remove task outputs (after-files, metrics); kept by default",
     )
     parser.add_argument(
         "--yes", action="store_true", help="remove; without it, only show what would be removed"
@@ -92,20 +118,41 @@ class Place:
     transport: Any
     entries: set[str] = attrs.field(factory=set)
     old: set[str] = attrs.field(factory=set)
+    #: Experiment folders holding more than task outputs.
+    more: set[str] = attrs.field(factory=set)
+    #: The root's owner line, and experiment dir -> the store identity that claimed it.
+    owner: str | None = None
+    claims: dict[str, str] = attrs.field(factory=dict)
+
+    def belongs_to(self, identity: str) -> bool:
+        return self.owner is None or self.owner.split(" ", 1)[0] == identity
+
+    def claimed_by_other(self, rel: str, identity: str) -> bool:
+        return rel in self.claims and self.claims[rel] != identity
 
     def scan(self, minutes: int) -> None:
-        """Lists the three folders' entries, and which are older than `minutes`, in one command."""
+        """Lists the three folders' entries, which are older than `minutes`, and which experiment
+        folders hold more than outputs, in one command."""
         result = self.transport.run(["bash", "-c", _LIST_SCRIPT, "lxm3-clean", self.root, str(minutes)])
-        seen, _, old = result.stdout.partition("@@old\n")
+        seen, _, rest = result.stdout.partition("@@old\n")
+        old, _, more = rest.partition("@@more\n")
+        for line in seen.splitlines():
+            if line.startswith("@@owner "):
+                self.owner = line[len("@@owner ") :].strip()
+            elif line.startswith("@@claim "):
+                rel, _, identity = line[len("@@claim ") :].partition(" ")
+                self.claims[rel] = identity.strip()
         self.entries = {line.strip() for line in seen.splitlines() if _safe_relative(line.strip())}
         self.old = {line.strip() for line in old.splitlines() if _safe_relative(line.strip())}
+        self.more = {line.strip() for line in more.splitlines() if _safe_relative(line.strip())}
 
-    def remove(self, relatives: Sequence[str]) -> None:
-        """Removes entries (relative to the root) in one command."""
+    def remove(self, relatives: Sequence[str], *, keep_outputs: bool = True) -> None:
+        """Removes entries (relative to the root) in one command, keeping task outputs unless told."""
         checked = [rel for rel in relatives if _safe_relative(rel)]
         if checked:
+            script = _REMOVE_KEEPING_OUTPUTS_SCRIPT if keep_outputs else _REMOVE_SCRIPT
             self.transport.run(
-                ["bash", "-c", _REMOVE_SCRIPT, "lxm3-clean", self.root], input="\0".join(checked) + "\0"
+                ["bash", "-c", script, "lxm3-clean", self.root], input="\0".join(checked) + "\0"
             )
 
 
@@ -251,12 +298,21 @@ def _run(namespace: argparse.Namespace) -> int:
         except Exception as error:  # noqa: BLE001 - reported, the other places still get cleaned
             errors.append(f"{place.label}: {error}")
             continue
+        if not place.belongs_to(store.identity):
+            console().print(
+                f"{place.label}: {place.root} belongs to another lxm3 store ({place.owner}); not touched"
+            )
+            continue
         for rel in sorted(place.entries, key=_sort_key):
             folder, _, name = rel.partition("/")
             if _kind(rel) not in types:
                 continue
             if folder == "experiments":
+                if place.claimed_by_other(rel, store.identity):
+                    continue  # another store's experiment with the same id
                 experiment_id = int(name)
+                if not namespace.outputs and rel not in place.more:
+                    continue  # nothing but task outputs left, and those stay
                 if experiment_id in removable:
                     age = (now - last_activity[experiment_id]) / 86400
                     plan.append(
@@ -286,14 +342,15 @@ def _run(namespace: argparse.Namespace) -> int:
                 by_place.setdefault(id(place), (place, []))[1].append(rel)
             for place, rels in by_place.values():
                 try:
-                    place.remove(rels)
+                    place.remove(rels, keep_outputs=not namespace.outputs)
                 except Exception as error:  # noqa: BLE001 - reported, the other places still get cleaned
                     errors.append(f"{place.label}: {error}")
             cleaned = {
                 int(rel.split("/")[1]) for _, rel, _ in plan if rel.startswith("experiments/")
             } & removable
             store.mark_cleaned(sorted(cleaned))
-            out.print(f"removed {len(plan)} item(s)")
+            note = "" if namespace.outputs else " (task outputs kept; --outputs removes them too)"
+            out.print(f"removed {len(plan)} item(s){note}")
         else:
             out.print(f"would remove {len(plan)} item(s); run again with --yes to remove them")
     for message in errors:

@@ -66,6 +66,8 @@ def open_experiment(namespace: argparse.Namespace) -> ReloadedExperiment:
         return get_experiment(int(newest[0]["id"]), store=store)
     if not text.isdigit():
         raise xm.NotFoundError(f"{text!r} is not an experiment id (a number, or `last`)")
+    if int(text) >= 2**63:  # beyond SQLite's integers: no such experiment, not an OverflowError
+        raise xm.NotFoundError(f"experiment {text} does not exist in {store.path}")
     return get_experiment(int(text), store=store)
 
 
@@ -77,6 +79,8 @@ def run_reporting(body: Callable[[], int]) -> int:
         return body()
     except KeyboardInterrupt:
         return fail("interrupted", 130)
+    except OverflowError as error:  # an absurd number given for an id or a count
+        return fail(f"a number given is too large: {error}", 2)
     except BrokenPipeError:
         # `lxm3 logs ... | head`: the reader left; nothing to report (and nothing to flush at exit).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -87,6 +91,11 @@ def run_reporting(body: Callable[[], int]) -> int:
         if type(error).__name__ in ("ReloadError", "StoreError", "ConfigError", "NotFoundError"):
             return fail(str(error))
         return report(error)
+    finally:
+        # No SSH master left running after `lxm3 list/status/...` (nor its control dir).
+        from lxm3.xm_cluster import targets
+
+        targets.close_all(force=True)
 
 
 def console(stderr: bool = False) -> Console:

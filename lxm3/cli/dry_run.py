@@ -11,5 +11,5 @@ from lxm3.xm_cluster.targets import Target
 
 def print_dry_run(staged: StagedJob, target: Target) -> None:
     """Prints a staged job's scripts and the deploy/submit commands, submitting nothing."""
-    sys.stdout.write(describe_dry_run(staged, target))
+    sys.stdout.write(describe_dry_run(staged, target))  # masked by describe_dry_run
     sys.stdout.flush()

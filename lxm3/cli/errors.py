@@ -10,7 +10,9 @@ from lxm3.errors import LxmError
 
 
 def fail(message: str, code: int = 1) -> int:
-    print(f"lxm3: error: {message}", file=sys.stderr)
+    from lxm3.xm.masking import mask_text
+
+    print(f"lxm3: error: {mask_text(message)}", file=sys.stderr)
     return code
 
 

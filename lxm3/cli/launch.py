@@ -13,7 +13,11 @@ import os
 import runpy
 import signal
 import sys
+import threading
 from typing import Any
+
+#: Set once a launch was interrupted (see `_interrupted`).
+_INTERRUPTED = False
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -47,8 +51,10 @@ def run(namespace: argparse.Namespace) -> int:
     if not os.path.isfile(launcher):
         return fail(f"launcher {launcher} does not exist", 2)
     launcher_args = list(namespace.launcher_args)
-    if launcher_args[:1] == ["--"]:
-        launcher_args = launcher_args[1:]
+    if "--" in launcher_args:
+        # absl stops parsing flags at `--`: `L.py --flag X -- --other=Y` would silently ignore
+        # `--other=Y` (even `--executor=slurm`). Every launcher flag is parsed instead.
+        launcher_args.remove("--")
     for position, arg in enumerate(launcher_args):
         if arg.startswith("--lxm_config="):
             os.environ["LXM_CONFIG"] = arg.split("=", 1)[1]
@@ -77,14 +83,22 @@ def run(namespace: argparse.Namespace) -> int:
 
     # With --wait, the progress display keeps using the launch's (one) SSH connection.
     targets.keep_open(namespace.wait and not namespace.dry_run)
+    code = 1
     try:
-        return _run_launcher(path, namespace, experiment_module)
+        code = _run_launcher(path, namespace, experiment_module)
+        return code
     finally:
         targets.keep_open(False)
         targets.close_all()
         from lxm3.transport import preconnect
 
         preconnect.close_unused()
+        if _INTERRUPTED and threading.active_count() > 1:
+            # Interrupted: everything is recorded and said; do not wait for worker threads
+            # at interpreter exit, where a further Ctrl-C would kill with a different status.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
 
 
 def _run_launcher(path: str, namespace: argparse.Namespace, experiment_module: Any) -> int:
@@ -101,8 +115,8 @@ def _run_launcher(path: str, namespace: argparse.Namespace, experiment_module: A
         )
         if isinstance(exit_request.code, str):
             print(exit_request.code, file=sys.stderr)
-    except KeyboardInterrupt:
-        return fail("interrupted; local jobs were stopped", 130)
+    except KeyboardInterrupt as interrupt:
+        return _interrupted(interrupt)
     except BaseException as error:  # noqa: BLE001 - shown as one line with an exit code
         return report(error, path)
     failures = experiment_module.local_failures()
@@ -114,4 +128,21 @@ def _run_launcher(path: str, namespace: argparse.Namespace, experiment_module: A
         from lxm3.cli.progress import wait_with_progress
 
         code = wait_with_progress(experiment_module.last_experiment_id())
+    if code == 0 and experiment_module.local_failures():
+        code = 1  # the warning above named the failed tasks and their logs
     return code
+
+
+def _interrupted(interrupt: KeyboardInterrupt) -> int:
+    """One line saying what was submitted and how to cancel it; exit 130.
+
+    After a second Ctrl-C (LaunchAborted) a submission thread may still be
+    blocked on the cluster: the process exits at once instead of waiting for it.
+    """
+    from lxm3.xm_cluster.interrupts import GUARD, LaunchAborted
+
+    global _INTERRUPTED
+    _INTERRUPTED = True
+    abandoned = interrupt.abandoned if isinstance(interrupt, LaunchAborted) else None
+    print(f"lxm3: {GUARD.summary(abandoned)}", file=sys.stderr, flush=True)
+    return 130

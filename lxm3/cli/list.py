@@ -113,7 +113,18 @@ def _summarize_live(
     from lxm3.xm_cluster.status_reader import StatusReader
     from lxm3.xm_cluster.stored_jobs import group_jobs
 
-    jobs = {int(r["id"]): group_jobs(int(r["id"]), rows_by_experiment[int(r["id"])]) for r in records}
+    jobs: dict[int, list[Any]] = {}
+    corrupt: list[str] = []
+    for record in records:
+        experiment_id = int(record["id"])
+        try:
+            jobs[experiment_id] = group_jobs(experiment_id, rows_by_experiment[experiment_id])
+        except Exception as error:  # noqa: BLE001 - one bad row must not hide the other experiments
+            jobs[experiment_id] = []
+            corrupt.append(
+                f"{CORRUPT}experiment {experiment_id} in {store.path} has a corrupt job row "
+                f"({type(error).__name__}: {error}); listed as UNKNOWN"
+            )
     reader = StatusReader(store)
     states = reader.read(
         [job for experiment_jobs in jobs.values() for job in experiment_jobs],
@@ -129,7 +140,11 @@ def _summarize_live(
             for status in states[(experiment_id, job.work_unit_id, job.name)].values()
         ]
         summaries.append(_summary(record, rows_by_experiment[experiment_id], task_states))
-    return summaries, reader.errors
+    return summaries, [*corrupt, *reader.errors]
+
+
+#: Marks an error about the store itself (not a cluster that could not be asked).
+CORRUPT = "corrupt: "
 
 
 def _run(namespace: argparse.Namespace) -> int:
@@ -172,5 +187,8 @@ def _run(namespace: argparse.Namespace) -> int:
                 )
             out.print(table)
     for error in errors:
-        fail(f"cannot ask {error}; its unfinished tasks count as UNKNOWN")
+        if error.startswith(CORRUPT):
+            fail(error[len(CORRUPT) :])
+        else:
+            fail(f"cannot ask {error}; its unfinished tasks count as UNKNOWN")
     return 1 if errors else 0

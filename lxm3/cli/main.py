@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rerun": ("lxm3.cli.rerun", "resubmit the failed or cancelled tasks of an experiment"),
     "clean": ("lxm3.cli.clean", "remove staged files that no kept experiment needs"),
     "shell": ("lxm3.cli.shell", "an interactive Python shell holding a client of the configured cluster"),
+    "fetch": ("lxm3.cli.fetch", "bring task outputs (after-files, metrics) back here, only what changed"),
+    "metrics": ("lxm3.cli.metrics", "show each task's args and last metric values; plot a metric"),
 }
 
 

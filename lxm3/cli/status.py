@@ -8,7 +8,13 @@ tasks' completion files), for all units at once. `--json` prints
      "tasks": [{"index": 0, "state": "COMPLETED", "exit_code": 0}, ...]}]}
 
 with states PENDING, RUNNING, COMPLETED, FAILED, CANCELLED (tasks of a unit
-with several jobs also carry "job").
+with several jobs also carry "job"). A unit that waits on others also carries
+
+    "depends_on": [{"work_unit_id": 1, "condition": "succeeded"}]
+
+(plus "experiment_id" for another experiment's unit, "per_task": true, and
+"dependency_mode": "any" for `|`), and "reason" once its dependency can never
+hold ("dependency on work unit 1 failed").
 """
 
 from __future__ import annotations
@@ -25,10 +31,15 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 
-def status_json(experiment_id: int, results: dict[int, list[tuple[Any, dict[int, Any]]]]) -> dict[str, Any]:
+def status_json(
+    experiment_id: int,
+    results: dict[int, list[tuple[Any, dict[int, Any]]]],
+    dependency_rows: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The `--json` document for `ReloadedExperiment.task_statuses()` results."""
     from lxm3.cli.common import public_state
     from lxm3.xm.status import aggregate_state
+    from lxm3.xm_cluster.dependency_status import dependency_json
 
     units = []
     for work_unit_id, jobs in results.items():
@@ -47,7 +58,9 @@ def status_json(experiment_id: int, results: dict[int, list[tuple[Any, dict[int,
                 tasks.append(entry)
                 states.append(status.state)
         unit_state = public_state(aggregate_state(states)) if states else "UNKNOWN"
-        units.append({"work_unit_id": work_unit_id, "state": unit_state, "tasks": tasks})
+        unit = {"work_unit_id": work_unit_id, "state": unit_state, "tasks": tasks}
+        unit.update(dependency_json(work_unit_id, jobs, dependency_rows or []))
+        units.append(unit)
     return {"experiment_id": experiment_id, "work_units": units}
 
 
@@ -62,7 +75,8 @@ def _run(namespace: argparse.Namespace) -> int:
     selected = [namespace.wu] if namespace.wu is not None else None
     results = experiment.task_statuses(selected)
     if namespace.json:
-        print_json(status_json(experiment.experiment_id, results))
+        rows = experiment.store.dependencies(experiment.experiment_id)
+        print_json(status_json(experiment.experiment_id, results, rows))
         return 0
     _print_tables(experiment, results, per_task=namespace.wu is not None)
     return 0
@@ -77,6 +91,7 @@ def _print_tables(
 
     from lxm3.cli.common import console, counts_text, local_time, public_state, ranges, state_text
     from lxm3.xm.status import TaskState, aggregate_state
+    from lxm3.xm_cluster.dependency_status import dependency_lines
 
     out = console()
     record = experiment.record
@@ -120,6 +135,8 @@ def _print_tables(
                 if bad:
                     failed.append(f"work unit {work_unit_id} {job.name}: tasks {ranges(bad)}")
         out.print(table)
+        for line in dependency_lines(experiment.store.dependencies(experiment.experiment_id), results):
+            out.print(line)
         from lxm3.xm_cluster.controller.sync import controller_notes
 
         for note in controller_notes(experiment):

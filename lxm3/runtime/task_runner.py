@@ -14,8 +14,15 @@ on Python 3.6+. One task model for every backend:
 3. runs the entrypoint with the args as an argv list (never through a shell,
    so every byte arrives as given; only `ShellSafeArg` items are expanded, by
    bash, on purpose), stdout/stderr going to the task's own log files;
-4. forwards SIGTERM/SIGINT (scancel, qdel, Ctrl-C) to the program, removes the
-   working directory and exits with the program's exit code.
+4. forwards SIGTERM/SIGINT (scancel, qdel, Ctrl-C) to the program, copies the
+   job's after-files (globs in the work dir) into the task's output dir whatever
+   the exit code, removes the working directory and exits with the program's
+   exit code.
+
+Every task has an output dir that outlives the work dir,
+`<job dir>/outputs/<task>/` (`LXM_OUTPUT_DIR`, created before the program
+starts), and a metrics file in it that the program may append JSON lines to
+(`LXM_METRICS_FILE`, see `lxm3.report`).
 
 With a `container` in the job spec, step 3 runs the program inside a
 Singularity/Apptainer (or, locally, Docker/Podman) container instead: the
@@ -25,6 +32,7 @@ the task's env reaches the program through the runtime's own channels
 (APPTAINERENV_/SINGULARITYENV_ with `--no-eval`, or `docker run -e KEY`).
 """
 
+import glob
 import json
 import os
 import shutil
@@ -248,23 +256,137 @@ def task_env_keys(spec, record):
     keys = (
         set(spec.get("env", {}))
         | set(record.get("env", {}))
-        | {"LXM_TASK_ID", "LXM_NUM_TASKS", "LXM_WORKDIR"}
+        | {"LXM_TASK_ID", "LXM_NUM_TASKS", "LXM_WORKDIR", "LXM_OUTPUT_DIR", "LXM_METRICS_FILE"}
     )
     if spec["entrypoint"]["kind"] == "module":
         keys.add("PYTHONPATH")
     return sorted(keys)
 
 
-def wrap_in_container(container, workdir, env, env_keys, argv):
-    """(argv, env) that run the program in the job's container on this host."""
+def wrap_in_container(container, workdir, env, env_keys, argv, same_paths=()):
+    """(argv, env) that run the program in the job's container on this host.
+
+    `same_paths` (the task's output dir) are bound at the same path, so
+    LXM_OUTPUT_DIR and LXM_METRICS_FILE mean the same inside and out.
+    """
     binary = find_container_binary(container, env)
     no_eval = container.get("runtime") != "docker" and probe_no_eval(binary, env)
+    container = dict(container, bind=list(container.get("bind", [])) + [[p, p] for p in same_paths])
     command = container_argv(container, binary, workdir, env_keys, argv, no_eval=no_eval)
     return command, container_env(container, binary, env, env_keys)
 
 
+METRICS_NAME = "metrics.jsonl"
+
+
+def output_dir_of(spec, base, task_id):
+    """`<job dir>/outputs/<task>`: where the task's results stay after the work dir is gone."""
+    return os.path.join(resolve(base, spec.get("outputs") or "outputs"), str(task_id))
+
+
+def copy_after_files(workdir, patterns, output_dir):
+    """Copies what `patterns` (globs relative to the work dir) match into output_dir.
+
+    Paths keep their place below the work dir (`eval/*.json` -> `<out>/eval/x.json`);
+    matches outside the work dir (`../x`, symlinks out) are skipped. Returns the
+    problems met, one line each, so one unreadable file does not lose the others.
+    """
+    problems = []
+    root = os.path.realpath(workdir)
+    for pattern in patterns:
+        for match in sorted(glob.glob(os.path.join(glob.escape(workdir), pattern), recursive=True)):
+            real = os.path.realpath(match)
+            if real == root or not real.startswith(root + os.sep):
+                continue
+            relative = os.path.relpath(match, workdir)
+            try:
+                if os.path.isdir(match):
+                    for folder, _, names in os.walk(match):
+                        for name in names:
+                            source = os.path.join(folder, name)
+                            copy_one(source, os.path.join(output_dir, os.path.relpath(source, workdir)))
+                else:
+                    copy_one(match, os.path.join(output_dir, relative))
+            except OSError as error:
+                problems.append("cannot copy %s: %s" % (relative, error))
+    return problems
+
+
+def copy_one(source, destination):
+    """Copies a file under a temporary name, then renames it: a reader never sees half of it."""
+    parent = os.path.dirname(destination)
+    os.makedirs(parent, exist_ok=True)
+    temporary = os.path.join(parent, ".lxm3-%d-%s" % (os.getpid(), os.path.basename(destination)))
+    shutil.copy2(source, temporary)
+    os.rename(temporary, destination)
+
+
 def resolve(base, path):
     return path if os.path.isabs(path) else os.path.join(base, path)
+
+
+#: The exit code of a task that never ran because its dependency can no longer hold;
+#: lxm3 reports such a task CANCELLED with the reason (never FAILED).
+DEPENDENCY_NOT_MET = 121
+
+
+def read_exit_file(log_dir, task_id):
+    """The code in `<log_dir>/<task>.exit`, or None when the task left none (never ran, killed)."""
+    try:
+        with open(os.path.join(log_dir, "%d.exit" % task_id)) as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def term_holds(condition, codes):
+    """Whether a condition holds for a unit whose tasks ended with `codes` (None: no exit file).
+
+    Only called once the scheduler says every task of the unit ended, so a
+    missing exit file means the task was cancelled or killed: not a success.
+    """
+    if condition == "succeeded":
+        return all(code == 0 for code in codes)
+    if condition == "failed":
+        return any(code != 0 for code in codes)
+    return True  # finished, started: the scheduler's hold already established them
+
+
+def term_codes(term, task_id, read_code=read_exit_file):
+    """The exit codes a term looks at: every task of its unit, or only task `task_id` (per task)."""
+    codes = []
+    for job in term["jobs"]:
+        if term.get("per_task"):
+            codes.append(read_code(job["log_dir"], task_id))
+        else:
+            codes.extend(read_code(job["log_dir"], task) for task in range(job["num_tasks"]))
+    return codes
+
+
+def unmet_reason(term):
+    """Why a term can never hold, in the words `lxm3 status` shows."""
+    if term["condition"] == "failed":
+        return "dependency on %s did not fail" % (term["what"],)
+    return "dependency on %s failed" % (term["what"],)
+
+
+def dependency_block(dependency, task_id, read_code=read_exit_file):
+    """None when the job spec's dependency holds for this task, else the reason it never will.
+
+    The scheduler held the task until the units it waits on ended; what it
+    could not check itself (Grid Engine's holds wait for any end; a split
+    array's "failed") is checked here, from the units' recorded exit files.
+    """
+    terms = dependency.get("terms", [])
+    results = [(term, term_holds(term["condition"], term_codes(term, task_id, read_code))) for term in terms]
+    if not results:
+        return None
+    if dependency.get("mode") == "any":
+        return None if any(ok for _, ok in results) else unmet_reason(results[0][0])
+    for term, ok in results:
+        if not ok:
+            return unmet_reason(term)
+    return None
 
 
 def run_pack(spec_path, task_ids, parallel):
@@ -329,11 +451,40 @@ def main(argv):
     if len(argv) != 3:
         sys.stderr.write("usage: task_runner.py JOB_SPEC.json [--parallel N] TASK_ID [TASK_ID...]\n")
         return 2
+    child = None
+    pending = []  # signals that arrived while no program was running to receive them
+
+    received = []  # every stop signal that reached the runner
+
+    def forward(signum, _frame):
+        received.append(signum)
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+        else:
+            pending.append(signum)
+
+    # First of all, so a cancel that comes while the task is prepared is never lost.
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+
+    def warn(signum, _frame):
+        # A warning before the walltime or a suspend (Slurm --signal=B:USR1@60, Grid Engine
+        # -notify): the program may checkpoint; the runner itself carries on.
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    for name in ("SIGUSR1", "SIGUSR2", "SIGURG"):
+        signal.signal(getattr(signal, name), warn)
     spec_path = os.path.abspath(argv[1])
     task_id = int(argv[2])
     base = os.path.dirname(spec_path)
     with open(spec_path, "rb") as handle:
         spec = json.loads(handle.read().decode("utf-8"))
+    log_dir = spec.get("log_dir")
+    if spec.get("dependency"):
+        reason = dependency_block(spec["dependency"], task_id)
+        if reason is not None:
+            return not_run(resolve(base, log_dir) if log_dir else None, task_id, reason)
     record = read_task(resolve(base, spec["table"]), resolve(base, spec["index"]), task_id)
 
     env = dict(os.environ)
@@ -347,28 +498,17 @@ def main(argv):
         workdir_root = tempfile.gettempdir()
     workdir = tempfile.mkdtemp(prefix="lxm3-%s-%d-" % (spec.get("name", "task"), task_id), dir=workdir_root)
     env["LXM_WORKDIR"] = workdir
+    output_dir = output_dir_of(spec, base, task_id)
+    os.makedirs(output_dir, 0o700, exist_ok=True)
+    env["LXM_OUTPUT_DIR"] = output_dir
+    env["LXM_METRICS_FILE"] = os.path.join(output_dir, METRICS_NAME)
 
-    log_dir = spec.get("log_dir")
     stdout = stderr = None  # type: typing.Optional[typing.BinaryIO]
     if log_dir:
         log_dir = resolve(base, log_dir)
-        stdout = open(os.path.join(log_dir, "%d.out" % task_id), "ab")
-        stderr = open(os.path.join(log_dir, "%d.err" % task_id), "ab")
+        stdout = open_private(os.path.join(log_dir, "%d.out" % task_id))
+        stderr = open_private(os.path.join(log_dir, "%d.err" % task_id))
 
-    child = None
-    pending = []  # signals that arrived while no program was running to receive them
-
-    received = []  # every stop signal that reached the runner
-
-    def forward(signum, _frame):
-        received.append(signum)
-        if child is not None and child.poll() is None:
-            child.send_signal(signum)
-        else:
-            pending.append(signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
     try:
         if spec.get("archive"):
             extract_archive(resolve(base, spec["archive"]), workdir)
@@ -379,7 +519,7 @@ def main(argv):
         try:
             if spec.get("container"):
                 program, env = wrap_in_container(
-                    spec["container"], workdir, env, task_env_keys(spec, record), program
+                    spec["container"], workdir, env, task_env_keys(spec, record), program, [output_dir]
                 )
             if not pending:  # cancelled (scancel, qdel, Ctrl-C) while preparing: never start
                 child = subprocess.Popen(program, cwd=workdir, env=env, stdout=stdout, stderr=stderr)
@@ -401,6 +541,8 @@ def main(argv):
         )
         code = 126
     finally:
+        for problem in copy_after_files(workdir, spec.get("after_files") or [], output_dir):
+            (stderr or sys.stderr.buffer).write(("lxm3: after-files: %s\n" % (problem,)).encode())
         shutil.rmtree(workdir, ignore_errors=True)
         for log_handle in (stdout, stderr):
             if log_handle is not None:
@@ -417,11 +559,27 @@ def main(argv):
     return code
 
 
+def not_run(log_dir, task_id, reason):
+    """Ends a task whose dependency can never hold, without running its program."""
+    message = ("lxm3: task %d not run: %s\n" % (task_id, reason)).encode("utf-8")
+    if log_dir:
+        with open(os.path.join(log_dir, "%d.err" % task_id), "ab") as handle:
+            handle.write(message)
+        write_exit_code(log_dir, task_id, DEPENDENCY_NOT_MET)
+    sys.stderr.write(message.decode("utf-8"))
+    return DEPENDENCY_NOT_MET
+
+
+def open_private(path):
+    """Opens a log for appending, created 0600 (the program may print secrets); umask untouched."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+
+
 def write_exit_code(log_dir, task_id, code):
     """Leaves `<task>.exit` as the completion signal, atomically (temp, then rename)."""
     final = os.path.join(log_dir, "%d.exit" % task_id)
     temporary = final + ".tmp%d" % os.getpid()
-    with open(temporary, "w") as handle:
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
         handle.write("%d\n" % code)
     os.rename(temporary, final)
 

@@ -10,6 +10,7 @@ cost the same as a 10-task one. The reader is `task_runner.read_task`.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,55 @@ class TaskValueError(LxmError, ValueError):
 
 def _check_text(value: str, what: str) -> str:
     if "\0" in value:
-        raise TaskValueError(f"{what} contains a NUL byte, which no program can receive: {value!r}")
+        # The value itself is not shown: it may be a secret (an API key in the env).
+        raise TaskValueError(
+            f"{what} contains a NUL byte at character {value.index(chr(0))} of {len(value)}, which no program can receive"
+        )
     return value
+
+
+#: Linux passes at most this many bytes in ONE argument or `NAME=value` string (MAX_ARG_STRLEN).
+MAX_ARG_STRLEN = 32 * 4096
+#: Room left in the OS limit on argv + environment for what the cluster adds (its own env).
+_ENV_HEADROOM = 256 * 1024
+
+
+def arg_max() -> int:
+    """The OS limit on argv + environment, bytes (this machine's; clusters are alike)."""
+    try:
+        return int(os.sysconf("SC_ARG_MAX"))
+    except (ValueError, OSError, AttributeError):
+        return 2 * 1024 * 1024
+
+
+def check_sizes(task_id: int, args: Sequence[str], env: Mapping[str, str]) -> None:
+    """Raises TaskValueError for a task whose program could not be started (E2BIG).
+
+    Checked at launch, so a 10 MB argument is one line naming the task now,
+    not "Argument list too long" in a log once the job ran.
+    """
+    total = 0
+    for position, arg in enumerate(args):
+        size = len(arg.encode("utf-8", "surrogateescape")) + 1
+        if size > MAX_ARG_STRLEN:
+            raise TaskValueError(
+                f"task {task_id}: argument {position} is {size - 1} bytes; one argument can be at most "
+                f"{MAX_ARG_STRLEN - 1} bytes (pass large data in a file)"
+            )
+        total += size + 8
+    for key, value in env.items():
+        size = len(key.encode()) + len(value.encode("utf-8", "surrogateescape")) + 2
+        if size > MAX_ARG_STRLEN:
+            raise TaskValueError(
+                f"task {task_id}: env {key} is {size} bytes; one variable can be at most {MAX_ARG_STRLEN - 1} bytes"
+            )
+        total += size + 8
+    limit = arg_max() - _ENV_HEADROOM
+    if total > limit:
+        raise TaskValueError(
+            f"task {task_id}: its arguments and environment take {total} bytes; the OS limit leaves {limit} "
+            "(pass large data in a file)"
+        )
 
 
 #: One encoder for every line: `json.dumps(..., separators=...)` builds a new one per call.
@@ -50,16 +98,20 @@ def encode_task(args: Sequence[Any], env: Mapping[str, str], task_id: int) -> by
         if not key or "=" in key or "\0" in key:
             raise TaskValueError(f"task {task_id}: invalid environment variable name {key!r}")
         env_out[key] = _check_text(str(value), f"task {task_id}: env {key}")
+    check_sizes(task_id, [item if isinstance(item, str) else item[SHELL_ITEM_KEY] for item in items], env_out)
     return (_ENCODER.encode({"args": items, "env": env_out}) + "\n").encode("utf-8")
 
 
 def write_task_table(directory: Path, tasks: Iterable[tuple[Sequence[Any], Mapping[str, str]]]) -> int:
     """Writes `tasks.jsonl` and `tasks.idx` into `directory`; returns the task count."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     offsets = bytearray()
     count = 0
+    # 0600: the table holds every task's env (API keys); the cluster side is 0600 too.
+    descriptor = os.open(directory / TABLE_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
     pack = INDEX_ENTRY.pack
-    with open(directory / TABLE_NAME, "wb", buffering=1 << 20) as table:
+    with open(descriptor, "wb", buffering=1 << 20) as table:
         offset = 0
         for task_id, (args, env) in enumerate(tasks):
             line = encode_task(args, env, task_id)
@@ -67,5 +119,7 @@ def write_task_table(directory: Path, tasks: Iterable[tuple[Sequence[Any], Mappi
             table.write(line)
             offset += len(line)
             count += 1
-    (directory / INDEX_NAME).write_bytes(bytes(offsets))
+    index = directory / INDEX_NAME
+    index.write_bytes(bytes(offsets))
+    index.chmod(0o600)
     return count

@@ -129,6 +129,8 @@ class RenderRequest:
     index_map: str | None = None
     #: Tasks of a packed array task run at once (1: one after another).
     pack_parallel: int = 1
+    #: What the job waits for (a `lxm3.schedulers.dependency.ResolvedDependency`), if anything.
+    dependency: Any = None
 
     @property
     def directives(self) -> JobDirectives:
@@ -410,3 +412,13 @@ class Scheduler(abc.ABC):
     def known_max_array_size(self, transport: Transport) -> int | None:
         """The array limit if known without contacting the cluster (e.g. cached), else None."""
         return None
+
+    #: Words of a refusal caused by an array larger than the cluster allows (a stale cached limit).
+    array_limit_refusals: ClassVar[tuple[str, ...]] = ()
+
+    def is_array_limit_refusal(self, message: str) -> bool:
+        """True when the scheduler refused a submission because the array was too large."""
+        return any(words in message for words in self.array_limit_refusals)
+
+    def forget_max_array_size(self) -> None:
+        """Drops the cached array limit, so the next `max_array_size` asks the cluster again."""

@@ -13,11 +13,12 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from lxm3.runtime.task_runner import write_exit_code
+from lxm3.runtime.task_runner import DEPENDENCY_NOT_MET, term_holds, unmet_reason, write_exit_code
 from lxm3.schedulers.base import (
     ArrayChunk,
     JobScript,
@@ -57,8 +58,11 @@ class LocalJob:
         label: str,
         echo: bool,
         task_ids: list[int] | None = None,
+        hold: Callable[[int], bool | str | None] | None = None,
     ) -> None:
         self.job_id = job_id
+        #: A dependency's gate: True (run), a reason (never: cancel), None (not yet).
+        self.hold = hold
         #: Global task id at each array position (a rerun's index map); None: offset + position.
         self.task_ids = task_ids
         self.script = script
@@ -97,14 +101,38 @@ class LocalJob:
         while (task := self._next()) is not None:
             self._run(task)
 
+    def _await_hold(self, task: int) -> str | None:
+        """Waits until the task's dependency holds (None) or never will (the reason)."""
+        assert self.hold is not None
+        while not self._cancelled:
+            decision = self.hold(task)
+            if decision is True:
+                return None
+            if isinstance(decision, str):
+                return decision
+            time.sleep(0.05)
+        return None  # cancelled while held: `_run` reports it
+
     def _run(self, task: int) -> None:
         env = dict(os.environ, LXM_ARRAY_INDEX=str(task - self.chunk.offset))
         global_id = task if self.task_ids is None else self.task_ids[task - self.chunk.offset]
         out_path = self.log_dir / f"{global_id}.out"
         err_path = self.log_dir / f"{global_id}.err"
+        reason = self._await_hold(task) if self.hold is not None else None
+        if reason is not None:
+            with open(err_path, "ab") as err_log:
+                err_log.write(f"lxm3: task {global_id} not run: {reason}\n".encode())
+            write_exit_code(str(self.log_dir), global_id, DEPENDENCY_NOT_MET)
+            with self._lock:
+                self._statuses[task] = TaskStatus(
+                    task, TaskState.CANCELLED, exit_code=None, message=reason, job_id=self.job_id
+                )
+            return
         terminal = getattr(sys.stdout, "buffer", None) if self.echo else None
         terminal_err = getattr(sys.stderr, "buffer", None) if self.echo else None
-        prefix = f"[{self.label} {global_id}] ".encode()
+        # Escaped: a job name with a newline must not break the terminal's lines.
+        shown = self.label.encode("unicode_escape").decode("ascii")
+        prefix = f"[{shown} {global_id}] ".encode()
         with open(out_path, "ab") as out_log, open(err_path, "ab") as err_log:
             with self._lock:
                 if self._cancelled:
@@ -214,10 +242,52 @@ class LocalScheduler(Scheduler):
                 request.label,
                 self.echo,
                 task_ids,
+                hold=None if request.dependency is None else self._gate(request.dependency),
             )
             self._jobs[job_id] = job
             submitted.append(SubmittedJob(job_id, request.chunk, script.path))
         return submitted
+
+    def _gate(self, dependency: Any) -> Callable[[int], bool | str | None]:
+        """The in-process hold of a dependent job: the same conditions as on a cluster."""
+
+        def term_state(term: Any, task: int) -> bool | None:
+            statuses: list[TaskStatus] = []
+            for job in term.jobs:
+                for job_id in job.job_ids:
+                    local = self._jobs.get(job_id)
+                    if local is None:
+                        return False  # not run by this process: it can never be seen to end
+                    known = local.statuses()
+                    statuses.extend([known[task]] if term.per_task and task in known else known.values())
+            if term.condition == "started":
+                return True if any(s.state is not TaskState.PENDING for s in statuses) else None
+            if not all(s.state.is_terminal for s in statuses):
+                return None
+            codes = [
+                0
+                if s.state is TaskState.COMPLETED
+                else (s.exit_code or 1)
+                if s.state is TaskState.FAILED
+                else None
+                for s in statuses
+            ]
+            return term_holds(term.condition, codes)
+
+        def decide(task: int) -> bool | str | None:
+            states = [(term, term_state(term, task)) for term in dependency.terms]
+            if dependency.mode == "any":
+                if any(state is True for _, state in states):
+                    return True
+                if any(state is None for _, state in states):
+                    return None
+                return unmet_reason(states[0][0].runner_spec())
+            for term, state in states:
+                if state is False:
+                    return unmet_reason(term.runner_spec())
+            return None if any(state is None for _, state in states) else True
+
+        return decide
 
     def query(self, transport: Transport, jobs: Sequence[SubmittedJob]) -> dict[str, dict[int, TaskStatus]]:
         del transport

@@ -137,6 +137,14 @@ class GridEngineScheduler(Scheduler):
             derived.append(("-t", f"1-{chunk.array_size}"))
             if wanted.max_parallel:
                 derived.append(("-tc", str(wanted.max_parallel)))
+        if request.dependency is not None:
+            from lxm3.schedulers.dependency import sge_holds
+
+            hold, hold_array, _ = sge_holds(request.dependency, chunk)
+            if hold:
+                derived.append(("-hold_jid", ",".join(hold)))
+            if hold_array:
+                derived.append(("-hold_jid_ad", ",".join(hold_array)))
         # Grid Engine executors derive only valued options (`Directive`s).
         derived.extend(tuple(str(part) for part in directive) for directive in wanted.requirements)
         lines = [format_directive(directive) for directive in derived]
@@ -375,6 +383,11 @@ class GridEngineScheduler(Scheduler):
                 raise SchedulerError(f"qdel {' '.join(job_ids)} failed on {transport.label}: {reason}")
 
     # ----- limits -----
+    array_limit_refusals = ("you tried to submit a job with more than",)
+
+    def forget_max_array_size(self) -> None:
+        self._max_array_size = None
+
     def max_array_size(self, transport: Transport) -> int:
         """`max_aj_tasks` of the global configuration (asked once per scheduler)."""
         if self._max_array_size is None:

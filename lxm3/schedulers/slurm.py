@@ -117,6 +117,11 @@ class SlurmScheduler(Scheduler):
             if wanted.max_parallel and chunk.array_size > 1:
                 array += f"%{wanted.max_parallel}"
             derived.append(("array", array))
+        if request.dependency is not None:
+            from lxm3.schedulers.dependency import slurm_dependency
+
+            derived.append(("dependency", slurm_dependency(request.dependency, chunk)[0]))
+            derived.append(("kill-on-invalid-dep", "yes"))
         derived.extend((str(name), value) for name, value, *_ in wanted.requirements)
         resources: dict[str, str | None] = dict(wanted.resources)
         directives = [(name, value) for name, value in derived if name not in resources]
@@ -156,7 +161,7 @@ class SlurmScheduler(Scheduler):
         """ONE remote command: sacct; if that fails, squeue and the runner's exit files."""
         ids = ",".join(job.job_id for job in jobs)
         lines = [
-            f"sacct -X -n -P -o {SACCT_FORMAT} -j {ids}",
+            f"sacct -X -D -n -P -o {SACCT_FORMAT} -j {ids}",
             "rc=$?",
             'if [ "$rc" = 0 ]; then exit 0; fi',
             f"sq=$(squeue -h -t all -O {shlex.quote(SQUEUE_FORMAT)} -j {ids} 2>&1)",
@@ -261,6 +266,13 @@ class SlurmScheduler(Scheduler):
         ):
             return int(entry["value"])
         return None
+
+    array_limit_refusals = ("Invalid job array specification",)
+
+    def forget_max_array_size(self) -> None:
+        cached = self._read_cache()
+        if cached.pop("max_array_size", None) is not None:
+            self._write_cache(cached)
 
     def max_array_size(self, transport: Transport) -> int:
         """`MaxArraySize` (indices run 0..MaxArraySize-1, so that many tasks per array)."""

@@ -86,7 +86,7 @@ def map_state(state: str) -> tuple[TaskState, str]:
     """A Slurm state (`CANCELLED by 1001`, `OUT_OF_MEMORY`, `R`) -> lxm3 state and message."""
     word = state.strip().split(" ", 1)[0].rstrip("+").upper()
     if word in _PENDING_STATES:
-        return TaskState.PENDING, ""
+        return TaskState.PENDING, word if word.startswith("REQUEUE") else ""
     if word in _RUNNING_STATES:
         return TaskState.RUNNING, ""
     if word == "COMPLETED":
@@ -145,6 +145,8 @@ def parse_rows(
     """
     by_id = {job.job_id: job for job in jobs}
     result: dict[str, dict[int, TaskStatus]] = {}
+    #: Rows seen per task: `sacct -D` lists every attempt of a requeued task, oldest first.
+    attempts: dict[tuple[str, int], int] = {}
     for line in lines:
         fields = line.strip().split("|")
         if len(fields) < 2:
@@ -167,7 +169,11 @@ def parse_rows(
         for index in indices:
             if 0 <= index < job.chunk.count:
                 task = job.chunk.offset + index
-                tasks[task] = _status(job, task, state, exit_code, message)
+                attempt = attempts[(job.job_id, task)] = attempts.get((job.job_id, task), 0) + 1
+                shown = message
+                if attempt > 1:  # requeued (preemption, node failure, scontrol requeue)
+                    shown = f"attempt {attempt}" + (f", {message}" if message else "")
+                tasks[task] = _status(job, task, state, exit_code, shown)
     return result
 
 

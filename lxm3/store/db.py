@@ -48,6 +48,35 @@ class StoreError(LxmError, RuntimeError):
     """The experiment database cannot be opened or is damaged."""
 
 
+def _open_private(path: Path) -> str:
+    """Creates the store file 0600 in a 0700 dir (it holds args and env); "read-only" if it cannot be written.
+
+    SQLite gives its -wal and -shm files the database file's permissions.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:  # EACCES, EPERM, EROFS
+        if path.exists() and os.access(path, os.R_OK):
+            return "read-only"
+        raise StoreError(f"cannot open the experiment store {path}: {error.strerror}") from None
+    try:
+        if os.fstat(descriptor).st_mode & 0o077:
+            os.fchmod(descriptor, 0o600)  # made by an older lxm3
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+    probe = path.parent / f".{path.name}.w{os.getpid()}"
+    try:  # SQLite must create its -wal file beside it (os.access is blind to read-only mounts)
+        probe.touch()
+        probe.unlink()
+    except OSError:
+        return "read-only"
+    return "read-write"
+
+
 def default_store_path() -> Path:
     explicit = os.environ.get("LXM3_STORE")
     if explicit:
@@ -61,8 +90,12 @@ class ExperimentStore:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_store_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        #: Set when the file can only be read: reads work, writes raise StoreError.
+        self.read_only = False
+        if _open_private(self.path) == "read-only":
+            self.read_only = True
+            return
         try:
             with self._transaction() as db:
                 self._migrate(db)
@@ -73,6 +106,14 @@ class ExperimentStore:
         db = getattr(self._local, "db", None)
         # A connection must never cross a fork (multiprocessing): open a fresh one in the child.
         if db is None or getattr(self._local, "pid", None) != os.getpid():
+            if self.read_only:
+                db = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None
+                )
+                db.row_factory = sqlite3.Row
+                self._local.db = db
+                self._local.pid = os.getpid()
+                return db
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA busy_timeout=30000")
@@ -83,6 +124,8 @@ class ExperimentStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            raise StoreError(f"the experiment store {self.path} is read-only; this command needs to write it")
         db = self._connection()
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -223,9 +266,31 @@ class ExperimentStore:
             )
             return int(cursor.lastrowid or 0)
 
+    def add_dependencies(
+        self, experiment_id: int, work_unit_id: int, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Records what a work unit waits on (see `lxm3.xm_cluster.dependencies.store_rows`)."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO dependencies (experiment_id, work_unit_id, mode, on_experiment_id, on_work_unit_id,"
+                " condition, per_task) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        experiment_id,
+                        work_unit_id,
+                        row["mode"],
+                        row["on_experiment_id"],
+                        row["on_work_unit_id"],
+                        row["condition"],
+                        int(bool(row.get("per_task"))),
+                    )
+                    for row in rows
+                ],
+            )
+
     def set_final(self, states: Mapping[int, Mapping[int, Mapping[str, Any]]]) -> None:
         """Caches the final task states of job rows: row id -> {task: {"state", "exit_code", ...}}."""
-        if not states:
+        if not states or self.read_only:  # a cache: a read-only store just asks again next time
             return
         with self._transaction() as db:
             db.executemany(
@@ -243,6 +308,19 @@ class ExperimentStore:
         now = time.time()
         with self._transaction() as db:
             db.executemany("UPDATE experiments SET cleaned = ? WHERE id = ?", [(now, i) for i in ids])
+
+    def discard_if_empty(self, experiment_id: int) -> bool:
+        """Deletes an experiment that recorded no job (a launch that submitted nothing)."""
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM jobs WHERE experiment_id = ? LIMIT 1", (experiment_id,)).fetchone():
+                return False
+            for table, column in (
+                ("work_units", "experiment_id"),
+                ("attempts", "experiment_id"),
+                ("experiments", "id"),
+            ):
+                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (experiment_id,))
+            return True
 
     # ----- reads -----
     def experiment(self, experiment_id: int) -> dict[str, Any] | None:
@@ -309,6 +387,30 @@ class ExperimentStore:
     def job_records(self, experiment_id: int, work_unit_id: int | None = None) -> list[JobRecord]:
         """The typed records of every job attempt, oldest first."""
         return [JobRecord.from_row(row) for row in self.jobs(experiment_id, work_unit_id)]
+
+    def dependencies(self, experiment_id: int) -> list[dict[str, Any]]:
+        """What the experiment's work units wait on, one row per condition."""
+        rows = (
+            self._connection()
+            .execute("SELECT * FROM dependencies WHERE experiment_id = ? ORDER BY rowid", (experiment_id,))
+            .fetchall()
+        )
+        return [dict(row) for row in rows]
+
+    def dependents(self, units: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+        """Rows of the work units (of any experiment) that wait on the given (experiment, work unit)s."""
+        result: list[dict[str, Any]] = []
+        for experiment_id, work_unit_id in units:
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT * FROM dependencies WHERE on_experiment_id = ? AND on_work_unit_id = ? ORDER BY rowid",
+                    (experiment_id, work_unit_id),
+                )
+                .fetchall()
+            )
+            result.extend(dict(row) for row in rows)
+        return result
 
     def jobs_of(self, experiment_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
         """Job rows of many experiments in one query: experiment id -> rows, oldest first."""

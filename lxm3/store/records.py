@@ -140,7 +140,10 @@ class JobRecord:
     @property
     def task_ids(self) -> list[int]:
         """The global ids of the tasks this attempt ran, in array order."""
-        return [task for chunk in self.chunks for task in chunk.task_ids]
+        ids = [task for chunk in self.chunks for task in chunk.task_ids]
+        if not ids and isinstance(self.final, dict):  # recorded as failed before any submission
+            return sorted(int(task) for task in self.final)
+        return ids
 
     @property
     def is_partial(self) -> bool:

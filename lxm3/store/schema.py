@@ -1,6 +1,6 @@
 """The store's schema: numbered migrations, each run once (see `ExperimentStore._migrate`).
 
-What a row knows (schema 2):
+What a row knows (schema 3):
 
     experiments   title, project, launcher, argv, cwd, git state, config path;
                   the launching process (pid, host, start time); `cleaned`
@@ -16,6 +16,9 @@ What a row knows (schema 2):
                   rerun scripts), the process that submitted it (it runs Local
                   jobs), and `final`, the task states cached once all of the
                   row's tasks ended
+    dependencies  one row per condition a work unit waits on (`mode` all/any,
+                  the unit waited on, possibly of another experiment, the
+                  condition and whether it pairs tasks one by one)
 """
 
 from __future__ import annotations
@@ -89,6 +92,21 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN final TEXT;
     UPDATE jobs SET log_dir = remote_dir || '/logs';
     CREATE INDEX experiments_by_created ON experiments(created);
+    """,
+    # 3: the dependency graph: one row per condition a work unit waits on (`mode` all/any,
+    #    the unit waited on, possibly of another experiment, the condition, task by task or not).
+    """
+    CREATE TABLE dependencies (
+        experiment_id INTEGER NOT NULL,
+        work_unit_id INTEGER NOT NULL,
+        mode TEXT NOT NULL,
+        on_experiment_id INTEGER NOT NULL,
+        on_work_unit_id INTEGER NOT NULL,
+        condition TEXT NOT NULL,
+        per_task INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX dependencies_by_unit ON dependencies(experiment_id, work_unit_id);
+    CREATE INDEX dependencies_by_predecessor ON dependencies(on_experiment_id, on_work_unit_id);
     """,
 ]
 

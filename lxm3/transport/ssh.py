@@ -259,6 +259,9 @@ class SSHTransport(Transport):
                     encoding="utf-8",
                     errors="replace",
                     timeout=timeout,
+                    # Out of the terminal's process group: a Ctrl-C meant for lxm3 must not
+                    # kill a submission half way (lxm3 decides what to wait for, see interrupts.py).
+                    start_new_session=True,
                 )
             except subprocess.TimeoutExpired as error:
                 raise TransportError(f"{argv[0]} on {self.label} timed out after {timeout} s") from error
@@ -296,11 +299,22 @@ class SSHTransport(Transport):
             payload = "\0".join(files)
         argv += [f"{local_dir}/", f"{self.host}:{remote_dir}/"]
         with self._sessions:
-            completed = subprocess.run(argv, input=payload, capture_output=True, text=True)
+            completed = subprocess.run(
+                argv, input=payload, capture_output=True, text=True, start_new_session=True
+            )
         if completed.returncode != 0:
-            detail = completed.stderr.strip().splitlines()
+            detail = [line for line in completed.stderr.strip().splitlines() if line.strip()]
+            # rsync's own summary ("rsync error: ... (code 255)") says less than the line before it.
+            cause = [line for line in detail if not line.startswith(("rsync error", "rsync: connection"))]
+            if completed.returncode == 255 or any("connection" in line.lower() for line in detail):
+                raise TransportError(
+                    f"lost the connection to {self.label} while sending files to {remote_dir}"
+                    + (f": {cause[-1]}" if cause else "")
+                    + "; nothing was submitted, launch again"
+                )
             raise TransportError(
-                f"rsync to {self.label}:{remote_dir} failed: {detail[-1] if detail else completed.returncode}"
+                f"rsync to {self.label}:{remote_dir} failed: "
+                f"{(cause or detail)[-1] if detail else completed.returncode}"
             )
         match = _BYTES_SENT.search(completed.stdout)
         sent = int(re.sub(r"[,.]", "", match.group(1))) if match else 0
@@ -311,7 +325,7 @@ class SSHTransport(Transport):
         self.connect()
         command = [*self.ssh_argv(), self.host, "--", shlex.join(["cat", remote_path])]
         with self._sessions:
-            completed = subprocess.run(command, capture_output=True)
+            completed = subprocess.run(command, capture_output=True, start_new_session=True)
         if completed.returncode != 0:
             detail = completed.stderr.decode(errors="replace").strip().splitlines()
             raise TransportError(

@@ -11,6 +11,7 @@ from lxm3.xm.args import SequentialArgs, UserArgs, merge_args
 from lxm3.xm.awaitables import UnitFuture, WorkUnitCompletedAwaitable
 from lxm3.xm.compute_units import GB, KB, MB, PB, TB, Day, GiB, Hr, KiB, MiB, Min, PiB, Sec, TiB, vCPU
 from lxm3.xm.core import Experiment
+from lxm3.xm.dependencies import Condition, Dependency, DependencyError
 from lxm3.xm.errors import (
     ExperimentUnitError,
     ExperimentUnitFailedError,
@@ -96,10 +97,13 @@ __all__ = [
     "Binary",
     "BinaryDependency",
     "CommandList",
+    "Condition",
     "Constraint",
     "Container",
     "ContextAnnotations",
     "Day",
+    "Dependency",
+    "DependencyError",
     "Dockerfile",
     "Executable",
     "ExecutableSpec",

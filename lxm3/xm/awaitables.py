@@ -26,7 +26,13 @@ class UnitFuture(Generic[T]):
     def result(self, timeout: float | None = None) -> T:
         """Blocks until the launch finished (sync code only) and returns its value."""
         if isinstance(self._future, concurrent.futures.Future):
-            return self._future.result(timeout)
+            if timeout is not None:
+                return self._future.result(timeout)
+            while True:  # short waits keep Ctrl-C responsive (see Experiment._run_sync)
+                try:
+                    return self._future.result(0.1)
+                except concurrent.futures.TimeoutError:
+                    continue
         return self._future.result()
 
     def exception(self, timeout: float | None = None) -> BaseException | None:

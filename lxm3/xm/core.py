@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from lxm3.xm import job_blocks
 from lxm3.xm.awaitables import UnitFuture, WorkUnitCompletedAwaitable
+from lxm3.xm.dependencies import Dependency, flatten
 from lxm3.xm.errors import (  # noqa: F401 - XManager scripts and tests reach these through `xm.core`
     ExperimentUnitError,
     ExperimentUnitFailedError,
@@ -120,23 +121,57 @@ class Experiment(abc.ABC):
         return self
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
         try:
             try:
+                if interrupted:
+                    self._on_interrupt()
+                    self._cancel_pending_tasks()
                 self._wait_for_tasks_sync()
                 if exc_type is None:
                     self._run_sync(self._on_exit(abrupt=False))
             except KeyboardInterrupt:
+                if not interrupted:
+                    self._on_interrupt()
+                    self._cancel_pending_tasks()
                 self._run_sync(self._on_exit(abrupt=True))
                 raise
+            except BaseException:
+                if not interrupted:
+                    raise
+                # A launch task failing because of the interrupt: the interrupt is the news.
             if exc_type is not None:
                 self._run_sync(self._on_exit(abrupt=True))
         finally:
             loop, self._loop = self._loop, None
             if loop is not None:
+                self._cancel_pending_tasks(loop)
                 loop.call_soon_threadsafe(loop.stop)
                 if self._loop_thread is not None:
                     self._loop_thread.join(timeout=5)
                 loop.close()
+
+    def _on_interrupt(self) -> None:
+        """Backend hook for Ctrl-C/SIGTERM: stop submitting, settle what is in flight."""
+
+    def _cancel_pending_tasks(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Cancels the loop's unfinished tasks and lets them unwind (no "Task was destroyed")."""
+        loop = loop or self._loop
+        if loop is None or not loop.is_running():
+            return
+
+        async def cancel_all() -> None:
+            current = asyncio.current_task()
+            pending = [task for task in asyncio.all_tasks() if task is not current]
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+
+        try:
+            asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(timeout=10)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            pass
 
     async def __aenter__(self) -> Experiment:
         self._in_async_context = True
@@ -176,7 +211,13 @@ class Experiment(abc.ABC):
         if loop is not None and loop.is_running() and not self._in_async_context:
             future = asyncio.run_coroutine_threadsafe(coroutine, loop)
             try:
-                return future.result()
+                # Short waits, not one long one: a signal delivered to another thread only
+                # runs its Python handler (Ctrl-C) once the main thread wakes up.
+                while True:
+                    try:
+                        return future.result(timeout=0.1)
+                    except concurrent.futures.TimeoutError:
+                        continue
             except BaseException:
                 future.cancel()  # e.g. Ctrl-C: don't leave the coroutine pending on the loop
                 raise
@@ -226,13 +267,18 @@ class Experiment(abc.ABC):
         *,
         role: ExperimentUnitRole = WorkUnitRole(),
         identity: str = "",
+        dependency: Dependency | None = None,
     ) -> UnitFuture[Any]:
         """Adds a unit running `job`; returns a future of the unit (awaitable).
 
         `args` are the unit's arguments: for a job generator its keyword args,
         for a Job `{"args": ..., "env_vars": ...}` overrides, for a JobGroup
-        such dicts keyed by job name.
+        such dicts keyed by job name. `dependency` (e.g.
+        `a.after_succeeded() & b.after_succeeded()`) makes the scheduler hold
+        the unit's jobs until it holds; see `lxm3.xm.dependencies`.
         """
+        if dependency is not None:
+            flatten(dependency)  # a malformed expression fails here, before an id is reserved
         if self._loop is None:
             # Checked before creating the unit, so a misplaced add reserves no work unit id.
             raise RuntimeError("use the experiment inside `with` or `async with` before adding jobs")
@@ -241,7 +287,7 @@ class Experiment(abc.ABC):
             role = job.role
         unit = self._create_experiment_unit(args, role, identity)
         self._units.append(unit)
-        launched = unit.add(job, args)
+        launched = unit.add(job, args, dependency=dependency)
 
         async def launch() -> ExperimentUnit:
             await launched

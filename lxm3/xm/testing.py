@@ -31,7 +31,10 @@ class TestWorkUnit(WorkUnit):
         super().__init__(experiment, work_unit_id, args, role)
         self._test_experiment = experiment
 
-    async def _launch_job_group(self, job_group: job_blocks.JobGroup, args_view: Mapping[str, Any]) -> None:
+    async def _launch_job_group(
+        self, job_group: job_blocks.JobGroup, args_view: Mapping[str, Any], dependency: Any = None
+    ) -> None:
+        del dependency  # nothing runs, so nothing waits
         self._test_experiment.launched_jobs.extend(job_group.jobs.values())
         self._test_experiment.launched_jobs_args.append(args_view)
 

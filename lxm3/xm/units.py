@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxm3.xm import job_blocks, job_operators
 from lxm3.xm.awaitables import UnitFuture, WorkUnitCompletedAwaitable
+from lxm3.xm.dependencies import After, Condition, Dependency
 from lxm3.xm.errors import ExperimentUnitError, JobTypeError
 from lxm3.xm.metadata_context import ContextAnnotations, MetadataContext
 from lxm3.xm.roles import ExperimentUnitRole, LaunchedJob
@@ -81,6 +82,8 @@ class ExperimentUnit(abc.ABC):
         self._pending_lock = threading.Lock()
         self._launched_jobs: list[LaunchedJob] = []
         self._annotations = ContextAnnotations()
+        #: The dependency of jobs a job generator adds without naming one.
+        self._default_dependency: Dependency | None = None
 
     @property
     def experiment(self) -> Experiment:
@@ -126,19 +129,45 @@ class ExperimentUnit(abc.ABC):
         """One entry per job this unit launched (every job of an added group)."""
         return list(self._launched_jobs)
 
+    # ----- dependencies (see lxm3.xm.dependencies) -----
+    def after_succeeded(self, per_task: bool = False) -> Dependency:
+        """Holds a dependent until every task of this unit exited 0.
+
+        With `per_task`, task i of the dependent array waits for task i of
+        this unit only (both must have the same number of tasks).
+        """
+        return After(self, Condition.SUCCEEDED, per_task)
+
+    def after_finished(self) -> Dependency:
+        """Holds a dependent until every task of this unit ended, in any state."""
+        return After(self, Condition.FINISHED)
+
+    def after_failed(self) -> Dependency:
+        """Holds a dependent until this unit ended with a task failed or cancelled."""
+        return After(self, Condition.FAILED)
+
+    def after_started(self) -> Dependency:
+        """Holds a dependent until this unit's tasks started."""
+        return After(self, Condition.STARTED)
+
     def add(
         self,
         job: job_blocks.JobType,
         args: Mapping[str, Any] | None = None,
         *,
         identity: str = "",
+        dependency: Dependency | None = None,
     ) -> UnitFuture[None]:
         """Adds a Job, JobGroup or async job generator to this unit and launches it.
 
         `identity` is accepted for XManager compatibility; lxm3 launches every
-        add (it has no add-if-absent store lookup).
+        add (it has no add-if-absent store lookup). With `dependency`, the
+        scheduler holds the jobs until it holds (the jobs a job generator adds
+        inherit it unless they name their own).
         """
         del identity
+        if dependency is not None and not isinstance(dependency, Dependency):
+            raise TypeError(f"dependency must come from e.g. `wu.after_succeeded()`, got {dependency!r}")
         check_job_type(job)
         job = job_operators.shallow_copy_job_type(job)
         if isinstance(job, job_blocks.JobConfig):
@@ -152,8 +181,16 @@ class ExperimentUnit(abc.ABC):
             self._launched_jobs.extend(
                 LaunchedJob(name=str(getattr(inner, "name", key))) for key, inner in _named_leaves(group)
             )
-            awaitable: Awaitable[Any] = self._launch_job_group(group, self._args or dict(args or {}))
+            held = dependency or self._default_dependency
+            args_view = self._args or dict(args or {})
+            # Backends written before dependencies take (group, args_view): pass it only when set.
+            awaitable: Awaitable[Any] = (
+                self._launch_job_group(group, args_view, held)
+                if held is not None
+                else self._launch_job_group(group, args_view)
+            )
         else:
+            self._default_dependency = dependency
             awaitable = job(self, **(args or {}))  # type: ignore[operator]
 
         # `_launched` is set while no launch of this unit is pending: a job generator's own
@@ -178,8 +215,13 @@ class ExperimentUnit(abc.ABC):
         return UnitFuture(self._experiment._create_task(launch()))
 
     @abc.abstractmethod
-    async def _launch_job_group(self, job_group: job_blocks.JobGroup, args_view: Mapping[str, Any]) -> None:
-        """Backend hook: launches the (flattened) jobs of a group."""
+    async def _launch_job_group(
+        self,
+        job_group: job_blocks.JobGroup,
+        args_view: Mapping[str, Any],
+        dependency: Dependency | None = None,
+    ) -> None:
+        """Backend hook: launches the (flattened) jobs of a group, held by `dependency`."""
 
     @abc.abstractmethod
     async def _wait_until_complete(self) -> None:

@@ -20,6 +20,7 @@ import attrs
 
 from lxm3 import xm
 from lxm3.xm.args import SequentialArgs, merge_args
+from lxm3.xm_cluster.after_files import to_after_files
 
 
 def _to_args_list(values: Sequence[Any] | None) -> list[SequentialArgs]:
@@ -72,6 +73,8 @@ class ArrayJob(xm.JobConfig):
     name: str | None = None
     args: list[SequentialArgs] = attrs.field(factory=lambda: [SequentialArgs()], converter=_to_args_list)
     env_vars: list[dict[str, str]] = attrs.field(factory=lambda: [{}], converter=_to_env_list)
+    #: Globs in the work dir kept in each task's output dir (added to the executor's).
+    after_files: tuple[str, ...] = attrs.field(default=(), converter=to_after_files, kw_only=True)
     pack: int | None = attrs.field(default=None, kw_only=True)
     pack_parallel: int = attrs.field(default=1, kw_only=True)
     #: lxm3 0.4's other form: one `{"args": {...}, "env_vars": {...}}` per task.

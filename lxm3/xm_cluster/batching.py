@@ -19,6 +19,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from lxm3.schedulers.base import JobScript, SchedulerError, SubmittedJob
 from lxm3.transport.base import check_result
@@ -29,6 +30,7 @@ from lxm3.xm_cluster.deploying import (
     deploy,
     fast_deploy,
 )
+from lxm3.xm_cluster.interrupts import GUARD, Submission
 from lxm3.xm_cluster.staging import StagedJob
 from lxm3.xm_cluster.targets import Target
 
@@ -36,6 +38,19 @@ log = logging.getLogger(__name__)
 
 #: How long to wait for more jobs of the same burst before flushing, seconds.
 DEFAULT_WINDOW = 0.01
+
+
+class SubmissionCutShortError(RuntimeError):
+    """A submission cut short by a second interrupt: its jobs may or may not be queued."""
+
+
+class Journal(Protocol):
+    """Records the outcome of a batch in the store, from the submitting thread."""
+
+    def record(
+        self, jobs: Sequence[StagedJob], outcomes: Sequence[list[SubmittedJob] | BaseException]
+    ) -> None:
+        """Submitted jobs become job rows; failures become FAILED rows with the reason."""
 
 
 class SubmitBatcher:
@@ -48,8 +63,10 @@ class SubmitBatcher:
         window: float = DEFAULT_WINDOW,
         on_bytes: Callable[[int], None] | None = None,
         owner: str | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self._target = target
+        self._journal = journal
         self._window = window
         self._on_bytes = on_bytes
         self._owner = owner
@@ -92,16 +109,42 @@ class SubmitBatcher:
             del staged
 
     def _deploy_and_submit(self, jobs: Sequence[StagedJob]) -> list[list[SubmittedJob] | BaseException]:
+        """Deploys and submits under the launch guard; the journal records the outcome at once.
+
+        Recording happens here, in the thread that got the scheduler's answer,
+        so an interrupt that cancels the waiting asyncio task loses nothing.
+        """
+        labels = [job.scripts[0].request.label if job.scripts else job.name for job in jobs]
+        what = f"{', '.join(labels[:3])}{f' and {len(labels) - 3} more' if len(labels) > 3 else ''} on {self._target.name}"
+        with GUARD.submission(what, abandon=lambda: self._abandon(jobs)) as submission:
+            try:
+                outcomes = self._deploy_then_submit(jobs, submission)
+            except Exception as error:  # noqa: BLE001 - every job of the batch learns why
+                outcomes = [error for _ in jobs]
+            if self._journal is not None and submission.claim():
+                self._journal.record(jobs, outcomes)
+        return outcomes
+
+    def _abandon(self, jobs: Sequence[StagedJob]) -> None:
+        if self._journal is not None:
+            reason = "lxm3 was interrupted while submitting; the scheduler may have accepted it"
+            self._journal.record(jobs, [SubmissionCutShortError(reason) for _ in jobs])
+
+    def _deploy_then_submit(
+        self, jobs: Sequence[StagedJob], submission: Submission
+    ) -> list[list[SubmittedJob] | BaseException]:
         """Deploys then submits; ONE remote command when the cluster already has every artifact."""
         fast = fast_deploy(jobs, self._target, owner=self._owner)
         if fast is not None:
             try:
+                submission.submitting()
                 return self._submit_all(jobs, first=fast)
             except ArtifactsMissingError as error:
                 log.info("%s; sending it again", error)
                 PresenceRecord(self._target.transport().label, jobs[0].remote_root).forget()
         sent = deploy(jobs, self._target, owner=self._owner)
         self._count(sent)
+        submission.submitting()  # raises if interrupted while uploading
         return self._submit_all(jobs)
 
     def _count(self, sent: int) -> None:

@@ -16,7 +16,7 @@ import attrs
 
 from lxm3.schedulers.local_process import LocalProcessError, interrupt, process_alive, wait_for_exit
 from lxm3.store.records import JobRecord, ReloadError
-from lxm3.xm.status import TaskStatus
+from lxm3.xm.status import TaskState, TaskStatus
 from lxm3.xm_cluster import targets
 from lxm3.xm_cluster.stored_jobs import StoredJob
 
@@ -48,12 +48,18 @@ class CancelReport:
 Owner = tuple[int, "str | None", "str | None"]
 
 
+def held_in_error(status: TaskStatus) -> bool:
+    """A FAILED task the scheduler still holds queued (Grid Engine's Eqw): cancel/rerun must delete it."""
+    return status.state is TaskState.FAILED and "holds it in error state" in status.message
+
+
 def cancel_recorded(
     everything: Mapping[int, Sequence[tuple[StoredJob, Mapping[int, TaskStatus]]]],
     chosen: set[int],
     target_for: Callable[[JobRecord], targets.Target],
     *,
     wait_seconds: float = 60.0,
+    record_intent: Callable[[set[int]], None] | None = None,
 ) -> CancelReport:
     """Cancels the unfinished tasks of the `chosen` work units, given every unit's task states.
 
@@ -63,12 +69,13 @@ def cancel_recorded(
     report = CancelReport()
     to_cancel: list[tuple[targets.Target, str]] = []
     owners: dict[Owner, set[int]] = {}
+    cancelled_rows: set[int] = set()
     for work_unit_id, results in everything.items():
         for job, statuses in results:
             owner_of = job.owners()
             for task, status in statuses.items():
-                if status.state.is_terminal:
-                    continue
+                if status.state.is_terminal and not held_in_error(status):
+                    continue  # (a task Grid Engine holds in Eqw is still queued: it is deleted)
                 attempt: JobRecord = owner_of[task]
                 owner: Owner = (int(attempt.pid or 0), attempt.host, attempt.pid_start)
                 if attempt.is_local:
@@ -76,9 +83,12 @@ def cancel_recorded(
                 if work_unit_id not in chosen:
                     continue
                 report.active_tasks += 1
+                cancelled_rows.add(attempt.row_id)
                 if attempt.is_local and owner[0] != os.getpid():
                     continue  # the process running it is asked to stop, below
                 to_cancel.append((target_for(attempt), attempt.chunk_of(task).submitted.job_id))
+    if record_intent is not None:  # first: however the stop signal lands, these tasks show CANCELLED
+        record_intent(cancelled_rows)
     signalled = []
     for (pid, host, start), units in owners.items():
         if not units & chosen or pid == os.getpid():

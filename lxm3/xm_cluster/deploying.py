@@ -28,6 +28,7 @@ from lxm3.errors import LxmError
 from lxm3.files import atomic_write
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.transport.base import CommandResult, Transport, TransportError, check_result
+from lxm3.xm_cluster import staging_owner
 from lxm3.xm_cluster.staging import StagedJob
 from lxm3.xm_cluster.targets import Target
 
@@ -48,6 +49,8 @@ class DeployPlan:
     dirs: list[str]
     #: Experiment dirs to claim for the launching store.
     claims: dict[str, str]
+    #: The launching store's owner line, claiming the whole staging root (see staging_owner).
+    root_owner: str | None = None
 
     @classmethod
     def of(cls, staged_jobs: Sequence[StagedJob], owner: str | None) -> DeployPlan:
@@ -58,9 +61,13 @@ class DeployPlan:
             wanted=sorted({name for job in staged_jobs for name in job.content_addressed}),
             job_files=sorted({name for job in staged_jobs for name in job.job_files}),
             dirs=sorted({job.paths.log_dir for job in staged_jobs}),
-            claims={f"{remote_root}/{'/'.join(job.job_rel.split('/')[:2])}": owner for job in staged_jobs}
+            claims={
+                f"{remote_root}/{'/'.join(job.job_rel.split('/')[:2])}": staging_owner.identity_of(owner)
+                for job in staged_jobs
+            }
             if owner
             else {},
+            root_owner=owner,
         )
 
 
@@ -78,7 +85,9 @@ def deploy(staged_jobs: Sequence[StagedJob], target: Target, *, owner: str | Non
     local_root, remote_root = plan.local_root, plan.remote_root
     if target.is_local and Path(os.path.expanduser(remote_root)).resolve() == local_root.resolve():
         return 0
-    missing = prepare_remote(transport, remote_root, plan.dirs, plan.wanted, claims=plan.claims)
+    missing = prepare_remote(
+        transport, remote_root, plan.dirs, plan.wanted, claims=plan.claims, root_owner=plan.root_owner
+    )
     present = PresenceRecord(transport.label, remote_root)
     # Large files (container images) go one by one under a progress bar; the rest in one transfer.
     large = [name for name in missing if (local_root / name).stat().st_size >= LARGE_UPLOAD_BYTES]
@@ -142,6 +151,7 @@ def prepare_script(
     *,
     claims: dict[str, str] | None = None,
     require: bool = False,
+    root_owner: str | None = None,
 ) -> str:
     """Shell that claims experiment dirs, creates `dirs` (0700) and checks `names`.
 
@@ -151,6 +161,8 @@ def prepare_script(
     quoted_dirs = " ".join(shlex.quote(d) for d in dirs)
     checks = " ".join(shlex.quote(f"{remote_root}/{name}") for name in names)
     script = "umask 077"
+    if root_owner:  # first, so nothing is written into another store's root
+        script += " && " + staging_owner.claim_script(remote_root, root_owner)
     for directory, owner in sorted((claims or {}).items()):
         mark = shlex.quote(f"{directory}/{OWNER_FILE}")
         script += (
@@ -176,6 +188,7 @@ class ArtifactsMissingError(LxmError, RuntimeError):
 
 def check_prepared(result: CommandResult, remote_root: str, where: str) -> None:
     """Raises for a claim collision (TransportError) or a required file missing (ArtifactsMissingError)."""
+    staging_owner.check_output(result.stdout, remote_root, where)
     lines = result.stdout.splitlines()
     collided = [line.split(" ", 1)[1] for line in lines if line.startswith(_COLLISION + " ")]
     if collided:
@@ -195,9 +208,11 @@ def prepare_remote(
     names: Sequence[str],
     *,
     claims: dict[str, str] | None = None,
+    root_owner: str | None = None,
 ) -> list[str]:
     """In ONE remote command: claim experiment dirs, create `dirs` (0700), list missing `names`."""
-    result = transport.run_script(prepare_script(remote_root, dirs, names, claims=claims), check=False)
+    script = prepare_script(remote_root, dirs, names, claims=claims, root_owner=root_owner)
+    result = transport.run_script(script, check=False)
     check_prepared(result, remote_root, transport.label)
     if result.returncode != 0:
         check_result(result, f"preparing {remote_root} on {transport.label}")
@@ -256,7 +271,9 @@ def fast_deploy(
         for name in plan.job_files:
             archive.add(plan.local_root / name, arcname=name)
     payload = base64.b64encode(buffer.getvalue()).decode()
-    prelude = prepare_script(plan.remote_root, plan.dirs, plan.wanted, claims=plan.claims, require=True)
+    prelude = prepare_script(
+        plan.remote_root, plan.dirs, plan.wanted, claims=plan.claims, require=True, root_owner=plan.root_owner
+    )
     prelude += f" && base64 -d | tar -xzf - -C {shlex.quote(plan.remote_root)} || exit 4"
     return prelude, payload
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 
+from lxm3.xm.masking import mask_text
 from lxm3.xm_cluster.containers.job_spec import describe_task_command
 from lxm3.xm_cluster.staging import StagedJob
 from lxm3.xm_cluster.targets import Target
@@ -32,6 +33,8 @@ def describe_dry_run(staged: StagedJob, target: Target) -> str:
         lines.append(
             f"# ---- {script.path} (tasks {chunk.offset}..{chunk.offset + chunk.count - 1}{packed})\n"
         )
+        if script.request.dependency is not None:
+            lines.append(f"# waits for: {script.request.dependency.describe()}\n")
         lines.append(local_path.read_text())
         try:
             command = target.scheduler.submit_argv(script)
@@ -44,4 +47,5 @@ def describe_dry_run(staged: StagedJob, target: Target) -> str:
             "# container command of task 0 (the runner picks the binary and --no-eval on the host at run time):\n"
         )
         lines.append("#   " + shlex.join(container).replace("\n", "\n#   ") + "\n")
-    return "".join(lines)
+    # Values of secret-looking variables (API keys...) are shown as *** (lxm3.xm.masking).
+    return mask_text("".join(lines))

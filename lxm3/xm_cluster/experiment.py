@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,13 +25,23 @@ import attrs
 from lxm3 import xm
 from lxm3.config import Config, load_config
 from lxm3.runtime.job_paths import JobPaths, unit_rel
-from lxm3.schedulers.base import SubmittedJob
+from lxm3.schedulers.base import SchedulerError, SubmittedJob
 from lxm3.store.db import ExperimentStore
-from lxm3.store.records import ChunkRecord, JobRecord
+from lxm3.xm.dependencies import Flat, flatten
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
-from lxm3.xm_cluster import current, staging, targets
+from lxm3.xm_cluster import (
+    current,
+    dependencies,
+    dependency_status,
+    interrupts,
+    results,
+    staging,
+    staging_owner,
+    targets,
+)
 from lxm3.xm_cluster.batching import SubmitBatcher
 from lxm3.xm_cluster.cancelling import cancel_by_target
+from lxm3.xm_cluster.journal import PendingJob, StoreJournal
 from lxm3.xm_cluster.packaging import Packager
 
 log = logging.getLogger(__name__)
@@ -90,66 +101,96 @@ class ClusterWorkUnit(xm.WorkUnit):
         super().__init__(experiment, work_unit_id, args, role, identity)
         self._cluster_experiment = experiment
         self.jobs: list[LaunchedJob] = []
+        #: What the unit's jobs wait on (set at launch), for status reasons.
+        self.dependency: Flat | None = None
 
     @property
     def unit_rel(self) -> str:
         return unit_rel(self.experiment_id, self.work_unit_id)
 
-    async def _launch_job_group(self, job_group: xm.JobGroup, args_view: Mapping[str, Any]) -> None:
+    async def _launch_job_group(
+        self, job_group: xm.JobGroup, args_view: Mapping[str, Any], dependency: xm.Dependency | None = None
+    ) -> None:
         experiment = self._cluster_experiment
         await asyncio.to_thread(
             experiment.store.add_work_unit, self.experiment_id, self.work_unit_id, args_view
         )
+        flat = None
+        if dependency is not None:
+            flat = flatten(dependency)
+            await dependencies.wait_launched(flat, self)
+            self.dependency = flat
         for job in _flatten(job_group):
-            target, staged, label = await asyncio.to_thread(self._stage_job, job)
+            target, staged, label = await asyncio.to_thread(self._stage_job, job, flat)
             if experiment.dry_run:
                 experiment.report_dry_run(staged, target)
                 self.jobs.append(LaunchedJob(staged.name, target, staged.num_tasks, staged.remote_dir, []))
                 continue
-            # Jobs staged in the same burst share one deploy and one submit command.
-            submitted = await experiment.batcher_for(target).submit(staged)
-            launched = await asyncio.to_thread(self._record_job, job, target, staged, label, submitted)
-            self.jobs.append(launched)
+            # Jobs staged in the same burst share one deploy and one submit command; the
+            # journal records them in the store from the submitting thread (see journal.py).
+            staged, submitted = await self._submit(job, target, staged, label, flat)
+            self.jobs.append(self._record_job(target, staged, submitted))
+        if flat is not None and self.jobs:  # the graph `lxm3 status` shows; a refused unit has none
+            rows = dependencies.store_rows(flat)
+            await asyncio.to_thread(
+                experiment.store.add_dependencies, self.experiment_id, self.work_unit_id, rows
+            )
 
-    def _stage_job(self, job: Any) -> tuple[targets.Target, staging.StagedJob, str]:
+    async def _submit(
+        self, job: Any, target: targets.Target, staged: staging.StagedJob, label: str, flat: Flat | None
+    ) -> tuple[staging.StagedJob, list[SubmittedJob]]:
+        """Submits through the batcher; an array refused as too large is re-split and sent once more.
+
+        The cached array limit is a hint: when the cluster says the array is too
+        large (its limit went down), the limit is asked again, the job re-staged
+        in smaller chunks and resubmitted, and the cache updated.
+        """
+        experiment = self._cluster_experiment
+        for retry in (True, False):
+            experiment.journal.expect(
+                staged, PendingJob(self.work_unit_id, job.executor, target, label, retry_array_limit=retry)
+            )
+            try:
+                return staged, await experiment.batcher_for(target).submit(staged)
+            except SchedulerError as error:
+                if not (retry and target.scheduler.is_array_limit_refusal(str(error))):
+                    raise
+                log.info("%s refused an array as too large: asking its limit again", target.name)
+                await asyncio.to_thread(target.forget_max_array_size)
+                _, staged, _ = await asyncio.to_thread(self._stage_job, job, flat)
+        raise AssertionError("unreachable")
+
+    def _stage_job(self, job: Any, flat: Flat | None = None) -> tuple[targets.Target, staging.StagedJob, str]:
         experiment = self._cluster_experiment
         tasks = staging.job_tasks(job)
         target = targets.get_target(job.executor, experiment.config)
         target.offline = target.offline or experiment.dry_run
         target.warm_up()
         label = f"{self.experiment_unit_name}_{tasks.name}"
+        held: dict[str, Any] = {}
+        if flat is not None:
+            resolved, chunks, check = dependencies.resolve(
+                flat,
+                experiment_id=self.experiment_id,
+                target=target,
+                num_tasks=tasks.num_tasks,
+                dry_run=experiment.dry_run,
+            )
+            held = {
+                "dependency": resolved,
+                "chunks": chunks,
+                "spec_extras": {"dependency": check} if check else None,
+            }
         staged = staging.stage_job(
-            tasks, target, experiment.local_root_for(target), self.unit_rel, label=label
+            tasks, target, experiment.local_root_for(target), self.unit_rel, label=label, **held
         )
         return target, staged, label
 
     def _record_job(
-        self,
-        job: Any,
-        target: targets.Target,
-        staged: staging.StagedJob,
-        label: str,
-        submitted: list[SubmittedJob],
+        self, target: targets.Target, staged: staging.StagedJob, submitted: list[SubmittedJob]
     ) -> LaunchedJob:
-        experiment = self._cluster_experiment
+        """Watches a submitted job (its store row was written by the journal)."""
         target.watcher.watch(submitted)
-        experiment.store.add_job(
-            self.experiment_id,
-            self.work_unit_id,
-            JobRecord(
-                name=staged.name,
-                target_name=target.name,
-                scheduler_name=target.scheduler.name,
-                num_tasks=staged.num_tasks,
-                remote_dir=staged.remote_dir,
-                local_dir=str(staged.local_root / staged.job_rel),
-                artifacts=staged.content_addressed,
-                chunks=[ChunkRecord.of(s) for s in submitted],
-                # The object itself: the store keeps its repr and a pickle for `lxm3 rerun`.
-                executor=job.executor,
-                label=label,
-            ),
-        )
         ids = ", ".join(s.job_id for s in submitted)
         log.info(
             "work unit %s: %s submitted %d task(s) to %s as %s",
@@ -166,8 +207,14 @@ class ClusterWorkUnit(xm.WorkUnit):
         for job in self.jobs:
             if refresh:
                 job.target.watcher.refresh()
-            result.append((job, job.target.watcher.statuses(job.submitted)))
+            result.append((job, self._relabel(job.target.watcher.statuses(job.submitted))))
         return result
+
+    def _relabel(self, statuses: dict[int, TaskStatus]) -> dict[int, TaskStatus]:
+        """Tasks that never ran because the dependency can never hold: CANCELLED, with why."""
+        if self.dependency is None:
+            return statuses
+        return dependency_status.live_relabel(self, statuses)
 
     def get_status(self) -> ExperimentUnitStatus:
         if self._launch_error is not None:
@@ -180,7 +227,7 @@ class ClusterWorkUnit(xm.WorkUnit):
     async def _wait_until_complete(self) -> None:
         if self._cluster_experiment.dry_run:
             return
-        results = [await job.target.watcher.wait(job.submitted) for job in self.jobs]
+        results = [self._relabel(await job.target.watcher.wait(job.submitted)) for job in self.jobs]
         # A generator, not a list: 100,000 (task, status, log path) tuples would outgrow the launch.
         outcomes = (
             (task, status, job.log_path(task, "err"))
@@ -188,6 +235,25 @@ class ClusterWorkUnit(xm.WorkUnit):
             for task, status in statuses.items()  # in task order already
         )
         raise_for_outcome(self.experiment_id, self.work_unit_id, outcomes)
+
+    def outputs(self) -> list[results.JobOutputs]:
+        """Where each job's task outputs and metrics are (`xm_cluster.results`)."""
+        root = self._cluster_experiment.local_root_for
+        return [
+            results.JobOutputs(
+                self.work_unit_id,
+                job.name,
+                job.num_tasks,
+                job.remote_dir,
+                str(root(job.target) / self.unit_rel / job.name),
+                job.target,
+            )
+            for job in self.jobs
+        ]
+
+    def metrics(self, job: str | None = None) -> dict[int, dict[str, Any]]:
+        """Task index -> the last value of each metric it reported; one command per cluster."""
+        return results.unit_metrics(self.outputs(), job)
 
     def stop(self) -> None:
         cancel_by_target((job.target, s.job_id) for job in self.jobs for s in job.submitted)
@@ -292,6 +358,7 @@ class ClusterExperiment(xm.Experiment):
         #: Every executable packaged, in order: a parameter controller's digest manifest.
         self.packaged: list[xm.Executable] = []
         self._batchers: dict[int, SubmitBatcher] = {}
+        self._claimed: set[Path] = set()
         from lxm3.xm_cluster.paths import launcher_dir
 
         here = launcher_dir()
@@ -310,6 +377,8 @@ class ClusterExperiment(xm.Experiment):
         global _LAST_EXPERIMENT_ID
         _LAST_EXPERIMENT_ID = self._experiment_id
         current.opened(self)
+        self.journal = StoreJournal(self.store, self._experiment_id)
+        interrupts.GUARD.reset()
 
     @property
     def experiment_id(self) -> int:
@@ -319,7 +388,9 @@ class ClusterExperiment(xm.Experiment):
         """The target's submit batcher for this experiment (one per target)."""
         batcher = self._batchers.get(id(target))
         if batcher is None:
-            batcher = SubmitBatcher(target, on_bytes=self._count_bytes, owner=self.store.identity)
+            batcher = SubmitBatcher(
+                target, on_bytes=self._count_bytes, owner=self.owner, journal=self.journal
+            )
             self._batchers[id(target)] = batcher
         return batcher
 
@@ -336,9 +407,17 @@ class ClusterExperiment(xm.Experiment):
     def _count_bytes(self, sent: int) -> None:
         self.bytes_sent += sent
 
+    @property
+    def owner(self) -> str:
+        """This store's claim on the staging roots it launches into (see staging_owner)."""
+        return staging_owner.owner_line(self.store.identity, self.store.path)
+
     def local_root_for(self, target: targets.Target) -> Path:
         """The local mirror of a target's staging root (the root itself for Local)."""
         root = self._dry_run_root or targets.local_staging_root(self.config)
+        if self._dry_run_root is None and root not in self._claimed:
+            staging_owner.claim_local(root, self.owner)  # before anything is written there
+            self._claimed.add(root)
         if target.is_local:
             return root
         return root / "remote" / target.name
@@ -380,12 +459,27 @@ class ClusterExperiment(xm.Experiment):
                     log.warning("work unit %s: %s", unit.work_unit_id, status.message)
                 _LOCAL_FAILURES.extend(_failed_local_tasks(unit))
 
+    def _on_interrupt(self) -> None:
+        interrupts.settle_interrupted_launch()
+
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        failed = exc_type is not None
         try:
             super().__exit__(exc_type, exc_value, traceback)
+        except BaseException:
+            failed = True
+            raise
         finally:
             current.closed(self)
             targets.close_all()
+            if self._dry_run_root is not None:  # a dry run leaves nothing behind
+                self.store.close()
+                shutil.rmtree(self._dry_run_root, ignore_errors=True)
+            elif failed:
+                # A launch that failed or was interrupted before submitting anything is not
+                # recorded at all (rather than listed as "0 work units, UNKNOWN").
+                with contextlib.suppress(Exception):
+                    self.store.discard_if_empty(self._experiment_id)
 
     async def __aexit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
         try:

@@ -17,14 +17,27 @@ from typing import Any
 
 from lxm3 import xm
 from lxm3.config import Config, load_config
+from lxm3.schedulers.base import SubmittedJob
 from lxm3.schedulers.watcher import poll_intervals
+from lxm3.store import cancel_requests
 from lxm3.store.db import ExperimentStore, open_store
 from lxm3.store.records import JobRecord
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
+from lxm3.xm_cluster import results as task_results
 from lxm3.xm_cluster import targets
-from lxm3.xm_cluster.cancelling import CancelReport, cancel_recorded
+from lxm3.xm_cluster.cancelling import CancelReport, cancel_by_target, cancel_recorded, held_in_error
+from lxm3.xm_cluster.dependency_status import relabel_results
 from lxm3.xm_cluster.experiment import raise_for_outcome
 from lxm3.xm_cluster.rerun import RERUN_STATES, RerunReport, resubmit
+from lxm3.xm_cluster.rerun_dependencies import (
+    NEVER,
+    cancelled_only,
+    check_rerun,
+    rerun_dependency,
+    rerun_scope,
+    rerun_states,
+    unit_edges,
+)
 from lxm3.xm_cluster.resolver import TargetResolver
 from lxm3.xm_cluster.status_reader import StatusReader
 from lxm3.xm_cluster.stored_jobs import StoredJob, group_jobs
@@ -47,7 +60,9 @@ class ReloadedWorkUnit(xm.WorkUnit):
         self.jobs = jobs
         self._launched.set()
 
-    async def _launch_job_group(self, job_group: xm.JobGroup, args_view: Mapping[str, Any]) -> None:
+    async def _launch_job_group(
+        self, job_group: xm.JobGroup, args_view: Mapping[str, Any], dependency: xm.Dependency | None = None
+    ) -> None:
         raise xm.ExperimentUnitError(
             f"work unit {self.work_unit_name} was reloaded from the store; it cannot launch jobs"
         )
@@ -82,6 +97,16 @@ class ReloadedWorkUnit(xm.WorkUnit):
 
     def stop(self) -> None:
         self._reloaded.cancel([self.work_unit_id])
+
+    def outputs(self) -> list[task_results.JobOutputs]:
+        """Where each job's task outputs and metrics are (`xm_cluster.results`)."""
+        return [
+            task_results.stored_job_outputs(job, self._reloaded.target_for(job.first)) for job in self.jobs
+        ]
+
+    def metrics(self, job: str | None = None) -> dict[int, dict[str, Any]]:
+        """Task index -> the last value of each metric it reported; one command per cluster."""
+        return task_results.unit_metrics(self.outputs(), job)
 
 
 class ReloadedExperiment(xm.Experiment):
@@ -153,12 +178,31 @@ class ReloadedExperiment(xm.Experiment):
         reader = reader or StatusReader(self.store, self.resolver)
         jobs = [job for unit in units for job in unit.jobs]
         states = reader.read(jobs, {self.experiment_id: self.config_path}, tolerate_errors=tolerate_errors)
-        return {
+        results = {
             unit.work_unit_id: [
                 (job, states[(job.experiment_id, job.work_unit_id, job.name)]) for job in unit.jobs
             ]
             for unit in units
         }
+        # Tasks that never ran because their dependency cannot hold: CANCELLED, with the reason.
+        return relabel_results(
+            self.experiment_id, results, self.store.dependencies(self.experiment_id), self._predecessor_states
+        )
+
+    def _predecessor_states(self, units: list[tuple[int, int]]) -> dict[tuple[int, int], list[TaskStatus]]:
+        """Task states of units (of this or other experiments) that dependents of this one wait on."""
+        result: dict[tuple[int, int], list[TaskStatus]] = {}
+        for experiment_id in sorted({e for e, _ in units}):
+            ids = [w for e, w in units if e == experiment_id]
+            other = (
+                self
+                if experiment_id == self.experiment_id
+                else get_experiment(experiment_id, store=self.store)
+            )
+            known = [w for w in ids if w in other.work_units]
+            for work_unit_id, jobs in other.task_statuses(known, tolerate_errors=True).items():
+                result[(experiment_id, work_unit_id)] = [s for _, tasks in jobs for s in tasks.values()]
+        return result
 
     def target_for(self, attempt: JobRecord) -> targets.Target:
         return self.resolver.target(attempt, self.config_path)
@@ -181,7 +225,13 @@ class ReloadedExperiment(xm.Experiment):
         everything = self.task_statuses()
         chosen = set(work_unit_ids) if work_unit_ids is not None else set(everything)
         self.select(list(chosen))
-        report = cancel_recorded(everything, chosen, self.target_for, wait_seconds=wait_seconds)
+        report = cancel_recorded(
+            everything,
+            chosen,
+            self.target_for,
+            wait_seconds=wait_seconds,
+            record_intent=lambda rows: cancel_requests.mark(self.store, rows),
+        )
         for where, job_ids in stopped.cancelled_jobs.items():
             report.cancelled_jobs.setdefault(where, [])[:0] = job_ids
         report.signalled[:0] = stopped.signalled
@@ -189,6 +239,23 @@ class ReloadedExperiment(xm.Experiment):
         return report
 
     # ----- rerun -----
+    def _delete_held(self, plan: Sequence[tuple[StoredJob, list[int]]]) -> None:
+        """Deletes the old jobs of rerun tasks Grid Engine still holds in Eqw (else they stay queued)."""
+        found = {
+            (job.work_unit_id, job.name): statuses
+            for _, results in self.task_statuses().items()
+            for job, statuses in results
+        }
+        held: list[tuple[targets.Target, str]] = []
+        for job, tasks in plan:
+            statuses = found.get((job.work_unit_id, job.name), {})
+            owners = job.owners()
+            for task in tasks:
+                if task in statuses and held_in_error(statuses[task]):
+                    attempt = owners[task]
+                    held.append((self.target_for(attempt), attempt.chunk_of(task).submitted.job_id))
+        cancel_by_target(held)
+
     def rerun_failed(
         self,
         work_unit_ids: Sequence[int] | None = None,
@@ -197,22 +264,44 @@ class ReloadedExperiment(xm.Experiment):
         on_submitted: Callable[[int, str, list[int], list[str]], None] | None = None,
     ) -> RerunReport:
         """Resubmits the tasks whose latest attempt ended in `states`, as attempt N+1 (see `rerun`)."""
-        from lxm3.xm_cluster.controller.sync import rerun_scope
+        from lxm3.xm_cluster.controller.sync import rerun_scope as controller_rerun_scope
 
+        # A controller experiment reruns its controller only (it re-runs what needs it).
+        work_unit_ids = controller_rerun_scope(self, work_unit_ids, states)
+        if work_unit_ids is not None:
+            self.select(work_unit_ids)
+        everything = self.task_statuses()
+        # Units waiting on a rerun unit are re-armed: their cancelled tasks rerun, held on its new jobs.
+        scope = rerun_scope(self.store, self.experiment_id, work_unit_ids)
         plan: list[tuple[StoredJob, list[int]]] = []
-        work_unit_ids = rerun_scope(self, work_unit_ids, states)
-        for _, results in self.task_statuses(work_unit_ids).items():
+        for work_unit_id, results in sorted(everything.items()):
+            if work_unit_ids is not None and work_unit_id not in scope:
+                continue
+            wanted = cancelled_only(states, scope.get(work_unit_id, False))
             for job, statuses in results:
-                tasks = sorted(task for task, status in statuses.items() if status.state in states)
+                tasks = sorted(task for task, status in statuses.items() if status.state in wanted)
                 if tasks:
                     plan.append((job, tasks))
         report = RerunReport()
         if not plan:
             return report
+        edges = unit_edges(self.store, self.experiment_id)
+        decided = rerun_states(everything)
+        check_rerun(self.experiment_id, [job.work_unit_id for job, _ in plan], edges, decided)
+        resubmitted: dict[int, list[tuple[Any, list[SubmittedJob]]]] = {}
         report.attempt = self.store.add_attempt(self.experiment_id, "rerun", sys.argv)
+        self._delete_held(plan)
         for job, tasks in plan:
+            dependency = None
+            if job.work_unit_id in edges:
+                dependency = rerun_dependency(
+                    self.experiment_id, job.work_unit_id, edges[job.work_unit_id], resubmitted, decided
+                )
+                if dependency == NEVER:
+                    continue  # its condition can no longer hold: it stays cancelled
             target = self.target_for(job.first)
-            submitted = resubmit(self.store, job, tasks, report.attempt, target)
+            submitted = resubmit(self.store, job, tasks, report.attempt, target, dependency=dependency)
+            resubmitted.setdefault(job.work_unit_id, []).append((job, submitted))
             job_ids = [s.job_id for s in submitted]
             report.jobs.append((job.work_unit_id, job.name, tasks, job_ids))
             report.local = report.local or job.first.is_local

@@ -53,7 +53,12 @@ def _roots(base: JobRecord, rel: str) -> tuple[str, Path]:
 
 
 def restage(
-    job: StoredJob, tasks: list[int], attempt: int, target: targets.Target, executor: Any
+    job: StoredJob,
+    tasks: list[int],
+    attempt: int,
+    target: targets.Target,
+    executor: Any,
+    dependency: Any = None,
 ) -> tuple[StagedJob, list[list[int]]]:
     """Renders the scripts that rerun `tasks` of a recorded job: (staged job, task ids per chunk)."""
     base = job.first
@@ -79,6 +84,7 @@ def restage(
         attempt=attempt,
         task_ids=chunk_ids,
         log_dir=base.log_dir,
+        dependency=dependency,
     )
     staged = StagedJob(
         name=base.name,
@@ -99,11 +105,17 @@ def resubmit(
     tasks: list[int],
     attempt: int,
     target: targets.Target,
+    *,
+    dependency: Any = None,
 ) -> list[SubmittedJob]:
-    """Stages, deploys and submits a rerun of `tasks`, and records it as attempt `attempt`."""
+    """Stages, deploys and submits a rerun of `tasks`, and records it as attempt `attempt`.
+
+    `dependency` (a `ResolvedDependency`) holds the rerun on the jobs it waits for
+    (a re-armed dependent, see `rerun_dependencies`).
+    """
     base = job.first
     executor = base.restore_executor()
-    staged, chunk_ids = restage(job, tasks, attempt, target, executor)
+    staged, chunk_ids = restage(job, tasks, attempt, target, executor, dependency)
     transport = target.transport()
     relative = JobPaths(staged.job_rel)
     needed = [*staged.content_addressed, relative.spec, relative.table, relative.index]

@@ -23,6 +23,7 @@ from lxm3.runtime.job_paths import INDEX_NAME, TABLE_NAME, JobPaths
 from lxm3.runtime.task_table import write_task_table
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest
 from lxm3.xm.args import SequentialArgs, merge_args
+from lxm3.xm_cluster.after_files import job_after_files
 from lxm3.xm_cluster.array_job import ArrayJob
 from lxm3.xm_cluster.containers.job_spec import container_job_spec
 from lxm3.xm_cluster.executables import Command
@@ -54,6 +55,8 @@ class JobTasks:
     #: ArrayJob(pack=...): tasks per array task (None: lxm3 decides), and how many at once.
     pack: int | None = None
     pack_parallel: int = 1
+    #: Globs the runner copies from the work dir into each task's output dir at its end.
+    after_files: Sequence[str] = ()
 
     @property
     def num_tasks(self) -> int:
@@ -87,10 +90,22 @@ def job_tasks(job: Any) -> JobTasks:
     if isinstance(job, ArrayJob):
         pairs: Sequence[tuple[Any, dict[str, str]]] = _Zipped(job.args, job.env_vars)
         return JobTasks(
-            job.name or executable.name, executable, job.executor, pairs, job.pack, job.pack_parallel
+            job.name or executable.name,
+            executable,
+            job.executor,
+            pairs,
+            job.pack,
+            job.pack_parallel,
+            job_after_files(job.executor, job),
         )
     pairs = [(job.args, job.env_vars)]
-    return JobTasks(job.name or executable.name, executable, job.executor, pairs)
+    return JobTasks(
+        job.name or executable.name,
+        executable,
+        job.executor,
+        pairs,
+        after_files=job_after_files(job.executor, job),
+    )
 
 
 class _Zipped(Sequence[tuple[Any, dict[str, str]]]):
@@ -160,6 +175,7 @@ def render_scripts(
     task_ids: Sequence[Sequence[int]] | None = None,
     log_dir: str | None = None,
     pack_parallel: int = 1,
+    dependency: Any = None,
 ) -> tuple[list[JobScript], list[str]]:
     """Renders one job script per chunk into the local mirror: (scripts, their names under the root).
 
@@ -191,6 +207,7 @@ def render_scripts(
             env=target.env,
             index_map=index_map,
             pack_parallel=pack_parallel,
+            dependency=dependency,
         )
         script_rel = relative.script(number, attempt)
         script_local = local_root / script_rel
@@ -199,6 +216,18 @@ def render_scripts(
         scripts.append(JobScript(f"{remote_root}/{script_rel}", request))
         job_files.append(script_rel)
     return scripts, job_files
+
+
+def private_dirs(root: Path, rel: str) -> Path:
+    """Creates `root/rel` with every level from `root` down 0700: staged files hold args and env."""
+    path = root
+    for part in [None, *Path(rel).parts]:
+        if part is not None:
+            path = path / part
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    return path
 
 
 def stage_job(
@@ -210,6 +239,7 @@ def stage_job(
     label: str | None = None,
     chunks: Sequence[ArrayChunk] | None = None,
     spec_extras: dict[str, Any] | None = None,
+    dependency: Any = None,
 ) -> StagedJob:
     """Writes the job's files into `local_root/unit_rel/<job>/` and renders its scripts."""
     name = _safe_name(job.name)
@@ -218,10 +248,12 @@ def stage_job(
     job_dir = local_root / job_rel
     if job_dir.exists():
         shutil.rmtree(job_dir)
-    (local_root / relative.log_dir).mkdir(parents=True, mode=0o700)
+    private_dirs(local_root, relative.log_dir)
     num_tasks = write_task_table(job_dir, job.iter_tasks())
 
     content_addressed: list[str] = []
+    private_dirs(local_root, "runtime")
+    private_dirs(local_root, "artifacts")
     remote_root = target.staging
     runner_rel = runner_name()
     runner_local = local_root / runner_rel
@@ -238,6 +270,9 @@ def stage_job(
         "python": "python3",
         "log_dir": None if target.is_local else "logs",
         "env": dict(target.env),
+        # Each task's kept results: `outputs/<task>/` (LXM_OUTPUT_DIR), after-files copied there.
+        "outputs": "outputs",
+        "after_files": list(job.after_files),
     }
 
     def place_artifact(artifact: Artifact) -> str:
@@ -258,7 +293,9 @@ def stage_job(
         spec["container"] = container
     if spec_extras:
         spec.update(spec_extras)
-    (local_root / relative.spec).write_text(json.dumps(spec, indent=1, sort_keys=True))
+    spec_file = local_root / relative.spec
+    spec_file.write_text(json.dumps(spec, indent=1, sort_keys=True))
+    spec_file.chmod(0o600)  # holds the cluster env
 
     plan = None
     if chunks is None:
@@ -278,6 +315,7 @@ def stage_job(
         runner_rel=runner_rel,
         chunks=chunks,
         pack_parallel=job.pack_parallel,
+        dependency=dependency,
     )
     return StagedJob(
         name=name,

@@ -26,10 +26,11 @@ import attrs
 
 from lxm3.schedulers import packing
 from lxm3.schedulers.local_process import process_alive
+from lxm3.store import cancel_requests
 from lxm3.store.db import ExperimentStore
 from lxm3.store.records import JobRecord
 from lxm3.xm.status import TaskState, TaskStatus
-from lxm3.xm_cluster import targets
+from lxm3.xm_cluster import cancel_intent, targets
 from lxm3.xm_cluster.resolver import TargetResolver
 from lxm3.xm_cluster.stored_jobs import StoredJob
 
@@ -194,6 +195,8 @@ class StatusReader:
                 for attempt in attempts:
                     results[attempt.row_id] = self._unknown(attempt, message)
 
+        for row_id in cancel_requests.requested(self.store, results):  # the user's cancel wins
+            results[row_id] = cancel_intent.apply(results[row_id])
         finished: dict[int, dict[int, dict[str, Any]]] = {}
         for attempt in live:
             statuses = results[attempt.row_id]

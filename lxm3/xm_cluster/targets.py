@@ -101,6 +101,12 @@ class Target:
                 self._max_array_size = cached
         return cached
 
+    def forget_max_array_size(self) -> None:
+        """The cluster refused an array as too large: ask it again next time (here and in the cache)."""
+        with self._lock:
+            self._max_array_size = None
+        self.scheduler.forget_max_array_size()
+
     def close(self) -> None:
         with self._lock:
             if self._transport is not None:

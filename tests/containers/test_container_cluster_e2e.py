@@ -171,6 +171,7 @@ def test_sweep_in_a_sif_delivers_hostile_values_and_the_image_is_sent_once(
         workdir = call["prefixed_env"]["APPTAINERENV_LXM_WORKDIR"]
         task_id = int(call["prefixed_env"]["APPTAINERENV_LXM_TASK_ID"])
         assert argv[0] == remote_box.fake
+        outputs = call["prefixed_env"]["APPTAINERENV_LXM_OUTPUT_DIR"]
         assert argv[1:] == [
             "exec",
             "--no-eval",
@@ -178,6 +179,8 @@ def test_sweep_in_a_sif_delivers_hostile_values_and_the_image_is_sent_once(
             f"{workdir}:{workdir}",
             "--pwd",
             workdir,
+            "--bind",
+            f"{outputs}:{outputs}",  # LXM_OUTPUT_DIR is the same path inside
             f"{remote_box.root}/staging/artifacts/{digest}.sif",
             "python3",
             "-m",

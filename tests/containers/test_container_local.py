@@ -70,6 +70,7 @@ def test_singularity_sweep_delivers_hostile_args_and_env_byte_for_byte(
         argv = call["argv"]
         workdir = call["prefixed_env"]["APPTAINERENV_LXM_WORKDIR"]
         digest = hashlib.sha256(image.read_bytes()).hexdigest()
+        outputs = call["prefixed_env"]["APPTAINERENV_LXM_OUTPUT_DIR"]
         assert argv[1:] == [
             "exec",
             "--no-eval",
@@ -77,6 +78,8 @@ def test_singularity_sweep_delivers_hostile_args_and_env_byte_for_byte(
             f"{workdir}:{workdir}",
             "--pwd",
             workdir,
+            "--bind",
+            f"{outputs}:{outputs}",  # LXM_OUTPUT_DIR is the same path inside
             f"{sandbox.staging}/artifacts/{digest}.sif",
             "python3",
             "-m",
@@ -115,7 +118,15 @@ def test_binds_and_extra_options_follow_the_workdir(sandbox: Sandbox, tmp_path: 
     [call] = actions(sandbox.apptainer_log)
     argv = call["argv"]
     position = argv.index("--pwd")
-    assert argv[position + 2 : position + 6] == ["--bind", f"{data}:{data}", "--cleanenv", argv[position + 5]]
+    outputs = call["prefixed_env"]["APPTAINERENV_LXM_OUTPUT_DIR"]
+    assert argv[position + 2 : position + 8] == [
+        "--bind",
+        f"{data}:{data}",
+        "--bind",
+        f"{outputs}:{outputs}",
+        "--cleanenv",
+        argv[position + 7],
+    ]
     assert sandbox.outputs()[0]["env"]["HOSTILE_A"] == "$(id)\n"
 
 
@@ -167,7 +178,19 @@ def test_docker_container_passes_env_with_bare_e_flags(sandbox: Sandbox) -> None
     [call] = [entry for entry in read_log(sandbox.docker_log) if entry["argv"][1:2] == ["run"]]
     argv = call["argv"]
     workdir = sandbox.outputs()[0]["cwd"]
-    keys = sorted([*tasks[0][1], "LXM_NUM_TASKS", "LXM_TASK_ID", "LXM_WORKDIR", "PYTHONPATH"])
+    keys = sorted(
+        [
+            *tasks[0][1],
+            "LXM_METRICS_FILE",
+            "LXM_NUM_TASKS",
+            "LXM_OUTPUT_DIR",
+            "LXM_TASK_ID",
+            "LXM_WORKDIR",
+            "PYTHONPATH",
+        ]
+    )
+    outputs = argv[argv.index("--entrypoint") - 1].split(":")[0]
+    assert outputs.endswith("/outputs/0"), outputs  # LXM_OUTPUT_DIR, bound at the same path
     expected = [
         "run",
         "--rm",
@@ -181,6 +204,7 @@ def test_docker_container_passes_env_with_bare_e_flags(sandbox: Sandbox) -> None
     ]
     for key in keys:
         expected += ["-e", key]  # no values on the command line: the client copies them from its env
+    expected += ["-v", f"{outputs}:{outputs}"]
     expected += ["--entrypoint", "python3", "python:3.11-slim", "-m", "probe.main", *HOSTILE]
     assert argv[1:] == expected
 

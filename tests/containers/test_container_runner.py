@@ -139,7 +139,9 @@ def test_task_env_keys() -> None:
     spec = {"env": {"SITE": "1"}, "entrypoint": {"kind": "module", "module": "m"}}
     record = {"env": {"MINE": "2"}}
     assert runner.task_env_keys(spec, record) == [
+        "LXM_METRICS_FILE",
         "LXM_NUM_TASKS",
+        "LXM_OUTPUT_DIR",
         "LXM_TASK_ID",
         "LXM_WORKDIR",
         "MINE",

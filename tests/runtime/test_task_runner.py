@@ -338,3 +338,77 @@ def test_runner_is_standard_library_only() -> None:
         if isinstance(node, ast.ImportFrom) and node.module
     }
     assert all(name in sys.stdlib_module_names for name in modules), modules
+
+
+# ----- dependency checks (Grid Engine holds, split-array "failed")
+
+
+def _dependency(condition: str, per_task: bool = False, mode: str = "all") -> dict:
+    return {
+        "mode": mode,
+        "terms": [
+            {
+                "what": "work unit 1",
+                "condition": condition,
+                "per_task": per_task,
+                "jobs": [{"log_dir": "/logs", "num_tasks": 3}],
+            }
+        ],
+    }
+
+
+def test_dependency_block_reads_the_predecessors_exit_codes() -> None:
+    from lxm3.runtime.task_runner import dependency_block
+
+    def reader(codes: dict) -> object:
+        return lambda log_dir, task: codes.get(task)
+
+    all_ok, one_failed, one_missing = (
+        reader({0: 0, 1: 0, 2: 0}),
+        reader({0: 0, 1: 3, 2: 0}),
+        reader({0: 0, 1: 0}),
+    )
+    assert dependency_block(_dependency("succeeded"), 0, all_ok) is None
+    assert dependency_block(_dependency("succeeded"), 0, one_failed) == "dependency on work unit 1 failed"
+    assert dependency_block(_dependency("succeeded"), 0, one_missing) == "dependency on work unit 1 failed"
+    assert dependency_block(_dependency("failed"), 0, one_failed) is None
+    assert dependency_block(_dependency("failed"), 0, all_ok) == "dependency on work unit 1 did not fail"
+    assert dependency_block(_dependency("finished"), 0, one_failed) is None
+    # Task by task: only task i of the predecessor counts.
+    assert dependency_block(_dependency("succeeded", per_task=True), 0, one_failed) is None
+    assert dependency_block(_dependency("succeeded", per_task=True), 1, one_failed) is not None
+
+
+def test_task_whose_dependency_cannot_hold_never_runs(tmp_path: Path) -> None:
+    import json
+
+    from lxm3.runtime.task_runner import DEPENDENCY_NOT_MET, main
+
+    before = tmp_path / "before"
+    (before / "logs").mkdir(parents=True)
+    (before / "logs" / "0.exit").write_text("3\n")
+    job = tmp_path / "job"
+    (job / "logs").mkdir(parents=True)
+    spec = {
+        "name": "x",
+        "table": "missing.jsonl",
+        "index": "missing.idx",
+        "entrypoint": {"kind": "argv", "argv": ["touch", str(tmp_path / "ran")]},
+        "log_dir": "logs",
+        "dependency": {
+            "mode": "all",
+            "terms": [
+                {
+                    "what": "work unit 1",
+                    "condition": "succeeded",
+                    "per_task": False,
+                    "jobs": [{"log_dir": str(before / "logs"), "num_tasks": 1}],
+                }
+            ],
+        },
+    }
+    (job / "job.json").write_text(json.dumps(spec))
+    assert main(["runner", str(job / "job.json"), "0"]) == DEPENDENCY_NOT_MET
+    assert not (tmp_path / "ran").exists()
+    assert (job / "logs" / "0.exit").read_text().strip() == str(DEPENDENCY_NOT_MET)
+    assert "not run: dependency on work unit 1 failed" in (job / "logs" / "0.err").read_text()

@@ -259,7 +259,7 @@ def fixture_lines(name: str) -> list[str]:
     ("text", "state", "message"),
     [
         ("PENDING", TaskState.PENDING, ""),
-        ("REQUEUED", TaskState.PENDING, ""),
+        ("REQUEUED", TaskState.PENDING, "REQUEUED"),
         ("RUNNING", TaskState.RUNNING, ""),
         ("COMPLETING", TaskState.RUNNING, ""),
         ("SUSPENDED", TaskState.RUNNING, ""),
@@ -400,7 +400,7 @@ def test_query_is_one_sacct_command_for_every_job() -> None:
     parsed = SlurmScheduler().query(transport, jobs)
     assert len(transport.commands) == 1
     command = transport.commands[0][-1]
-    assert f"sacct -X -n -P -o JobID,State,ExitCode -j {IDS['array']},{IDS['cancelled']}" in command
+    assert f"sacct -X -D -n -P -o JobID,State,ExitCode -j {IDS['array']},{IDS['cancelled']}" in command
     assert set(parsed) == {IDS["array"], IDS["cancelled"]}
     assert states(parsed[IDS["cancelled"]])[10] == "RUNNING"
 

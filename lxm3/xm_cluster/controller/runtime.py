@@ -67,7 +67,9 @@ def load_spec() -> dict[str, Any]:
 class ControllerWorkUnit(ClusterWorkUnit):
     """A work unit added by the coroutine: re-attached from the journal, or launched."""
 
-    async def _launch_job_group(self, job_group: xm.JobGroup, args_view: Mapping[str, Any]) -> None:
+    async def _launch_job_group(
+        self, job_group: xm.JobGroup, args_view: Mapping[str, Any], dependency: xm.Dependency | None = None
+    ) -> None:
         experiment = self._cluster_experiment
         assert isinstance(experiment, ControllerExperiment)
         records = experiment.replayed.get(self.work_unit_id)
@@ -77,11 +79,11 @@ class ControllerWorkUnit(ClusterWorkUnit):
         if reattached:
             log.info("work unit %s: re-attached to its jobs from the journal", self.work_unit_id)
             return
-        if experiment.stopping or experiment.journal.stopped():
+        if experiment.stopping or experiment.controller_journal.stopped():
             raise xm.ExperimentUnitError(
                 f"experiment {self.experiment_id} was cancelled (`lxm3 cancel`): the controller adds no more units"
             )
-        await super()._launch_job_group(job_group, args_view)
+        await super()._launch_job_group(job_group, args_view, dependency)
 
     def _reattach(self, job_group: xm.JobGroup, records: list[dict[str, Any]]) -> bool:
         """Watches the journaled jobs of this unit again; False when one must run again.
@@ -141,8 +143,8 @@ class ControllerExperiment(ClusterExperiment):
         config: Config | None = None,
     ) -> None:
         self.spec = dict(spec)
-        self.journal = Journal(self.spec["journal_dir"])
-        self.replayed = replayable_jobs(self.journal.read())
+        self.controller_journal = Journal(self.spec["journal_dir"])
+        self.replayed = replayable_jobs(self.controller_journal.read())
         self._manifest: list[Any] = [pickle.loads(base64.b64decode(entry)) for entry in self.spec["manifest"]]
         self._packaged_count = 0
         self._controller_started = False
@@ -151,7 +153,7 @@ class ControllerExperiment(ClusterExperiment):
         self.stopping = False
         store = JournalStore(
             Path(os.getcwd()) / "controller-store.sqlite3",
-            self.journal,
+            self.controller_journal,
             int(self.spec["experiment_id"]),
             str(self.spec["store_identity"]),
         )

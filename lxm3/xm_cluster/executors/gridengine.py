@@ -44,6 +44,8 @@ from lxm3 import xm
 from lxm3.schedulers.base import JobDirectives
 from lxm3.schedulers.sge import Directive, check_directive_value
 from lxm3.xm.resources import GpuType, ResourceType
+from lxm3.xm_cluster.after_files import to_after_files
+from lxm3.xm_cluster.executors import throttle
 from lxm3.xm_cluster.executors.base import (
     DockerOptions,
     SingularityOptions,
@@ -293,6 +295,10 @@ class GridEngine(xm.Executor):
     account: str | None = attrs.field(default=None, validator=_object_name_or_none)
     modules: list[str] = attrs.field(factory=list, converter=_modules)
     max_parallel_tasks: int | None = attrs.field(default=None, validator=_positive_int_or_none)
+    #: The same limit under Slurm's and Local's name (see executors/throttle.py).
+    max_parallel: int | None = attrs.field(
+        default=None, validator=_positive_int_or_none, kw_only=True, repr=False
+    )
     extra_directives: list[str] = attrs.field(
         factory=list, converter=_extra_directives, validator=_check_extra_directives
     )
@@ -305,6 +311,16 @@ class GridEngine(xm.Executor):
     )
     gpu_resource: str = attrs.field(default="gpu", validator=_check_name, kw_only=True)
     cluster: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
+    #: Globs in the work dir copied to the task's output dir when it ends (see after_files.py).
+    after_files: tuple[str, ...] = attrs.field(default=(), converter=to_after_files, kw_only=True)
+    #: Tasks of a failed host run again (`-r y`).
+    requeue: bool = attrs.field(default=False, kw_only=True)
+    #: `-notify`: SIGUSR1 (before a suspend) and SIGUSR2 (before a kill, e.g. walltime) reach the
+    #: program through the runner, the queue's `notify` time ahead.
+    notify: bool = attrs.field(default=False, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        throttle.reconcile(self)
 
     @classmethod
     def Spec(cls) -> GridEngineSpec:  # noqa: N802 - XManager's public name
@@ -340,6 +356,10 @@ class GridEngine(xm.Executor):
         The job-specific ones (`-N`, `-o`, `-t`, `-tc`) are added by the scheduler.
         """
         directives: list[Directive] = []
+        if self.requeue:
+            directives.append(("-r", "y"))
+        if self.notify:
+            directives.append(("-notify",))
         if self.shell is not None:
             directives.append(("-S", self.shell))
         if self.queue is not None:

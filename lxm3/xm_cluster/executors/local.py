@@ -10,6 +10,8 @@ import attrs
 
 from lxm3 import xm
 from lxm3.schedulers.base import JobDirectives
+from lxm3.xm_cluster.after_files import to_after_files
+from lxm3.xm_cluster.executors import throttle
 from lxm3.xm_cluster.executors.base import DockerOptions, SingularityOptions, validated_fields
 
 
@@ -32,6 +34,15 @@ class Local(xm.Executor):
     singularity_options: SingularityOptions | None = attrs.field(default=None)
     docker_options: DockerOptions | None = attrs.field(default=None)
     max_parallel: int | None = attrs.field(default=None, kw_only=True, validator=_positive_or_none)
+    #: Globs in the work dir copied to the task's output dir when it ends (see after_files.py).
+    after_files: tuple[str, ...] = attrs.field(default=(), converter=to_after_files, kw_only=True)
+    #: The same limit under Grid Engine's name (see executors/throttle.py).
+    max_parallel_tasks: int | None = attrs.field(
+        default=None, kw_only=True, validator=_positive_or_none, repr=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        throttle.reconcile(self)
 
     @property
     def parallelism(self) -> int:

@@ -25,6 +25,8 @@ import attrs
 from lxm3 import xm
 from lxm3.schedulers.base import JobDirectives, option_name
 from lxm3.xm.resources import GpuType, ResourceType, TpuType
+from lxm3.xm_cluster.after_files import to_after_files
+from lxm3.xm_cluster.executors import throttle
 from lxm3.xm_cluster.executors.base import (
     DockerOptions,
     SingularityOptions,
@@ -161,6 +163,17 @@ def _check_singularity(instance: object, attribute: attrs.Attribute, value: obje
         raise TypeError(f"Slurm.{attribute.name} must be an xm_cluster.SingularityOptions, got {value!r}")
 
 
+_WARNING_SIGNAL = re.compile(r"^(USR1|USR2|SIGUSR1|SIGUSR2|URG|INT|TERM)@\d{1,5}$")
+
+
+def _check_warning_signal(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not _WARNING_SIGNAL.match(value)):
+        raise ValueError(
+            f"{type(instance).__name__}.{attribute.name} must look like 'USR1@60' "
+            f"(signal, then seconds before the walltime), got {value!r}"
+        )
+
+
 @validated_fields
 @attrs.frozen
 class Slurm(xm.Executor):
@@ -202,7 +215,20 @@ class Slurm(xm.Executor):
     qos: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
     account: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
     max_parallel: int | None = attrs.field(default=None, validator=_positive_int_or_none, kw_only=True)
+    #: The same limit under Grid Engine's name (see executors/throttle.py).
+    max_parallel_tasks: int | None = attrs.field(
+        default=None, validator=_positive_int_or_none, kw_only=True, repr=False
+    )
     cluster: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
+    #: Globs in the work dir copied to the task's output dir when it ends (see after_files.py).
+    after_files: tuple[str, ...] = attrs.field(default=(), converter=to_after_files, kw_only=True)
+    #: Preempted or node-failed tasks go back to the queue (`--requeue`); lxm3 counts the attempts.
+    requeue: bool = attrs.field(default=False, validator=_bool, kw_only=True)
+    #: `"USR1@60"`: the program gets SIGUSR1 60 s before the walltime (through the runner), to checkpoint.
+    warning_signal: str | None = attrs.field(default=None, validator=_check_warning_signal, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        throttle.reconcile(self)
 
     @classmethod
     def Spec(cls) -> SlurmSpec:  # noqa: N802 - XManager's public name
@@ -251,6 +277,11 @@ class Slurm(xm.Executor):
                 directives.append((name, value))
         if self.exclusive:
             directives.append(("exclusive", None))
+        if self.requeue:
+            directives.append(("requeue", None))
+        if self.warning_signal is not None:
+            # B: only the batch shell, which `exec`s the runner; the runner passes it to the program.
+            directives.append(("signal", f"B:{self.warning_signal}"))
         return directives
 
 
