@@ -209,9 +209,9 @@ async def launch_controller(unit: Any, options: ControllerOptions) -> None:
     if target.is_local:
         await asyncio.to_thread(_start_detached, unit, job, target, staged, label)
         return
-    submitted = await experiment.batcher_for(target).submit(staged)
-    launched = await asyncio.to_thread(unit._record_job, job, target, staged, label, submitted)
-    unit.jobs.append(launched)
+    # The unit's own submit path: one batched submit, the store row written as for any job.
+    staged, submitted = await unit._submit(job, target, staged, label, None)
+    unit.jobs.append(unit._record_job(target, staged, submitted))
     log.info("parameter controller of experiment %s submitted", experiment.experiment_id)
 
 
