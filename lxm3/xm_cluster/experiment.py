@@ -24,6 +24,7 @@ from lxm3 import xm
 from lxm3.config import Config, load_config
 from lxm3.runtime.job_paths import JobPaths, unit_rel
 from lxm3.schedulers.base import SubmittedJob
+from lxm3.schedulers.watcher import WatchedJob
 from lxm3.store.db import ExperimentStore
 from lxm3.store.records import ChunkRecord, JobRecord
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
@@ -121,7 +122,8 @@ class ClusterWorkUnit(xm.WorkUnit):
         submitted: list[SubmittedJob],
     ) -> LaunchedJob:
         experiment = self._cluster_experiment
-        target.watcher.watch(submitted)
+        paths = JobPaths(staged.remote_dir)
+        target.watcher.watch([WatchedJob.of(s, paths=paths) for s in submitted])
         experiment.store.add_job(
             self.experiment_id,
             self.work_unit_id,
