@@ -1,8 +1,10 @@
 """Staging a job: its task table, job spec and job scripts, in a local mirror of the staging root.
 
-Launch (`stage_job`) and rerun (`lxm3.xm_cluster.rerun`) render their job
-scripts through the same `render_scripts`; every path comes from a
-`JobPaths` (see `lxm3.runtime.job_paths` for the layout).
+A launch (`stage_job`) writes the job's files, then its scripts; a rerun
+(`lxm3.xm_cluster.rerun`) reuses the recorded files and stages new scripts for
+some of the tasks. Both go through `stage_scripts`, which splits the tasks into
+array chunks and, for scattered tasks, writes the index maps the scripts read.
+Every path comes from a `JobPaths` (see `lxm3.runtime.job_paths` for the layout).
 """
 
 from __future__ import annotations
@@ -111,6 +113,8 @@ class StagedJob:
     content_addressed: tuple[str, ...]
     #: The job's own files (relative to the staging root): always sent.
     job_files: tuple[str, ...]
+    #: Per script, the global tasks it runs through its index map (a rerun); None: its chunk's range.
+    task_ids: tuple[tuple[int, ...], ...] | None = None
 
     @property
     def remote_dir(self) -> str:
@@ -245,27 +249,59 @@ def stage_job(
         spec.update(spec_extras)
     (local_root / relative.spec).write_text(json.dumps(spec, indent=1, sort_keys=True))
 
-    if chunks is None:
-        chunks = split_into_chunks(num_tasks, target.max_array_size())
+    files = StagedJob(
+        name=name,
+        local_root=local_root,
+        remote_root=remote_root,
+        job_rel=job_rel,
+        num_tasks=num_tasks,
+        scripts=(),
+        content_addressed=tuple(content_addressed),
+        job_files=(relative.spec, relative.table, relative.index),
+    )
+    return stage_scripts(files, target, job.executor, label=label or name, chunks=chunks)
+
+
+def stage_scripts(
+    job: StagedJob,
+    target: Target,
+    executor: Any,
+    *,
+    label: str,
+    tasks: Sequence[int] | None = None,
+    chunks: Sequence[ArrayChunk] | None = None,
+    attempt: int = 1,
+    log_dir: str | None = None,
+) -> StagedJob:
+    """Renders the scripts of a job whose files are staged: all its tasks, or only `tasks`.
+
+    All tasks (a launch) are split into contiguous chunks (`chunks`, default: the
+    cluster's array limit). Chosen `tasks` (a rerun, attempt > 1) are split the
+    same way, and each chunk gets an index map, array position -> global task
+    id, so its array runs exactly those tasks.
+    """
+    count = job.num_tasks if tasks is None else len(tasks)
+    parts = list(chunks) if chunks is not None else split_into_chunks(count, target.max_array_size())
+    task_ids = None
+    if tasks is not None:
+        task_ids = tuple(tuple(tasks[part.offset : part.offset + part.count]) for part in parts)
+        parts = [ArrayChunk(0, len(ids)) for ids in task_ids]
+    runners = [name for name in job.content_addressed if name.startswith("runtime/")]
     scripts, script_files = render_scripts(
         target,
-        job.executor,
-        local_root=local_root,
-        remote_root=remote_root,
-        job_rel=job_rel,
-        name=name,
-        label=label or name,
-        num_tasks=num_tasks,
-        runner_rel=runner_rel,
-        chunks=chunks,
+        executor,
+        local_root=job.local_root,
+        remote_root=job.remote_root,
+        job_rel=job.job_rel,
+        name=job.name,
+        label=label,
+        num_tasks=job.num_tasks,
+        runner_rel=runners[0] if runners else runner_name(),
+        chunks=parts,
+        attempt=attempt,
+        task_ids=task_ids,
+        log_dir=log_dir,
     )
-    return StagedJob(
-        name=name,
-        local_root=local_root,
-        remote_root=remote_root,
-        job_rel=job_rel,
-        num_tasks=num_tasks,
-        scripts=tuple(scripts),
-        content_addressed=tuple(content_addressed),
-        job_files=(relative.spec, relative.table, relative.index, *script_files),
+    return attrs.evolve(
+        job, scripts=tuple(scripts), job_files=(*job.job_files, *script_files), task_ids=task_ids
     )
