@@ -26,7 +26,6 @@ from lxm3.runtime.job_paths import JobPaths, unit_rel
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.schedulers.watcher import WatchedJob
 from lxm3.store.db import ExperimentStore
-from lxm3.store.records import ChunkRecord, JobRecord
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
 from lxm3.xm_cluster import staging, targets
 from lxm3.xm_cluster.batching import SubmitBatcher
@@ -124,23 +123,8 @@ class ClusterWorkUnit(xm.WorkUnit):
         experiment = self._cluster_experiment
         paths = JobPaths(staged.remote_dir)
         target.watcher.watch([WatchedJob.of(s, paths=paths) for s in submitted])
-        experiment.store.add_job(
-            self.experiment_id,
-            self.work_unit_id,
-            JobRecord(
-                name=staged.name,
-                target_name=target.name,
-                scheduler_name=target.scheduler.name,
-                num_tasks=staged.num_tasks,
-                remote_dir=staged.remote_dir,
-                local_dir=str(staged.local_root / staged.job_rel),
-                artifacts=staged.content_addressed,
-                chunks=[ChunkRecord.of(s) for s in submitted],
-                # The object itself: the store keeps its repr and a pickle for `lxm3 rerun`.
-                executor=job.executor,
-                label=label,
-            ),
-        )
+        record = staged.record(target, submitted, job.executor, label=label)
+        experiment.store.add_job(self.experiment_id, self.work_unit_id, record)
         ids = ", ".join(s.job_id for s in submitted)
         log.info(
             "work unit %s: %s submitted %d task(s) to %s as %s",

@@ -18,7 +18,7 @@ import attrs
 from lxm3.runtime.job_paths import JobPaths, job_rel
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.store.db import ExperimentStore
-from lxm3.store.records import ChunkRecord, JobRecord, ReloadError
+from lxm3.store.records import JobRecord, ReloadError
 from lxm3.transport.base import Transport
 from lxm3.xm.status import TaskState
 from lxm3.xm_cluster import deploying, targets
@@ -92,7 +92,6 @@ def resubmit(
     base = job.first
     executor = base.restore_executor()
     staged = restage(job, tasks, attempt, target, executor)
-    chunk_ids = staged.task_ids or ()
     transport = target.transport()
     relative = JobPaths(staged.job_rel)
     needed = [*staged.content_addressed, relative.spec, relative.table, relative.index]
@@ -107,27 +106,9 @@ def resubmit(
     moves = "".join(f"{task} {owners[task].attempt}\n" for task in tasks if task in owners)
     rotate_logs(transport, base.log_dir, moves)
     submitted = deploying.submit(staged, target)
-    store.add_job(
-        job.experiment_id,
-        job.work_unit_id,
-        JobRecord(
-            attempt=attempt,
-            name=base.name,
-            target_name=target.name,
-            scheduler_name=target.scheduler.name,
-            num_tasks=base.num_tasks,
-            remote_dir=base.remote_dir,
-            local_dir=str(staged.local_root / staged.job_rel),
-            log_dir_override=base.log_dir,
-            artifacts=staged.content_addressed,
-            chunks=[
-                ChunkRecord.of(s, ids, script.request.index_map)
-                for s, script, ids in zip(submitted, staged.scripts, chunk_ids, strict=True)
-            ],
-            executor=executor,
-            label=staged.scripts[0].request.label if staged.scripts else base.label,
-        ),
-    )
+    label = staged.scripts[0].request.label if staged.scripts else base.label
+    record = staged.record(target, submitted, executor, label=label, attempt=attempt, log_dir=base.log_dir)
+    store.add_job(job.experiment_id, job.work_unit_id, record)
     return submitted
 
 

@@ -23,7 +23,8 @@ from lxm3.packaging.digest import file_digest
 from lxm3.runtime import task_runner
 from lxm3.runtime.job_paths import INDEX_NAME, TABLE_NAME, JobPaths
 from lxm3.runtime.task_table import write_task_table
-from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, split_into_chunks
+from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob, split_into_chunks
+from lxm3.store.records import ChunkRecord, JobRecord
 from lxm3.xm.args import merge_args
 from lxm3.xm_cluster.array_job import ArrayJob
 from lxm3.xm_cluster.containers.job_spec import container_job_spec
@@ -128,6 +129,37 @@ class StagedJob:
     @property
     def log_dir(self) -> str:
         return self.paths.log_dir
+
+    def record(
+        self,
+        target: Target,
+        submitted: Sequence[SubmittedJob],
+        executor: Any,
+        *,
+        label: str | None,
+        attempt: int = 1,
+        log_dir: str | None = None,
+    ) -> JobRecord:
+        """What the store keeps once its scripts were submitted (a launch, or a rerun's attempt)."""
+        per_script = self.task_ids or [None] * len(self.scripts)
+        return JobRecord(
+            attempt=attempt,
+            name=self.name,
+            target_name=target.name,
+            scheduler_name=target.scheduler.name,
+            num_tasks=self.num_tasks,
+            remote_dir=self.remote_dir,
+            local_dir=str(self.local_root / self.job_rel),
+            log_dir_override=log_dir,
+            artifacts=self.content_addressed,
+            chunks=[
+                ChunkRecord.of(job, ids, script.request.index_map)
+                for job, script, ids in zip(submitted, self.scripts, per_script, strict=True)
+            ],
+            # The object itself: the store keeps its repr and a pickle for `lxm3 rerun`.
+            executor=executor,
+            label=label,
+        )
 
 
 def _safe_name(name: str) -> str:
