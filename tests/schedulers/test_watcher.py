@@ -11,9 +11,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from lxm3.runtime.job_paths import JobPaths
 from lxm3.schedulers import watcher as watcher_module
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, Scheduler, SubmittedJob
-from lxm3.runtime.job_paths import JobPaths
 from lxm3.schedulers.watcher import StatusWatcher, WatchedJob, poll_intervals
 from lxm3.transport.base import Transport
 from lxm3.transport.local import LocalTransport
