@@ -69,8 +69,10 @@ class ReloadedWorkUnit(xm.WorkUnit):
         interval = next_interval()
         while True:
             try:
-                # Units waiting together share the watcher's refreshes, as launched units do.
-                results = await asyncio.to_thread(self.task_statuses, interval * 0.9)
+                # Every unit's jobs are watched from the first poll on, so units waiting
+                # together share each refresh (one query per cluster), as launched units do.
+                everything = await asyncio.to_thread(self._reloaded.task_statuses, max_age=interval * 0.9)
+                results = everything[self.work_unit_id]
             except Exception as error:  # noqa: BLE001 - like the watcher: a flaky query is retried
                 log.warning("status query failed (will retry): %s", error)
             else:
