@@ -26,6 +26,9 @@ _SWEEP = flags.DEFINE_integer(
 )
 _HOLD = flags.DEFINE_bool("hold", True, "Submit held (sbatch --hold).")
 _NAME = flags.DEFINE_string("job_name", "lxmbench", "ArrayJob name (the harness finds the jobs by it).")
+_PACK = flags.DEFINE_integer(
+    "pack", 0, "lxm3 0.5 only: ArrayJob(pack=N), N sweep tasks per array task (0: not passed)."
+)
 
 PROJECT = os.environ.get("LXM_BENCH_PROJECT") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "project"
@@ -47,8 +50,11 @@ def main(_):
             }
             for task in range(_TASKS.value)
         ]
+        packing = {"pack": _PACK.value} if _PACK.value else {}
         experiment.add(
-            xm_cluster.ArrayJob(executable=executable, executor=executor, args=args, name=_NAME.value)
+            xm_cluster.ArrayJob(
+                executable=executable, executor=executor, args=args, name=_NAME.value, **packing
+            )
         )
     stats_path = os.environ.get("LXM_BENCH_STATS")
     if stats_path:

@@ -54,7 +54,7 @@ def main() -> int:
                 xm_cluster.ArrayJob(executable=executable, executor=executor, args=args, name="lxmbench")
             )
         launch_seconds = time.perf_counter() - started
-        [unit] = list(experiment.work_units().values())
+        [unit] = list(experiment.work_units.values())
         [job] = unit.jobs
         watcher = job.target.watcher
         polls = []

@@ -15,7 +15,7 @@ node: a second sshd on 127.0.0.1:22 (benchmarks/peer_sshd.sh), because the peer
 can reach nothing else. See benchmarks/README.md for what each measure means.
 
 Prints a table, writes benchmarks/results/latest.json, and ends with the line
-`P1=.. P1b=.. P2=.. P3=.. P4=.. P5=.. P6=../..`. The stdlib is all it needs.
+`P1=.. P1b=.. P2=.. P3=.. P4=.. P5=.. P6=../.. P6f=.. P7=.. P7l=..`. The stdlib is all it needs.
 """
 
 from __future__ import annotations
@@ -89,15 +89,20 @@ MODES: dict[str, dict[str, Any]] = {
 #: Run dirs whose launches share WORK/warm-cache (they measure something other than packaging).
 WARM_CACHE_RUNS = frozenset({"p3", "p6", "profile-warm"})
 TARGETS = {
-    "P1": 0.5,
-    "P1b": 1.5,
+    "P1": 0.4,
+    "P1b": 1.0,
     "P2": 2.0,
     "P3": 1,
     "P4": 1.2,
     "P5": 0.5,
-    "P6_seconds": 10.0,
+    "P6_seconds": 2.0,
     "P6_mb": 200.0,
+    "P6f": 1.2,
+    "P7": 1.0,
+    "P7l": 0.3,
 }
+#: Sweep tasks per array task in P6's packed launches (100,000 tasks -> 100 array tasks, one sbatch).
+P6_PACK = 1000
 
 _T0 = time.perf_counter()
 
@@ -192,7 +197,7 @@ class Relay:
                 source.close()
                 sink.close()
 
-    def counters(self, settle: float = 2.0) -> tuple[int, int]:
+    def counters(self, settle: float = 0.3) -> tuple[int, int]:
         """(up, down) once no relayed connection is open (or after `settle` seconds)."""
         deadline = time.monotonic() + settle
         while time.monotonic() < deadline:
@@ -495,7 +500,32 @@ class Bench:
         )
         if tool == "peer":
             env["HOME"] = str(self.peer_home)
+        else:
+            # Ours keeps its SSH master between launches (ssh_persist): each run dir gets its own
+            # socket dir, so a run's first launch opens a connection and its relaunch reuses it.
+            sockets = run_dir / "xdg"
+            sockets.mkdir(mode=0o700, exist_ok=True)
+            env["XDG_RUNTIME_DIR"] = str(sockets)
         return env
+
+    def stop_masters(self) -> None:
+        """Stops the SSH masters ours left running (ssh_persist) in the run dirs."""
+        for socket_path in (WORK / "runs").glob("*/xdg/lxm3-ssh/cm-*"):
+            if socket_path.suffix == ".lock":
+                continue
+            run(
+                [
+                    "ssh",
+                    "-F",
+                    str(self.ssh_config),
+                    "-o",
+                    f"ControlPath={socket_path}",
+                    "-O",
+                    "exit",
+                    "benchcluster",
+                ],
+                check=False,
+            )
 
     def launch(
         self,
@@ -507,12 +537,15 @@ class Bench:
         sweep: int,
         dry_run: bool = False,
         profile: Path | None = None,
+        pack: int = 0,
     ) -> dict[str, Any]:
         """One `lxm3 launch` of the benchmark launcher; wall time, peak RSS, relay bytes."""
         env = self.tool_env(tool, configs[tool], run_dir)
         stats_path = Path(env["LXM_BENCH_STATS"])
         stats_path.unlink(missing_ok=True)
         flags = [str(self.project / "launcher.py"), f"--tasks={tasks}", f"--sweep={sweep}"]
+        if pack:
+            flags.append(f"--pack={pack}")
         if profile is not None:
             env["LXM_BENCH_T0"] = f"{time.time():.6f}"
             argv = [
@@ -650,11 +683,20 @@ class Bench:
 
     # ----- profile of our launch -----
     def profiled(
-        self, configs: dict[str, Path], run_dir: Path, *, tasks: int, sweep: int, dry_run: bool = False
+        self,
+        configs: dict[str, Path],
+        run_dir: Path,
+        *,
+        tasks: int,
+        sweep: int,
+        dry_run: bool = False,
+        pack: int = 0,
     ) -> dict[str, Any]:
         """One launch of ours under benchmarks/profile_launch.py: seconds per phase."""
         out = run_dir / f"profile-{tasks}-{sweep}.json"
-        result = self.launch("ours", configs, run_dir, tasks=tasks, sweep=sweep, profile=out, dry_run=dry_run)
+        result = self.launch(
+            "ours", configs, run_dir, tasks=tasks, sweep=sweep, profile=out, dry_run=dry_run, pack=pack
+        )
         data = json.loads(out.read_text())
         data["wall_s"] = result["wall_s"]
         data["launcher_maxrss_mb"] = result["launcher_maxrss_mb"]
@@ -883,7 +925,27 @@ class Bench:
         }
         log(f"P5: ours {self.results['P5']['ours_ms']} ms, peer {self.results['P5']['peer_ms']} ms")
 
-    # ----- P6 -----
+    # ----- P6, P6f, P7 -----
+    def status_times(
+        self, configs: dict[str, Path], run_dir: Path, experiment_id: Any, runs: int = 3
+    ) -> dict[str, Any]:
+        """P7: `lxm3 status EXP` wall times (new process each), and Slurm commands per status."""
+        env = self.tool_env("ours", configs["ours"], run_dir)
+        calls = PEER_SSH_DIR / "calls.log"
+        before = len(calls.read_text(errors="replace").splitlines()) if calls.exists() else 0
+        walls = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            run([str(OURS_VENV / "bin/lxm3"), "status", str(experiment_id)], env=env, cwd=WORK)
+            walls.append(round(time.perf_counter() - started, 4))
+        lines = calls.read_text(errors="replace").splitlines()[before:] if calls.exists() else []
+        queries = [line for line in lines if line.split()[1:2] and line.split()[1] in ("sacct", "squeue")]
+        return {
+            "wall_s": walls,
+            "median_s": median(walls),
+            "scheduler_commands_per_status": len(queries) / runs,
+        }
+
     def bench_big_sweep(self) -> None:
         tasks = self.cfg["p6_tasks"]
         run_dir = WORK / "runs" / "p6"
@@ -893,59 +955,142 @@ class Bench:
         log("P6: warm-up launch (10 tasks) so code is built and on the cluster")
         self.launch("ours", configs, run_dir, tasks=10, sweep=0)
         self.cancel_jobs()
-        dry = [
-            self.launch("ours", configs, run_dir, tasks=tasks, sweep=1000 + n, dry_run=True)
-            for n in range(self.cfg["p6_runs"])
-        ]
-        profiles = {}
+        dry = [self.launch("ours", configs, run_dir, tasks=tasks, sweep=1000, dry_run=True, pack=P6_PACK)]
+        profiles: dict[str, Any] = {}
+        runs = self.cfg["p6_runs"]
+        array_tasks = math.ceil(tasks / P6_PACK)
+        self.set_sbatch_mode(
+            "P6", array_tasks * (runs + 1), math.ceil(array_tasks / self.max_array_size) * (runs + 1)
+        )
+        packed = []
+        p7: dict[str, Any] = {}
+        for number in range(runs):
+            packed.append(
+                self.launch("ours", configs, run_dir, tasks=tasks, sweep=2000 + number, pack=P6_PACK)
+            )
+            if number == runs - 1:
+                p7["packed"] = self.status_times(configs, run_dir, packed[-1]["experiment_id"])
+            self.cancel_jobs()
         if self.mode != "tiny":
-            profiles["dry_run"] = self.profiled(configs, run_dir, tasks=tasks, sweep=1500, dry_run=True)
+            profiles["real_packed"] = self.profiled(configs, run_dir, tasks=tasks, sweep=2500, pack=P6_PACK)
+            self.cancel_jobs()
+        # P6f: the same sweep unpacked (pack=1: one task per array task) against the floor, ONE ssh
+        # running `sbatch` on each of its scripts, one after another.
         arrays = math.ceil(tasks / self.max_array_size)
-        real: list[dict[str, Any]] = []
+        unpacked: list[dict[str, Any]] = []
+        floors: list[dict[str, Any]] = []
         skipped = None
-        launches = self.cfg["p6_runs"] + (0 if self.mode == "tiny" else 1)
+        f_runs = max(1, runs - 1)
         try:
-            mode = self.set_sbatch_mode("P6", tasks * launches, arrays * launches)
+            self.set_sbatch_mode("P6f", tasks * 2 * f_runs, arrays * 2 * f_runs)
         except BenchError as error:
             skipped = str(error)
         else:
-            for number in range(self.cfg["p6_runs"]):
-                real.append(self.launch("ours", configs, run_dir, tasks=tasks, sweep=2000 + number))
+            for number in range(f_runs):
+                launch = self.launch("ours", configs, run_dir, tasks=tasks, sweep=3000 + number, pack=1)
+                if number == f_runs - 1:
+                    p7["unpacked"] = self.status_times(configs, run_dir, launch["experiment_id"])
                 self.cancel_jobs()
-            if self.mode != "tiny":
-                profiles["real"] = self.profiled(configs, run_dir, tasks=tasks, sweep=2500)
+                scripts = self.job_dir(remote, launch["experiment_id"])
+                floor_run = self.floor(
+                    f'for f in {shlex.quote(scripts)}/job-*.sh; do sbatch "$f" || exit 1; done'
+                )
                 self.cancel_jobs()
+                unpacked.append(launch)
+                floors.append(floor_run)
         self.results.setdefault("profile", {})["p6"] = profiles
         if skipped:
-            log(f"P6: real submission skipped: {skipped}")
-        headline = real or dry
+            log(f"P6f: skipped: {skipped}")
         self.results["P6"] = {
-            "seconds": median([r["wall_s"] for r in headline]),
-            "mb": median([r["launcher_maxrss_mb"] for r in headline]),
-            "measured": "real submission" if real else "dry run",
+            "seconds": median([r["wall_s"] for r in packed]),
+            "mb": median([r["launcher_maxrss_mb"] for r in packed]),
+            "measured": f"real submission, pack={P6_PACK} ({array_tasks} array tasks)",
             "tasks": tasks,
+            "packed": {
+                "wall_s": [r["wall_s"] for r in packed],
+                "launcher_maxrss_mb": [r["launcher_maxrss_mb"] for r in packed],
+                "wire_bytes_up": [r["wire_bytes_up"] for r in packed],
+            },
+            "dry_run_packed": {"wall_s": [r["wall_s"] for r in dry]},
+        }
+        self.results["P6f"] = {
+            "value": median([u["wall_s"] / f["wall_s"] for u, f in zip(unpacked, floors, strict=True)])
+            if floors
+            else None,
+            "ours_s": median([u["wall_s"] for u in unpacked]) if unpacked else None,
+            "floor_s": median([f["wall_s"] for f in floors]) if floors else None,
             "arrays": arrays,
-            "real": {
-                "wall_s": [r["wall_s"] for r in real],
-                "launcher_maxrss_mb": [r["launcher_maxrss_mb"] for r in real],
-                "tree_maxrss_mb": [r["tree_maxrss_mb"] for r in real],
-                "wire_bytes_up": [r["wire_bytes_up"] for r in real],
-            },
-            "dry_run": {
-                "wall_s": [r["wall_s"] for r in dry],
-                "launcher_maxrss_mb": [r["launcher_maxrss_mb"] for r in dry],
-                "tree_maxrss_mb": [r["tree_maxrss_mb"] for r in dry],
-            },
-            "real_skipped": skipped,
-            "sbatch_mode": None if skipped else mode,
+            "floor_sbatch_calls": floors[0]["arrays"] if floors else None,
+            "ours_mb": median([u["launcher_maxrss_mb"] for u in unpacked]) if unpacked else None,
+            "skipped": skipped,
+        }
+        worst = max((entry["median_s"] for entry in p7.values()), default=float("nan"))
+        self.results["P7"] = {
+            "value": worst,
+            **{f"{key}_s": entry["median_s"] for key, entry in p7.items()},
+            "scheduler_commands_per_status": max(
+                (entry["scheduler_commands_per_status"] for entry in p7.values()), default=None
+            ),
+            "runs": p7,
         }
         log(
-            f"P6: {self.results['P6']['seconds']:.2f} s / {self.results['P6']['mb']:.0f} MB ({self.results['P6']['measured']})"
+            f"P6: {self.results['P6']['seconds']:.2f} s / {self.results['P6']['mb']:.0f} MB packed; "
+            f"P6f {self.results['P6f']['value']}; P7 {worst:.2f} s"
         )
+
+    # ----- P7l -----
+    def bench_list(self) -> None:
+        """`lxm3 list` with 1,000 finished experiments in the store (default --limit 20)."""
+        run_dir = WORK / "runs" / "p7l"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        configs = self.write_configs(run_dir, f"{self.remote_root}/p7l")
+        count = 1000 if self.mode != "tiny" else 200
+        make = (
+            "import sys\n"
+            "from pathlib import Path\n"
+            "from lxm3.store.db import ExperimentStore\n"
+            "store = ExperimentStore(Path(sys.argv[1]))\n"
+            "for n in range(int(sys.argv[2])):\n"
+            "    e = store.create_experiment(f'exp {n}', config_path=sys.argv[3])\n"
+            "    store.add_work_unit(e, 1, {'lr': 0.1})\n"
+            "    row = store.add_job(e, 1, {'name': 'j', 'target': 'benchcluster', 'scheduler': 'slurm',"
+            " 'num_tasks': 10, 'remote_dir': f'/x/experiments/{e}/1/j',"
+            " 'submitted': [{'job_id': str(n + 1), 'offset': 0, 'count': 10, 'script': '/x/s'}]})\n"
+            "    store.set_final({row: {t: {'state': 'COMPLETED' if t else 'FAILED', 'exit_code': 0 if t else 1}"
+            " for t in range(10)}})\n"
+        )
+        run(
+            [
+                str(OURS_VENV / "bin/python"),
+                "-c",
+                make,
+                str(run_dir / "store.db"),
+                str(count),
+                str(configs["ours"]),
+            ],
+            cwd=WORK,
+        )
+        env = self.tool_env("ours", configs["ours"], run_dir)
+        argv = [str(OURS_VENV / "bin/lxm3"), "list"]
+        for _ in range(2):
+            run(argv, env=env, cwd=WORK)  # warm-up (page cache, .pyc)
+        walls = []
+        for _ in range(self.cfg["p5_runs"]):
+            started = time.perf_counter()
+            run(argv, env=env, cwd=WORK)
+            walls.append(time.perf_counter() - started)
+        self.results["P7l"] = {
+            "value": median(walls),
+            "experiments": count,
+            "runs": len(walls),
+            "wall_s": [round(w, 4) for w in walls],
+        }
+        log(f"P7l: lxm3 list with {count} experiments: {median(walls):.3f} s")
 
     # ----- driver -----
     def cleanup(self) -> None:
         try:
+            self.stop_masters()
             self.cancel_jobs()
             if not self.keep and self.remote_home:
                 self.ssh(f"rm -rf {shlex.quote(self.remote_root)}", check=False)
@@ -958,7 +1103,8 @@ class Bench:
             ("profile", self.bench_profile),
             ("watch + runner (P3, P4)", self.bench_watch_and_runner),
             ("version (P5)", self.bench_version),
-            ("big sweep (P6)", self.bench_big_sweep),
+            ("big sweep (P6, P6f, P7)", self.bench_big_sweep),
+            ("list (P7l)", self.bench_list),
         ]
         failed = 0
         load: dict[str, list[float]] = self.results.setdefault("load_average", {})
@@ -1005,14 +1151,14 @@ class Bench:
                 "P1",
                 f"first launch, {self.cfg['tasks']:,} tasks: ours / 0.4.2",
                 value("P1"),
-                "<= 0.5",
+                "<= 0.4",
                 _detail(r, "P1", "ours {ours_first_s:.2f} s vs 0.4.2 {peer_first_s:.2f} s"),
             ),
             (
                 "P1b",
                 "relaunch, new hparams: ours / floor",
                 value("P1b"),
-                "<= 1.5",
+                "<= 1.0",
                 _detail(
                     r, "P1b", "ours {ours_relaunch_s:.2f} s vs ssh+{floor_arrays}x sbatch {floor_s:.2f} s"
                 ),
@@ -1047,10 +1193,31 @@ class Bench:
             ),
             (
                 "P6",
-                f"{self.cfg['p6_tasks']:,}-task launch: s / MB",
+                f"{self.cfg['p6_tasks']:,}-task launch, packed: s / MB",
                 value("P6", "seconds"),
-                "<= 10 s / 200 MB",
+                "<= 2 s / 200 MB",
                 _detail(r, "P6", "{seconds:.2f} s, {mb:.0f} MB ({measured})"),
+            ),
+            (
+                "P6f",
+                "same sweep unpacked / floor (bare sbatch)",
+                value("P6f"),
+                "<= 1.2",
+                _detail(r, "P6f", "ours {ours_s:.2f} s vs {floor_sbatch_calls} x sbatch {floor_s:.2f} s"),
+            ),
+            (
+                "P7",
+                f"`lxm3 status` of {self.cfg['p6_tasks']:,} tasks, s",
+                value("P7"),
+                "<= 1 s",
+                _detail(r, "P7", "{scheduler_commands_per_status} sacct per status"),
+            ),
+            (
+                "P7l",
+                "`lxm3 list`, 1,000 experiments, s",
+                value("P7l"),
+                "<= 0.3 s",
+                _detail(r, "P7l", "{experiments} experiments, {runs} runs"),
             ),
         ]
         met = {
@@ -1061,6 +1228,9 @@ class Bench:
             "P4": value("P4") <= TARGETS["P4"],
             "P5": value("P5") <= TARGETS["P5"],
             "P6": value("P6", "seconds") <= TARGETS["P6_seconds"] and value("P6", "mb") <= TARGETS["P6_mb"],
+            "P6f": value("P6f") <= TARGETS["P6f"],
+            "P7": value("P7") <= TARGETS["P7"],
+            "P7l": value("P7l") <= TARGETS["P7l"],
         }
         r["targets_met"] = met
         r["targets"] = TARGETS
@@ -1083,7 +1253,8 @@ class Bench:
 
         print(
             f"P1={fmt(value('P1'), 3)} P1b={fmt(value('P1b'), 3)} P2={fmt(value('P2'), 3)} P3={fmt(value('P3'), 0)} "
-            f"P4={fmt(value('P4'), 3)} P5={fmt(value('P5'), 3)} P6={fmt(value('P6', 'seconds'), 2)}/{fmt(value('P6', 'mb'), 0)}",
+            f"P4={fmt(value('P4'), 3)} P5={fmt(value('P5'), 3)} P6={fmt(value('P6', 'seconds'), 2)}/{fmt(value('P6', 'mb'), 0)} "
+            f"P6f={fmt(value('P6f'), 3)} P7={fmt(value('P7'), 3)} P7l={fmt(value('P7l'), 3)}",
             flush=True,
         )
 
@@ -1119,7 +1290,7 @@ def main() -> int:
         "--only",
         action="append",
         metavar="PN",
-        help="run only these measures (P1, P1b, P2, P3, P4, P5, P6, profile); repeatable",
+        help="run only these measures (P1, P1b, P2, P3, P4, P5, P6, P7, P7l, profile); repeatable",
     )
     args = parser.parse_args()
     if os.geteuid() != 0:

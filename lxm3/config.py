@@ -11,6 +11,7 @@ naming the file and the key.
     [[clusters]]
     name = "myuni"
     server = "myuni-login"          # an ~/.ssh/config alias is enough
+    ssh_persist = "10m"             # keep the SSH connection for the next launch (0: off)
     [clusters.storage]
     staging = "/scratch/me/lxm3"
 """
@@ -51,6 +52,8 @@ _CLUSTER_KEYS = {
     "singularity": dict,
     "python": str,
     "scheduler": str,
+    "ssh_persist": object,
+    "max_jobs": int,
 }
 _LOCAL_KEYS = {"storage": dict, "env": dict, "singularity": dict, "python": str}
 _TOP_KEYS = {"project": str, "local": dict, "clusters": list, "store": dict}
@@ -74,6 +77,10 @@ class ClusterConfig:
     singularity_binds: Mapping[str, str] = attrs.field(factory=dict)
     python: str = "python3"
     scheduler: str | None = None
+    #: Seconds lxm3's SSH master stays up after a launch, for the next one to reuse (0: off).
+    ssh_persist: int = 600
+    #: Jobs you may have queued at once by the site's policy, when stricter than the scheduler says.
+    max_jobs: int | None = None
 
 
 @attrs.frozen
@@ -116,6 +123,8 @@ def _check_keys(where: str, section: str, data: Mapping[str, Any], allowed: Mapp
                 f"{where}: unknown key {section}{key!r}; valid keys: {', '.join(sorted(allowed))}"
             )
         expected = allowed[key]
+        if expected is object:  # validated by the key's own parser
+            continue
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             kind = {"str": "a string", "int": "an integer", "dict": "a table", "list": "an array of tables"}[
                 expected.__name__
@@ -164,6 +173,16 @@ def _singularity(where: str, section: str, data: Mapping[str, Any]) -> tuple[str
     return binary, binds
 
 
+def _ssh_persist(where: str, section: str, data: Mapping[str, Any]) -> int:
+    """`ssh_persist = "10m"` (default), `"90s"`, `600` or `0` (off) -> seconds."""
+    from lxm3.transport.ssh_control import DEFAULT_PERSIST_SECONDS, parse_persist
+
+    try:
+        return parse_persist(data.get("ssh_persist", DEFAULT_PERSIST_SECONDS), f"{section}ssh_persist")
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
 def parse_config(data: Mapping[str, Any], source: str) -> Config:
     """Validates a parsed TOML document into a Config."""
     _check_keys(source, "", data, _TOP_KEYS)
@@ -197,6 +216,8 @@ def parse_config(data: Mapping[str, Any], source: str) -> Config:
                 singularity_binds=binds,
                 python=entry.get("python", "python3"),
                 scheduler=entry.get("scheduler"),
+                ssh_persist=_ssh_persist(source, section, entry),
+                max_jobs=entry.get("max_jobs"),
             )
         )
     names = [c.name for c in clusters]
@@ -240,6 +261,8 @@ def find_config_path(flag_value: str | None = None) -> Path | None:
 
 
 def _flag_value() -> str | None:
+    if "absl.flags" not in sys.modules:
+        return None  # never imported, so never parsed (and `lxm3 list` need not import it)
     try:
         from absl import flags
 

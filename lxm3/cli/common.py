@@ -43,11 +43,13 @@ def add_experiment_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def open_store(namespace: argparse.Namespace) -> ExperimentStore:
-    from lxm3.xm_cluster.reloaded import experiment_store
+    # The config and the store only: `lxm3 list` must not pay for the experiment machinery.
+    from lxm3.config import load_config
+    from lxm3.store.db import open_store as open_configured_store
 
     if getattr(namespace, "lxm_config", None):
         os.environ["LXM_CONFIG"] = namespace.lxm_config
-    return experiment_store()
+    return open_configured_store(load_config().store_path)
 
 
 def open_experiment(namespace: argparse.Namespace) -> ReloadedExperiment:

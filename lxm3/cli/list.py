@@ -28,15 +28,87 @@ def run(namespace: argparse.Namespace) -> int:
     return run_reporting(lambda: _run(namespace))
 
 
-def summarize(store: Any, limit: int | None) -> tuple[list[dict[str, Any]], list[str]]:
-    """One summary per experiment (newest first) and the clusters that could not be asked."""
+def _final_states(rows: list[dict[str, Any]]) -> dict[tuple[int, str], dict[str, str]] | None:
+    """(work unit, job) -> {task: state} from the store's cached final states alone.
+
+    None when a row is still running (its states must be asked). A task's
+    state is its latest attempt's (rows are oldest first).
+    """
+    jobs: dict[tuple[int, str], dict[str, str]] = {}
+    for row in sorted(rows, key=lambda r: (int(r.get("attempt") or 1), int(r["id"]))):
+        final = row.get("final")
+        if not isinstance(final, dict):
+            return None
+        tasks = jobs.setdefault((int(row["work_unit_id"]), str(row["name"])), {})
+        tasks.update((task, str(value.get("state"))) for task, value in final.items())
+    return jobs
+
+
+#: `lxm3.xm.status.aggregate_state`'s order over state names (active beats failed beats
+#: cancelled): importing `lxm3.xm` would cost `lxm3 list` more than all its other work.
+_PRECEDENCE = ("RUNNING", "PENDING", "UNKNOWN", "FAILED", "CANCELLED", "COMPLETED")
+
+
+def aggregate_names(names: Any) -> str:
+    """The state of a set of tasks, by name (see `_PRECEDENCE`); UNKNOWN when there are none."""
+    seen = set(names)
+    for name in _PRECEDENCE:
+        if name in seen:
+            return "PENDING" if name == "UNKNOWN" else name
+    return "UNKNOWN"
+
+
+def _summary(record: dict[str, Any], rows: list[dict[str, Any]], task_states: list[Any]) -> dict[str, Any]:
     from lxm3.cli.common import iso_time, public_state
-    from lxm3.xm.status import aggregate_state
+
+    names = [getattr(state, "value", state) for state in task_states]
+    counts = collections.Counter(names)
+    first: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for row in rows:
+        first.setdefault((row["work_unit_id"], row["name"]), row)
+    return {
+        "experiment_id": int(record["id"]),
+        "title": record["title"],
+        "project": record.get("project"),
+        "created": iso_time(record["created"]),
+        "state": public_state(aggregate_names(counts)) if names else "UNKNOWN",
+        "tasks": dict(sorted(counts.items())),
+        "work_units": len({row["work_unit_id"] for row in rows}),
+        "targets": sorted({str(row["target"]) for row in first.values()}),
+        "attempts": max([1, *(int(row.get("attempt") or 1) for row in rows)]),
+        "cleaned": bool(record.get("cleaned")),
+    }
+
+
+def summarize(store: Any, limit: int | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """One summary per experiment (newest first) and the clusters that could not be asked.
+
+    When every listed experiment has ended, the store's cached final states
+    answer alone, without loading the experiment machinery (so `lxm3 list`
+    stays interactive with thousands of experiments in the store).
+    """
+    records = store.experiments(limit=limit)
+    rows_by_experiment = store.jobs_of([int(r["id"]) for r in records])
+    finals = {int(r["id"]): _final_states(rows_by_experiment[int(r["id"])]) for r in records}
+    if all(final is not None for final in finals.values()):
+        return [
+            _summary(
+                record,
+                rows_by_experiment[int(record["id"])],
+                [state for tasks in (finals[int(record["id"])] or {}).values() for state in tasks.values()],
+            )
+            for record in records
+        ], []
+    return _summarize_live(store, records, rows_by_experiment)
+
+
+def _summarize_live(
+    store: Any, records: list[dict[str, Any]], rows_by_experiment: dict[int, list[dict[str, Any]]]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Summaries asking the clusters (one query per cluster) about unfinished experiments."""
     from lxm3.xm_cluster.status_reader import StatusReader
     from lxm3.xm_cluster.stored_jobs import group_jobs
 
-    records = store.experiments(limit=limit)
-    rows_by_experiment = store.jobs_of([int(r["id"]) for r in records])
     jobs = {int(r["id"]): group_jobs(int(r["id"]), rows_by_experiment[int(r["id"])]) for r in records}
     reader = StatusReader(store)
     states = reader.read(
@@ -52,22 +124,7 @@ def summarize(store: Any, limit: int | None) -> tuple[list[dict[str, Any]], list
             for job in jobs[experiment_id]
             for status in states[(experiment_id, job.work_unit_id, job.name)].values()
         ]
-        counts = collections.Counter(state.value for state in task_states)
-        attempts = max([1, *(a.attempt for job in jobs[experiment_id] for a in job.attempts)])
-        summaries.append(
-            {
-                "experiment_id": experiment_id,
-                "title": record["title"],
-                "project": record.get("project"),
-                "created": iso_time(record["created"]),
-                "state": public_state(aggregate_state(task_states)) if task_states else "UNKNOWN",
-                "tasks": dict(sorted(counts.items())),
-                "work_units": len({job.work_unit_id for job in jobs[experiment_id]}),
-                "targets": sorted({job.first.target_name for job in jobs[experiment_id]}),
-                "attempts": attempts,
-                "cleaned": bool(record.get("cleaned")),
-            }
-        )
+        summaries.append(_summary(record, rows_by_experiment[experiment_id], task_states))
     return summaries, reader.errors
 
 

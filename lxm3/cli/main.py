@@ -48,7 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     command = importlib.import_module(COMMANDS[namespace.command][0])
-    return int(command.run(namespace) or 0)
+    try:
+        return int(command.run(namespace) or 0)
+    finally:
+        # `lxm3 status`, `list`, `cancel`...: close what the command opened, so with
+        # `ssh_persist = 0` no master outlives it (a persistent one stays, on purpose).
+        targets = sys.modules.get("lxm3.xm_cluster.targets")
+        if targets is not None:
+            targets.close_all(force=True)
 
 
 def entry() -> None:  # pragma: no cover - console script shim

@@ -76,7 +76,7 @@ def _print_tables(
     from rich.table import Table
 
     from lxm3.cli.common import console, counts_text, local_time, public_state, ranges, state_text
-    from lxm3.xm.status import aggregate_state
+    from lxm3.xm.status import TaskState, aggregate_state
 
     out = console()
     record = experiment.record
@@ -101,8 +101,11 @@ def _print_tables(
             if not jobs:
                 table.add_row(str(work_unit_id), "-", "-", state_text("UNKNOWN"), "no job recorded", "")
             for job, statuses in jobs:
-                counts = collections.Counter(public_state(s.state) for s in statuses.values())
-                state = public_state(aggregate_state(s.state for s in statuses.values()))
+                by_state = collections.Counter(s.state for s in statuses.values())
+                counts: collections.Counter[str] = collections.Counter()
+                for task_state, number in by_state.items():
+                    counts[public_state(task_state)] += number
+                state = public_state(aggregate_state(by_state))
                 ids = sorted({c.submitted.job_id for a in job.attempts for c in a.chunks})
                 where = f"{job.first.target_name} ({job.first.scheduler_name})"
                 table.add_row(
@@ -113,7 +116,7 @@ def _print_tables(
                     counts_text(dict(counts)),
                     ", ".join(ids),
                 )
-                bad = [t for t, s in statuses.items() if public_state(s.state) in ("FAILED", "CANCELLED")]
+                bad = [t for t, s in statuses.items() if s.state in (TaskState.FAILED, TaskState.CANCELLED)]
                 if bad:
                     failed.append(f"work unit {work_unit_id} {job.name}: tasks {ranges(bad)}")
         out.print(table)

@@ -5,6 +5,7 @@ with the cluster's `python3`, so it uses the standard library only and works
 on Python 3.6+. One task model for every backend:
 
     python3 task_runner.py JOB_SPEC.json TASK_ID
+    python3 task_runner.py JOB_SPEC.json [--parallel N] TASK_ID TASK_ID...   (a packed array task)
 
 1. looks up task TASK_ID's args and env in the job's task table in O(1): an
    8-byte offset index (`tasks.idx`) points into a JSON-lines file
@@ -266,9 +267,67 @@ def resolve(base, path):
     return path if os.path.isabs(path) else os.path.join(base, path)
 
 
+def run_pack(spec_path, task_ids, parallel):
+    """Runs several sweep tasks in one array task: each as its own runner process.
+
+    Each task keeps everything a lone task has (its LXM_TASK_ID, args, env,
+    work dir, logs and `<task>.exit`), because each is this runner again with
+    one task id. Up to `parallel` run at once, in task order. A stop signal
+    (scancel, qdel) is forwarded to the running ones and starts no further
+    task; the pack then dies of it. Otherwise the pack exits 0 when every task
+    did, else with the first failed task's code (each task's own code is in its
+    exit file, which is what lxm3 reads).
+    """
+    running = {}  # type: dict
+    codes = {}  # type: dict
+    received = []
+
+    def forward(signum, _frame):
+        received.append(signum)
+        for process in list(running.values()):
+            if process.poll() is None:
+                process.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    queue = list(task_ids)
+    while queue or running:
+        while queue and len(running) < parallel and not received:
+            process = subprocess.Popen([sys.executable, os.path.abspath(__file__), spec_path, str(queue[0])])
+            running[process.pid] = process
+            codes[queue.pop(0)] = process
+        if received:
+            queue = []
+        if running:
+            pid, status = os.wait()  # whichever task ends first (retried after a signal, PEP 475)
+            process = running.pop(pid, None)
+            if process is not None:
+                process.returncode = -(status & 0x7F) if status & 0x7F else (status >> 8) & 0xFF
+    if received:
+        signal.signal(received[0], signal.SIG_DFL)
+        os.kill(os.getpid(), received[0])
+    for task_id in task_ids:
+        code = codes[task_id].returncode
+        if code:
+            return 128 - code if code < 0 else code
+    return 0
+
+
+def parse_pack(args):
+    """`[--parallel N] TASK TASK...` -> (task ids, parallelism)."""
+    parallel = 1
+    if args[:1] == ["--parallel"]:
+        parallel = max(1, int(args[1]))
+        args = args[2:]
+    return [int(arg) for arg in args], parallel
+
+
 def main(argv):
+    if len(argv) > 3:
+        task_ids, parallel = parse_pack(argv[2:])
+        return run_pack(os.path.abspath(argv[1]), task_ids, parallel)
     if len(argv) != 3:
-        sys.stderr.write("usage: task_runner.py JOB_SPEC.json TASK_ID\n")
+        sys.stderr.write("usage: task_runner.py JOB_SPEC.json [--parallel N] TASK_ID [TASK_ID...]\n")
         return 2
     spec_path = os.path.abspath(argv[1])
     task_id = int(argv[2])

@@ -30,6 +30,10 @@ def _check_text(value: str, what: str) -> str:
     return value
 
 
+#: One encoder for every line: `json.dumps(..., separators=...)` builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode_task(args: Sequence[Any], env: Mapping[str, str], task_id: int) -> bytes:
     """One task's line of the table."""
     items: list[Any] = []
@@ -37,13 +41,16 @@ def encode_task(args: Sequence[Any], env: Mapping[str, str], task_id: int) -> by
         if isinstance(arg, ShellSafeArg):
             items.append({SHELL_ITEM_KEY: _check_text(arg.arg, f"task {task_id}: shell arg")})
         else:
-            items.append(_check_text(str(arg), f"task {task_id}: argument"))
+            text = arg if type(arg) is str else str(arg)
+            if "\0" in text:
+                _check_text(text, f"task {task_id}: argument")
+            items.append(text)
     env_out: dict[str, str] = {}
     for key, value in env.items():
         if not key or "=" in key or "\0" in key:
             raise TaskValueError(f"task {task_id}: invalid environment variable name {key!r}")
         env_out[key] = _check_text(str(value), f"task {task_id}: env {key}")
-    return json.dumps({"args": items, "env": env_out}, separators=(",", ":")).encode("utf-8") + b"\n"
+    return (_ENCODER.encode({"args": items, "env": env_out}) + "\n").encode("utf-8")
 
 
 def write_task_table(directory: Path, tasks: Iterable[tuple[Sequence[Any], Mapping[str, str]]]) -> int:
@@ -51,11 +58,12 @@ def write_task_table(directory: Path, tasks: Iterable[tuple[Sequence[Any], Mappi
     directory.mkdir(parents=True, exist_ok=True)
     offsets = bytearray()
     count = 0
-    with open(directory / TABLE_NAME, "wb") as table:
+    pack = INDEX_ENTRY.pack
+    with open(directory / TABLE_NAME, "wb", buffering=1 << 20) as table:
         offset = 0
         for task_id, (args, env) in enumerate(tasks):
             line = encode_task(args, env, task_id)
-            offsets += INDEX_ENTRY.pack(offset)
+            offsets += pack(offset)
             table.write(line)
             offset += len(line)
             count += 1

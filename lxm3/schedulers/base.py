@@ -44,19 +44,33 @@ class ArrayChunk:
 
     offset: int
     count: int
+    #: Sweep tasks run one after another by each array task (see `lxm3.schedulers.packing`).
+    pack: int = 1
 
     @property
     def task_ids(self) -> range:
         return range(self.offset, self.offset + self.count)
 
+    @property
+    def array_size(self) -> int:
+        """How many array tasks the scheduler sees: `count` unpacked, ceil(count / pack) packed."""
+        return -(-self.count // self.pack)
 
-def split_into_chunks(num_tasks: int, max_array_size: int) -> list[ArrayChunk]:
-    """Cuts `num_tasks` into arrays of at most `max_array_size` tasks."""
+    def positions(self, element: int) -> range:
+        """The positions (0-based, within the chunk) that array task `element` runs."""
+        return range(element * self.pack, min((element + 1) * self.pack, self.count))
+
+
+def split_into_chunks(num_tasks: int, max_array_size: int, pack: int = 1) -> list[ArrayChunk]:
+    """Cuts `num_tasks` into arrays of at most `max_array_size` array tasks of `pack` tasks each."""
     if max_array_size < 1:
         raise ValueError(f"max_array_size must be >= 1, got {max_array_size}")
+    if pack < 1:
+        raise ValueError(f"pack must be >= 1, got {pack}")
+    per_chunk = max_array_size * pack
     return [
-        ArrayChunk(offset, min(max_array_size, num_tasks - offset))
-        for offset in range(0, num_tasks, max_array_size)
+        ArrayChunk(offset, min(per_chunk, num_tasks - offset), pack)
+        for offset in range(0, num_tasks, per_chunk)
     ]
 
 
@@ -113,6 +127,8 @@ class RenderRequest:
     env: Mapping[str, str] = attrs.field(factory=dict)
     #: Set when the chunk is a rerun of scattered tasks: array index -> task id file.
     index_map: str | None = None
+    #: Tasks of a packed array task run at once (1: one after another).
+    pack_parallel: int = 1
 
     @property
     def directives(self) -> JobDirectives:
@@ -122,8 +138,17 @@ class RenderRequest:
     def template_vars(self) -> dict[str, Any]:
         """The names every job-script template can use."""
         return {field.name: getattr(self, field.name) for field in attrs.fields(RenderRequest)} | {
-            "env": dict(self.env)
+            "env": dict(self.env),
+            "runner_tasks": self.runner_tasks,
         }
+
+    @property
+    def runner_tasks(self) -> str:
+        """The runner's task arguments in the script: one id, or a packed array task's ids."""
+        if self.chunk.pack == 1:
+            return '"$LXM_TASK_ID"'
+        parallel = f"--parallel {int(self.pack_parallel)} " if self.pack_parallel > 1 else ""
+        return parallel + "$LXM_TASK_IDS"
 
 
 @attrs.frozen
@@ -144,18 +169,21 @@ class SubmittedJob:
 
     def to_record(self) -> dict[str, Any]:
         """The JSON form the experiment store keeps (see `from_record`)."""
-        return {
+        record: dict[str, Any] = {
             "job_id": self.job_id,
             "offset": self.chunk.offset,
             "count": self.chunk.count,
             "script": self.script_path,
         }
+        if self.chunk.pack > 1:
+            record["pack"] = self.chunk.pack
+        return record
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> SubmittedJob:
         return cls(
             str(record["job_id"]),
-            ArrayChunk(int(record.get("offset", 0)), int(record.get("count", 1))),
+            ArrayChunk(int(record.get("offset", 0)), int(record.get("count", 1)), int(record.get("pack", 1))),
             record.get("script") or "",
         )
 
@@ -359,8 +387,17 @@ class Scheduler(abc.ABC):
         """ONE query for all given jobs: job id -> {global task id -> status}.
 
         Tasks the scheduler does not (yet, or any more) know are left out; the
-        watcher decides what missing means.
+        watcher decides what missing means. Jobs are never packed here: callers
+        go through `query_tasks`, which hands packed jobs over as their array tasks.
         """
+
+    def query_tasks(
+        self, transport: Transport, jobs: Sequence[SubmittedJob], *, exit_codes: bool = True
+    ) -> dict[str, dict[int, TaskStatus]]:
+        """`query`, with packed jobs' array tasks resolved into their sweep tasks (see `packing`)."""
+        from lxm3.schedulers import packing
+
+        return packing.query_tasks(self, transport, jobs, exit_codes=exit_codes)
 
     @abc.abstractmethod
     def cancel(self, transport: Transport, job_ids: Sequence[str]) -> None:

@@ -133,8 +133,8 @@ class GridEngineScheduler(Scheduler):
             derived.append(("-j", "y"))
         else:
             derived.append(("-e", output))
-        if chunk.count > 1:
-            derived.append(("-t", f"1-{chunk.count}"))
+        if chunk.array_size > 1:
+            derived.append(("-t", f"1-{chunk.array_size}"))
             if wanted.max_parallel:
                 derived.append(("-tc", str(wanted.max_parallel)))
         # Grid Engine executors derive only valued options (`Directive`s).

@@ -113,8 +113,8 @@ class SlurmScheduler(Scheduler):
             ("output", f"{_escape_filename_pattern(log_directory.rstrip('/'))}/{output_name}"),
         ]
         if is_array:
-            array = f"0-{chunk.count - 1}"
-            if wanted.max_parallel and chunk.count > 1:
+            array = f"0-{chunk.array_size - 1}"
+            if wanted.max_parallel and chunk.array_size > 1:
                 array += f"%{wanted.max_parallel}"
             derived.append(("array", array))
         derived.extend((str(name), value) for name, value, *_ in wanted.requirements)

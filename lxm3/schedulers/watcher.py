@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from lxm3.runtime.job_paths import JobPaths
+from lxm3.schedulers import packing
 from lxm3.schedulers.base import Scheduler, SubmittedJob
 from lxm3.schedulers.completion import combine, read_exit_files
 from lxm3.transport.base import Transport
@@ -74,6 +75,25 @@ class WatchedJob:
         """(task id the scheduler reports, global task id) for each array position."""
         offset = self.submitted.chunk.offset
         return [(offset + position, task) for position, task in enumerate(self.task_ids)]
+
+
+def _log_dir(job: WatchedJob) -> str:
+    return job.paths.log_dir if job.paths is not None else packing.log_dir(job.submitted)
+
+
+def _spread(job: WatchedJob, elements: dict[int, TaskStatus], codes: dict[int, int]) -> dict[int, TaskStatus]:
+    """A packed job's states by global task: its array tasks' states and each task's completion file."""
+    spread = packing.spread(job.submitted, elements, codes, job.task_ids)
+    states = {}
+    for key, task in job.positions():
+        found = spread.get(key)
+        if found is None:
+            states[task] = TaskStatus(task, TaskState.PENDING, job_id=job.job_id)
+        else:
+            states[task] = TaskStatus(
+                task, found.state, found.exit_code, found.message, found.log_path, found.job_id
+            )
+    return states
 
 
 def _watched(job: SubmittedJob | WatchedJob) -> WatchedJob:
@@ -131,36 +151,46 @@ class StatusWatcher:
     def _refresh(self, pending: list[WatchedJob]) -> None:
         transport = self._transport_factory()
         self.queries += 1
-        reported = self._scheduler.query(transport, [job.submitted for job in pending])
+        # Packed jobs come back per array task; `packing.spread` below gives each task its state.
+        reported = self._scheduler.query_tasks(
+            transport, [job.submitted for job in pending], exit_codes=False
+        )
         for job_id, tasks in reported.items():
             self._reported.setdefault(job_id, {}).update(tasks)
         # Completion files only where the scheduler's word is not the whole story yet.
         log_dirs = sorted(
             {
-                job.paths.log_dir
+                _log_dir(job)
                 for job in pending
-                if job.paths is not None
-                and not self._scheduler.knows_exit_codes_first
-                and not self._settled(job)
+                if job.submitted.chunk.pack > 1
+                or (
+                    job.paths is not None
+                    and not self._scheduler.knows_exit_codes_first
+                    and not self._settled(job)
+                )
             }
         )
         codes = dict(zip(log_dirs, read_exit_files(transport, log_dirs), strict=True))
         for job in pending:
             known = self._reported.get(job.job_id, {})
-            exit_codes = codes.get(job.paths.log_dir, {}) if job.paths is not None else {}
-            states = {
-                task: combine(
-                    task,
-                    known.get(key),
-                    exit_codes.get(task),
-                    job.job_id,
-                    job.paths.log(task, "err") if job.paths is not None else None,
-                )
-                for key, task in job.positions()
-            }
+            exit_codes = codes.get(_log_dir(job), {})
+            if job.submitted.chunk.pack > 1:
+                states = _spread(job, known, exit_codes)
+            else:
+                states = {
+                    task: combine(
+                        task,
+                        known.get(key),
+                        exit_codes.get(task),
+                        job.job_id,
+                        job.paths.log(task, "err") if job.paths is not None else None,
+                    )
+                    for key, task in job.positions()
+                }
             self._states[job.job_id] = states
             if all(status.state.is_terminal for status in states.values()):
                 self._final.add(job.job_id)
+                self._reported.pop(job.job_id, None)  # its states are kept once, in `_states`
 
     def _settled(self, job: WatchedJob) -> bool:
         """Whether the scheduler reported every task of `job` final, with its exit code."""
@@ -183,7 +213,9 @@ class StatusWatcher:
     def reported(self, jobs: Sequence[SubmittedJob | WatchedJob]) -> bool:
         """Whether the scheduler has reported every one of `jobs` at least once."""
         with self._lock:
-            return all(_watched(job).job_id in self._reported for job in jobs)
+            return all(
+                _watched(job).job_id in self._reported or _watched(job).job_id in self._final for job in jobs
+            )
 
     def all_final(self, jobs: Sequence[SubmittedJob | WatchedJob]) -> bool:
         with self._lock:

@@ -15,6 +15,7 @@ Commands are argv lists quoted with `shlex.join` for the remote POSIX shell.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lxm3.transport import ssh_control
 from lxm3.transport.base import CommandResult, Transport, TransportError, check_result
 
 _SSH_FAILED = 255
@@ -49,6 +51,7 @@ class SSHTransport(Transport):
         password: str | None = None,
         connect_timeout: int = 30,
         persist_seconds: int = 60,
+        ssh_persist: int = 0,
     ) -> None:
         self.host = host
         self.user = user
@@ -59,6 +62,10 @@ class SSHTransport(Transport):
         self._password = password
         self.connect_timeout = connect_timeout
         self.persist_seconds = persist_seconds
+        #: Seconds the master outlives this process (0: a private master, closed by `close`).
+        self.ssh_persist = ssh_persist
+        #: The socket in use when it is shared (lxm3's persistent one or the user's own).
+        self._shared_path: str | None = None
         self.label = f"{user}@{host}" if user else host
         self._control_dir: str | None = None
         self._lock = threading.Lock()
@@ -69,6 +76,8 @@ class SSHTransport(Transport):
         self._home: str | None = None
         #: Connections opened (1 per launch when all goes well); tests and benchmarks read it.
         self.connections = 0
+        #: Live masters found and reused instead (lxm3's persistent one or the user's own).
+        self.reused = 0
 
     @classmethod
     def from_cluster_config(cls, cluster: Any) -> SSHTransport:
@@ -80,17 +89,25 @@ class SSHTransport(Transport):
             identity_file=cluster.ssh_private_key,
             proxy_command=cluster.proxycommand,
             password=cluster.password,
+            ssh_persist=getattr(cluster, "ssh_persist", 0),
         )
 
     # ----- connection -----
     @property
     def control_path(self) -> str:
+        if self._shared_path is not None:
+            return self._shared_path
+        return os.path.join(self._private_dir(), "cm")
+
+    def _private_dir(self) -> str:
+        """This process's own 0700 directory (private master socket, askpass helper)."""
         if self._control_dir is None:
             # Short path: unix socket names are limited to ~104 bytes.
             self._control_dir = tempfile.mkdtemp(prefix="lxm3-ssh-", dir="/tmp")
-        return os.path.join(self._control_dir, "cm")
+        return self._control_dir
 
-    def _common_options(self) -> list[str]:
+    def _config_options(self) -> list[str]:
+        """The options that select the host's configuration (no ControlPath)."""
         options: list[str] = []
         if self.ssh_config:
             options += ["-F", self.ssh_config]
@@ -102,8 +119,10 @@ class SSHTransport(Transport):
             options += ["-i", self.identity_file]
         if self.proxy_command:
             options += ["-o", f"ProxyCommand={self.proxy_command}"]
-        options += ["-o", f"ControlPath={self.control_path}"]
         return options
+
+    def _common_options(self) -> list[str]:
+        return [*self._config_options(), "-o", f"ControlPath={self.control_path}"]
 
     def ssh_argv(self) -> list[str]:
         """The `ssh` command that reuses the master connection (for rsync's -e too)."""
@@ -113,7 +132,7 @@ class SSHTransport(Transport):
         """Feeds the configured password to ssh without a terminal (SSH_ASKPASS)."""
         if not self._password:
             return dict(os.environ)
-        script = os.path.join(os.path.dirname(self.control_path), "askpass")
+        script = os.path.join(self._private_dir(), "askpass")
         with open(script, "w") as handle:
             handle.write('#!/bin/sh\nprintf "%s\\n" "$LXM3_SSH_PASSWORD"\n')
         os.chmod(script, 0o700)
@@ -133,31 +152,81 @@ class SSHTransport(Transport):
                 return
             if self._connect_error is not None:
                 raise self._connect_error
-            argv = [
-                "ssh",
-                *self._common_options(),
-                "-o", "ControlMaster=yes",
-                "-o", f"ControlPersist={self.persist_seconds}",
-                "-o", f"ConnectTimeout={self.connect_timeout}",
-                "-o", "ServerAliveInterval=30",
-                "-N", "-f",
-                self.host,
-            ]  # fmt: skip
-            # stdin stays the terminal so an interactive password/2FA prompt can be answered.
-            result = subprocess.run(
-                argv, env=self._askpass_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-            )
-            if result.returncode != 0:
-                detail = result.stderr.strip().splitlines()
-                self._connect_error = TransportError(
-                    f"cannot connect to {self.label}: {detail[-1] if detail else 'ssh exit ' + str(result.returncode)}"
-                )
-                raise self._connect_error
+            if self.ssh_persist > 0 and self._connect_shared():
+                return
+            self._start_master(self.persist_seconds)
+
+    def _identity(self) -> tuple[object, ...]:
+        """What makes two transports the same connection (the persistent socket's name)."""
+        return (self.host, self.user, self.port, self.ssh_config, self.identity_file, self.proxy_command)
+
+    def _connect_shared(self) -> bool:
+        """Reuses a live master (lxm3's persistent one, else the user's own) or starts a persistent one.
+
+        False when no private socket directory can be used: the caller then
+        opens a private master as with `ssh_persist = 0`.
+        """
+        directory = ssh_control.control_dir()
+        ours = os.path.join(directory, ssh_control.socket_name(self._identity())) if directory else None
+        if ours is not None and ssh_control.master_alive(ours):
+            self._shared_path = ours
             self._connected = True
-            self.connections += 1
+            self.reused += 1
+            return True
+        theirs = ssh_control.user_control_path(self._config_options(), self.host)
+        if theirs is not None and ssh_control.master_alive(theirs):
+            self._shared_path = theirs
+            self._connected = True
+            self.reused += 1
+            return True
+        if ours is None:
+            return False
+        with ssh_control.locked(ours):
+            self._shared_path = ours
+            if ssh_control.master_alive(ours):  # another launch started it meanwhile
+                self._connected = True
+                self.reused += 1
+                return True
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(ours)  # a stale socket would make `ControlMaster=yes` give up multiplexing
+            try:
+                self._start_master(self.ssh_persist)
+            except TransportError:
+                self._shared_path = None
+                raise
+        return True
+
+    def _start_master(self, persist: int) -> None:
+        """Opens the master connection in the foreground (one password/2FA prompt), then backgrounds it."""
+        argv = [
+            "ssh",
+            *self._common_options(),
+            "-o", "ControlMaster=yes",
+            "-o", f"ControlPersist={persist}",
+            "-o", f"ConnectTimeout={self.connect_timeout}",
+            "-o", "ServerAliveInterval=30",
+            "-N", "-f",
+            self.host,
+        ]  # fmt: skip
+        # stdin stays the terminal so an interactive password/2FA prompt can be answered.
+        result = subprocess.run(
+            argv, env=self._askpass_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        if result.returncode != 0:
+            detail = result.stderr.strip().splitlines()
+            self._connect_error = TransportError(
+                f"cannot connect to {self.label}: {detail[-1] if detail else 'ssh exit ' + str(result.returncode)}"
+            )
+            raise self._connect_error
+        self._connected = True
+        self.connections += 1
 
     def close(self) -> None:
+        """Ends this process's use of the connection; a shared master stays up (see ssh_control)."""
         with self._lock:
+            if self._shared_path is not None:
+                self._connected = False
+                self._shared_path = None
             if self._connected:
                 subprocess.run(
                     ["ssh", *self._common_options(), "-O", "exit", self.host],

@@ -3,6 +3,11 @@
 `ArrayJob(executable, executor, args=[{...}, {...}], env_vars=[{...}])` runs
 one task per element; a length-1 list is broadcast to the other's length.
 Task i (0-based, `LXM_TASK_ID`) gets `args[i]` and `env_vars[i]`.
+
+`pack=K` runs K tasks in each scheduler array task (one after another, or
+`pack_parallel` at once: give the executor that many CPUs); each task keeps
+its own id, args, env, logs, exit code and state. Unset, lxm3 packs only when
+the sweep exceeds the cluster's job limits; `pack=1` never packs.
 """
 
 from __future__ import annotations
@@ -24,7 +29,11 @@ def _to_args_list(values: Sequence[Any] | None) -> list[SequentialArgs]:
         raise TypeError(
             "ArrayJob args must be a list with one entry per task, e.g. [{'seed': 0}, {'seed': 1}]"
         )
-    return [SequentialArgs.from_collection(value) for value in values]
+    # Already converted values pass through: attrs runs this converter again on every assignment.
+    return [
+        value if isinstance(value, SequentialArgs) else SequentialArgs.from_collection(value)
+        for value in values
+    ]
 
 
 def _to_env_list(values: Sequence[Mapping[str, Any]] | None) -> list[dict[str, str]]:
@@ -63,11 +72,20 @@ class ArrayJob(xm.JobConfig):
     name: str | None = None
     args: list[SequentialArgs] = attrs.field(factory=lambda: [SequentialArgs()], converter=_to_args_list)
     env_vars: list[dict[str, str]] = attrs.field(factory=lambda: [{}], converter=_to_env_list)
+    pack: int | None = attrs.field(default=None, kw_only=True)
+    pack_parallel: int = attrs.field(default=1, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if not self.args and not self.env_vars:
             raise ValueError("ArrayJob needs at least one task")
-        self.args, self.env_vars = broadcast(self.args, self.env_vars)
+        for name in ("pack", "pack_parallel"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"ArrayJob {name} must be a whole number >= 1, got {value!r}")
+        args, env_vars = broadcast(self.args, self.env_vars)
+        # Already converted: skip attrs' converters, which would convert 100,000 tasks again.
+        object.__setattr__(self, "args", args)
+        object.__setattr__(self, "env_vars", env_vars)
 
     @property
     def num_tasks(self) -> int:

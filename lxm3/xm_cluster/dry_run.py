@@ -19,6 +19,8 @@ def describe_dry_run(staged: StagedJob, target: Target) -> str:
         f"# ---- dry run: job {staged.name!r} on {target.name} ({target.scheduler.name}), {staged.num_tasks} task(s)\n",
         f"# local mirror: {staged.local_root / staged.job_rel}\n",
     ]
+    if staged.packing:
+        lines.append(f"# {staged.packing}\n")
     files = sorted(set(staged.content_addressed) | set(staged.job_files))
     if not target.is_local:
         lines.append(f"# would send (content-addressed ones only if missing) to {staged.remote_root}:\n")
@@ -26,7 +28,10 @@ def describe_dry_run(staged: StagedJob, target: Target) -> str:
     for script in staged.scripts:
         local_path = staged.local_root / script.path[len(staged.remote_root) + 1 :]
         chunk = script.request.chunk
-        lines.append(f"# ---- {script.path} (tasks {chunk.offset}..{chunk.offset + chunk.count - 1})\n")
+        packed = f", {chunk.pack} per array task: {chunk.array_size} array tasks" if chunk.pack > 1 else ""
+        lines.append(
+            f"# ---- {script.path} (tasks {chunk.offset}..{chunk.offset + chunk.count - 1}{packed})\n"
+        )
         lines.append(local_path.read_text())
         try:
             command = target.scheduler.submit_argv(script)

@@ -155,12 +155,13 @@ class ClusterWorkUnit(xm.WorkUnit):
     async def _wait_until_complete(self) -> None:
         if self._cluster_experiment.dry_run:
             return
-        outcomes: list[tuple[int, TaskStatus, str]] = []
-        for job in self.jobs:
-            statuses = await job.target.watcher.wait(job.submitted)
-            outcomes.extend(
-                (task, status, job.log_path(task, "err")) for task, status in sorted(statuses.items())
-            )
+        results = [await job.target.watcher.wait(job.submitted) for job in self.jobs]
+        # A generator, not a list: 100,000 (task, status, log path) tuples would outgrow the launch.
+        outcomes = (
+            (task, status, job.log_path(task, "err"))
+            for job, statuses in zip(self.jobs, results, strict=True)
+            for task, status in statuses.items()  # in task order already
+        )
         raise_for_outcome(self.experiment_id, self.work_unit_id, outcomes)
 
     def stop(self) -> None:

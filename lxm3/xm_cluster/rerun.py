@@ -78,6 +78,7 @@ def restage(
         tasks=tasks,
         attempt=attempt,
         log_dir=base.log_dir,
+        pack=max([chunk.submitted.chunk.pack for chunk in base.chunks] or [1]),
     )
 
 

@@ -25,7 +25,7 @@ from lxm3.runtime.job_paths import INDEX_NAME, TABLE_NAME, JobPaths
 from lxm3.runtime.task_table import write_task_table
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob, split_into_chunks
 from lxm3.store.records import ChunkRecord, JobRecord
-from lxm3.xm.args import merge_args
+from lxm3.xm.args import SequentialArgs, merge_args
 from lxm3.xm_cluster.array_job import ArrayJob
 from lxm3.xm_cluster.containers.job_spec import container_job_spec
 from lxm3.xm_cluster.executables import Command
@@ -54,6 +54,9 @@ class JobTasks:
     executable: Command
     executor: Any
     pairs: Sequence[tuple[Any, dict[str, str]]]
+    #: ArrayJob(pack=...): tasks per array task (None: lxm3 decides), and how many at once.
+    pack: int | None = None
+    pack_parallel: int = 1
 
     @property
     def num_tasks(self) -> int:
@@ -61,10 +64,16 @@ class JobTasks:
 
     def iter_tasks(self) -> Iterator[tuple[list[Any], dict[str, str]]]:
         base_args, base_env = self.executable.args, self.executable.env_vars
+        # No baked-in args (the usual sweep): each task's own args as they are, without a merged copy.
+        plain = not merge_args(base_args).to_list()
         for args, env in self.pairs:
             # Jobs keep env values as given (XManager); they become strings here, where tasks are rendered.
-            merged = {**base_env, **env}
-            yield merge_args(base_args, args).to_list(), {key: str(value) for key, value in merged.items()}
+            merged = {**base_env, **env} if base_env else env
+            rendered = {key: value if type(value) is str else str(value) for key, value in merged.items()}
+            if plain and isinstance(args, SequentialArgs):
+                yield args.to_list(), rendered
+            else:
+                yield merge_args(base_args, args).to_list(), rendered
 
     @property
     def tasks(self) -> list[tuple[list[Any], dict[str, str]]]:
@@ -80,8 +89,10 @@ def job_tasks(job: Any) -> JobTasks:
         )
     if isinstance(job, ArrayJob):
         pairs: Sequence[tuple[Any, dict[str, str]]] = _Zipped(job.args, job.env_vars)
-    else:
-        pairs = [(job.args, job.env_vars)]
+        return JobTasks(
+            job.name or executable.name, executable, job.executor, pairs, job.pack, job.pack_parallel
+        )
+    pairs = [(job.args, job.env_vars)]
     return JobTasks(job.name or executable.name, executable, job.executor, pairs)
 
 
@@ -116,6 +127,8 @@ class StagedJob:
     job_files: tuple[str, ...]
     #: Per script, the global tasks it runs through its index map (a rerun); None: its chunk's range.
     task_ids: tuple[tuple[int, ...], ...] | None = None
+    #: Why lxm3 packed the job's tasks (None when it did not decide to).
+    packing: str | None = None
 
     @property
     def remote_dir(self) -> str:
@@ -182,6 +195,7 @@ def render_scripts(
     attempt: int = 1,
     task_ids: Sequence[Sequence[int]] | None = None,
     log_dir: str | None = None,
+    pack_parallel: int = 1,
 ) -> tuple[list[JobScript], list[str]]:
     """Renders one job script per chunk into the local mirror: (scripts, their names under the root).
 
@@ -212,6 +226,7 @@ def render_scripts(
             python=target.python,
             env=target.env,
             index_map=index_map,
+            pack_parallel=pack_parallel,
         )
         script_rel = relative.script(number, attempt)
         script_local = local_root / script_rel
@@ -291,7 +306,16 @@ def stage_job(
         content_addressed=tuple(content_addressed),
         job_files=(relative.spec, relative.table, relative.index),
     )
-    return stage_scripts(files, target, job.executor, label=label or name, chunks=chunks)
+    plan = None
+    if chunks is None:
+        from lxm3.xm_cluster.task_packing import plan_chunks
+
+        plan = plan_chunks(num_tasks, target, pack=job.pack, parallel=job.pack_parallel, job_name=name)
+        chunks = plan.chunks
+    staged = stage_scripts(
+        files, target, job.executor, label=label or name, chunks=chunks, pack_parallel=job.pack_parallel
+    )
+    return attrs.evolve(staged, packing=plan.notice if plan is not None else None)
 
 
 def stage_scripts(
@@ -304,20 +328,23 @@ def stage_scripts(
     chunks: Sequence[ArrayChunk] | None = None,
     attempt: int = 1,
     log_dir: str | None = None,
+    pack: int = 1,
+    pack_parallel: int = 1,
 ) -> StagedJob:
     """Renders the scripts of a job whose files are staged: all its tasks, or only `tasks`.
 
     All tasks (a launch) are split into contiguous chunks (`chunks`, default: the
     cluster's array limit). Chosen `tasks` (a rerun, attempt > 1) are split the
     same way, and each chunk gets an index map, array position -> global task
-    id, so its array runs exactly those tasks.
+    id, so its array runs exactly those tasks; `pack` tasks per array task
+    (a packed job's rerun is packed alike, so it fits the same limits).
     """
     count = job.num_tasks if tasks is None else len(tasks)
-    parts = list(chunks) if chunks is not None else split_into_chunks(count, target.max_array_size())
+    parts = list(chunks) if chunks is not None else split_into_chunks(count, target.max_array_size(), pack)
     task_ids = None
     if tasks is not None:
         task_ids = tuple(tuple(tasks[part.offset : part.offset + part.count]) for part in parts)
-        parts = [ArrayChunk(0, len(ids)) for ids in task_ids]
+        parts = [ArrayChunk(0, len(ids), part.pack) for ids, part in zip(task_ids, parts, strict=True)]
     runners = [name for name in job.content_addressed if name.startswith("runtime/")]
     scripts, script_files = render_scripts(
         target,
@@ -333,6 +360,7 @@ def stage_scripts(
         attempt=attempt,
         task_ids=task_ids,
         log_dir=log_dir,
+        pack_parallel=pack_parallel,
     )
     return attrs.evolve(
         job, scripts=tuple(scripts), job_files=(*job.job_files, *script_files), task_ids=task_ids

@@ -31,6 +31,7 @@ pkgs=(openssh-server openssh-client rsync python3 munge slurmctld slurmd slurm-c
 
 "$HERE/sshd-up.sh" || fail "sshd-up.sh (exit $?)"
 "$HERE/slurm-up.sh" || fail "slurm-up.sh (exit $?)"
+"$HERE/limits-up.sh" || fail "limits-up.sh (exit $?)"
 sge="absent"
 if [ -f "$HERE/sge-up.sh" ] && [ "${TESTBED_SGE:-1}" != 0 ]; then
   bash "$HERE/sge-up.sh" || fail "sge-up.sh (exit $?)"

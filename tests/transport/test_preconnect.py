@@ -32,6 +32,8 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         'name = "cl"\n'
         f"server = {json.dumps(ALIAS)}\n"
         f"ssh_config = {json.dumps(str(SSH_CONFIG))}\n"
+        # A private master, so the login count below is exact (test_ssh_persist covers reuse).
+        "ssh_persist = 0\n"
         "[[clusters]]\n"
         'name = "other"\n'
         f"server = {json.dumps(ALIAS)}\n"
