@@ -170,7 +170,12 @@ class StatusWatcher:
                 )
             }
         )
-        codes = dict(zip(log_dirs, read_exit_files(transport, log_dirs), strict=True))
+        try:
+            codes = dict(zip(log_dirs, read_exit_files(transport, log_dirs), strict=True))
+        except Exception as error:  # noqa: BLE001 - the scheduler's word still counts; files are read next poll
+            self.errors += 1
+            log.warning("reading completion files failed (will retry): %s", error)
+            codes = {}
         for job in pending:
             known = self._reported.get(job.job_id, {})
             exit_codes = codes.get(_log_dir(job), {})
