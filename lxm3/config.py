@@ -19,6 +19,7 @@ naming the file and the key.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,6 +58,60 @@ _CLUSTER_KEYS = {
 }
 _LOCAL_KEYS = {"storage": dict, "env": dict, "singularity": dict, "python": str}
 _TOP_KEYS = {"project": str, "local": dict, "clusters": list, "store": dict}
+
+
+# ----- lxm3 0.4's read-only views (`config.local_settings()`, `config.cluster_settings()`) -----
+@attrs.frozen
+class LocalSettings:
+    """This machine's settings: `[local]`."""
+
+    storage_root: str
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    python: str | None = None
+
+
+@attrs.frozen
+class ClusterSettings:
+    """One `[[clusters]]` entry, under the names lxm3 0.4 used."""
+
+    name: str
+    storage_root: str
+    hostname: str | None = None
+    user: str | None = None
+    port: int | None = None
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    ssh_private_key: str | None = None
+    proxycommand: str | None = None
+    singularity_binary: str | None = None
+    singularity_binds: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def ssh_config(self) -> dict[str, Any]:
+        """Connection options as lxm3 0.4 passed them to its SSH client (`key_filename`, `port`, ...)."""
+        options: dict[str, Any] = {}
+        if self.ssh_private_key:
+            options["key_filename"] = os.path.expanduser(self.ssh_private_key)
+        if self.proxycommand:
+            options["proxycommand"] = self.proxycommand
+        if self.port:
+            options["port"] = self.port
+        return options
+
+    @classmethod
+    def of(cls, cluster: Any) -> ClusterSettings:
+        """The view of a `lxm3.config.ClusterConfig`."""
+        return cls(
+            name=cluster.name,
+            storage_root=cluster.staging,
+            hostname=cluster.server,
+            user=cluster.user,
+            port=cluster.port,
+            env=dict(cluster.env),
+            ssh_private_key=cluster.ssh_private_key,
+            proxycommand=cluster.proxycommand,
+            singularity_binary=cluster.singularity_binary,
+            singularity_binds=dict(cluster.singularity_binds),
+        )
 
 
 @attrs.frozen
@@ -114,6 +169,39 @@ class Config:
     @property
     def project_name(self) -> str | None:
         return os.environ.get("LXM_PROJECT") or self.project
+
+    # ----- lxm3 0.4's names (xm_cluster.config.Config), answered from the fields above -----
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Config:
+        """The configuration in the TOML file at `path`."""
+        return load_config_file(Path(os.path.expanduser(os.fspath(path))))
+
+    @classmethod
+    def from_string(cls, content: str, source: str = "<string>") -> Config:
+        """The configuration in a TOML text."""
+        try:
+            data = tomllib.loads(content)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{source}: not valid TOML: {error}") from None
+        return parse_config(data, source)
+
+    def default_cluster(self) -> str:
+        """The name of the cluster launches use: `$LXM_CLUSTER`, else the first one."""
+        return self.cluster().name
+
+    def cluster_settings(self, name: str | None = None) -> ClusterSettings:
+        """The (named, else default) cluster's settings, under lxm3 0.4's names."""
+        return ClusterSettings.of(self.cluster(name))
+
+    def get_cluster_settings(self, name: str | None = None) -> ClusterSettings:
+        """lxm3 0.4.0's name of `cluster_settings`."""
+        return self.cluster_settings(name)
+
+    def local_settings(self) -> LocalSettings:
+        """This machine's settings, under lxm3 0.4's names."""
+        return LocalSettings(
+            storage_root=self.local_staging, env=dict(self.local_env), python=self.local_python
+        )
 
 
 def _check_keys(where: str, section: str, data: Mapping[str, Any], allowed: Mapping[str, type]) -> None:
@@ -173,10 +261,34 @@ def _singularity(where: str, section: str, data: Mapping[str, Any]) -> tuple[str
     return binary, binds
 
 
+#: How long lxm3's SSH master outlives a launch unless `ssh_persist` says otherwise.
+DEFAULT_PERSIST_SECONDS = 600
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_persist(value: object, where: str = "ssh_persist") -> int:
+    """`600`, `"600"`, `"10m"`, `"1h"`, `0`, `"no"` -> seconds (0 disables persistence).
+
+    Raises ValueError with a one-line message naming `where` for anything else.
+    """
+    if isinstance(value, bool):
+        return DEFAULT_PERSIST_SECONDS if value else 0
+    if isinstance(value, int) and value >= 0:
+        return value
+    if isinstance(value, str):
+        if value.strip().lower() in ("no", "off", "false", "none"):
+            return 0
+        match = _DURATION.match(value)
+        if match is not None:
+            return int(match[1]) * _UNITS[match[2].lower()]
+    raise ValueError(
+        f'{where} must be a duration like "10m", "90s", "1h" or a number of seconds (0 disables), got {value!r}'
+    )
+
+
 def _ssh_persist(where: str, section: str, data: Mapping[str, Any]) -> int:
     """`ssh_persist = "10m"` (default), `"90s"`, `600` or `0` (off) -> seconds."""
-    from lxm3.transport.ssh_control import DEFAULT_PERSIST_SECONDS, parse_persist
-
     try:
         return parse_persist(data.get("ssh_persist", DEFAULT_PERSIST_SECONDS), f"{section}ssh_persist")
     except ValueError as error:

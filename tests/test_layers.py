@@ -2,7 +2,7 @@
 
 The layers, highest first:
 
-    cli, containers (0.5 import path)
+    cli, containers (0.5 import path), contrib (lxm3 0.4 helpers)
     xm_cluster
     store, schedulers, packaging, transport, runtime, config
     xm
@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "store": 2,
     "xm_cluster": 3,
     "containers": 4,
+    "contrib": 4,
     "cli": 5,
 }
 

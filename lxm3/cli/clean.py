@@ -1,5 +1,11 @@
 """`lxm3 clean [--older-than DAYS] [--yes]`: remove staged files no kept experiment needs.
 
+lxm3 0.4's flags work too: `--days` (= --older-than), `--force` (= --yes),
+`--dry_run` (show only, the default), `--project P` (only P's experiments),
+`--type job,archive,container` (only those kinds of files). Unlike 0.4,
+without `--force` nothing is removed and nothing is asked: clean never waits
+on a prompt.
+
 An experiment is KEPT while it is younger than `--older-than` days (default
 30, counted from its last launch or rerun), or while any of its tasks has not
 ended (or its cluster cannot be asked). Everything else may go, in every
@@ -31,6 +37,8 @@ from lxm3.cli.common import add_config_arg, run_reporting
 
 DEFAULT_DAYS = 30.0
 _FOLDERS = ("experiments", "artifacts", "runtime")
+#: lxm3 0.4's `--type` kinds: a job's files, code archives (and runners), container images.
+_TYPES = ("job", "archive", "container")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _LIST_SCRIPT = (
     'cd "$1" 2>/dev/null || exit 0; for d in experiments artifacts runtime; do '
@@ -51,6 +59,23 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--yes", action="store_true", help="remove; without it, only show what would be removed"
+    )
+    # lxm3 0.4's flags, so its users' habits and scripts keep working.
+    legacy = parser.add_argument_group("lxm3 0.4 flags")
+    legacy.add_argument(
+        "--days", dest="older_than", type=float, default=argparse.SUPPRESS, help="same as --older-than"
+    )
+    legacy.add_argument(
+        "--force", dest="yes", action="store_true", default=argparse.SUPPRESS, help="same as --yes"
+    )
+    legacy.add_argument(
+        "--dry_run", action="store_true", help="only show what would be removed (the default)"
+    )
+    legacy.add_argument("--project", help="only remove the experiments of this project")
+    legacy.add_argument(
+        "--type",
+        metavar="TYPES",
+        help=f"comma-separated kinds to remove: {', '.join(_TYPES)} (default: all)",
     )
 
 
@@ -115,7 +140,7 @@ def _places(
     local = LocalTransport()
     places: dict[tuple[str, str], Place] = {}
     errors: list[str] = []
-    local_root = os.path.expanduser(config.local_staging)
+    local_root = os.path.abspath(os.path.expanduser(config.local_staging))
     places[("local", local_root)] = Place("local", local_root, local)
     mirrors = os.path.join(local_root, "remote")
     if os.path.isdir(mirrors):
@@ -160,6 +185,14 @@ def _run(namespace: argparse.Namespace) -> int:
 
     if namespace.older_than < 0:
         return fail("--older-than must be 0 or more days", 2)
+    types = set(_TYPES)
+    if getattr(namespace, "type", None):
+        types = {kind.strip() for kind in namespace.type.split(",") if kind.strip()}
+        unknown = sorted(types - set(_TYPES))
+        if unknown:
+            return fail(f"--type {','.join(unknown)} is not a kind; valid: {', '.join(_TYPES)}", 2)
+    if getattr(namespace, "dry_run", False):
+        namespace.yes = False
     store = open_store(namespace)
     config = load_config()
     now = time.time()
@@ -185,6 +218,17 @@ def _run(namespace: argparse.Namespace) -> int:
         if any(not s.state.is_terminal for s in states[(i, job.work_unit_id, job.name)].values())
     }
     removable = set(old_ids) - unfinished
+    project = getattr(namespace, "project", None)
+    if project is not None:
+        known = sorted({str(r.get("project")) for r in records if r.get("project")})
+        if project not in known:
+            return fail(
+                f"no experiment of project {project!r} in the store; projects: {', '.join(known) or 'none'}",
+                2,
+            )
+        removable = {
+            i for i in removable if any(int(r["id"]) == i and r.get("project") == project for r in records)
+        }
     kept = set(last_activity) - removable
     in_store = set(last_activity)
     needed = {name for i in kept for job in jobs[i] for a in job.attempts for name in a.artifacts}
@@ -209,6 +253,8 @@ def _run(namespace: argparse.Namespace) -> int:
             continue
         for rel in sorted(place.entries, key=_sort_key):
             folder, _, name = rel.partition("/")
+            if _kind(rel) not in types:
+                continue
             if folder == "experiments":
                 experiment_id = int(name)
                 if experiment_id in removable:
@@ -216,7 +262,7 @@ def _run(namespace: argparse.Namespace) -> int:
                     plan.append(
                         (place, rel, f"experiment {experiment_id}, ended, last launched {age:.0f} day(s) ago")
                     )
-                elif experiment_id not in in_store and rel in place.old:
+                elif experiment_id not in in_store and rel in place.old and project is None:
                     plan.append((place, rel, "not in the store"))
             elif rel not in needed and rel in place.old and not launching_now:
                 plan.append((place, rel, "used by no kept experiment"))
@@ -253,6 +299,14 @@ def _run(namespace: argparse.Namespace) -> int:
     for message in errors:
         fail(f"cannot clean {message}")
     return 1 if errors else 0
+
+
+def _kind(rel: str) -> str:
+    """lxm3 0.4's `--type` of a staged entry: job, archive or container."""
+    folder, _, name = rel.partition("/")
+    if folder == "experiments":
+        return "job"
+    return "container" if name.endswith(".sif") else "archive"
 
 
 def _sort_key(rel: str) -> tuple[str, int, str]:

@@ -105,6 +105,11 @@ def _run_launcher(path: str, namespace: argparse.Namespace, experiment_module: A
         return fail("interrupted; local jobs were stopped", 130)
     except BaseException as error:  # noqa: BLE001 - shown as one line with an exit code
         return report(error, path)
+    failures = experiment_module.local_failures()
+    if code == 0 and failures and not namespace.wait:
+        # (With --wait, the progress display reports them and sets the exit code.)
+        shown = ", ".join(failures[:10]) + (f" and {len(failures) - 10} more" if len(failures) > 10 else "")
+        return fail(f"{len(failures)} local task(s) failed: {shown} (see `lxm3 logs`)")
     if code == 0 and namespace.wait and not namespace.dry_run:
         from lxm3.cli.progress import wait_with_progress
 

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cancel": ("lxm3.cli.cancel", "cancel an experiment's unfinished tasks"),
     "rerun": ("lxm3.cli.rerun", "resubmit the failed or cancelled tasks of an experiment"),
     "clean": ("lxm3.cli.clean", "remove staged files that no kept experiment needs"),
+    "shell": ("lxm3.cli.shell", "an interactive Python shell holding a client of the configured cluster"),
 }
 
 

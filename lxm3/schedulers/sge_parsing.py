@@ -86,9 +86,14 @@ def format_directive(directive: Directive) -> str:
 
 
 def _skipped(text: str, skip: Iterable[str]) -> bool:
+    """An option prefix (`-l h_vmem`, `-pe`) drops the directives it starts, on whole words;
+    any other text (`h_vmem`, lxm3 0.4's form) drops every directive containing it."""
     for prefix in skip:
         prefix = " ".join(prefix.split())
-        if text == prefix or text.startswith((prefix + " ", prefix + "=")):
+        if not prefix.startswith("-"):
+            if prefix in text:
+                return True
+        elif text == prefix or text.startswith((prefix + " ", prefix + "=")):
             return True
     return False
 

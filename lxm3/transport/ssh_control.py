@@ -24,36 +24,15 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import re
 import socket
 import stat
 import subprocess
 from collections.abc import Iterator, Sequence
 
 #: The default of `[[clusters]] ssh_persist`: ten minutes.
-DEFAULT_PERSIST_SECONDS = 600
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+from lxm3.config import DEFAULT_PERSIST_SECONDS, parse_persist
 
-
-def parse_persist(value: object, where: str = "ssh_persist") -> int:
-    """`600`, `"600"`, `"10m"`, `"1h"`, `0`, `"no"` -> seconds (0 disables persistence).
-
-    Raises ValueError with a one-line message naming `where` for anything else.
-    """
-    if isinstance(value, bool):
-        return DEFAULT_PERSIST_SECONDS if value else 0
-    if isinstance(value, int) and value >= 0:
-        return value
-    if isinstance(value, str):
-        if value.strip().lower() in ("no", "off", "false", "none"):
-            return 0
-        match = _DURATION.match(value)
-        if match is not None:
-            return int(match[1]) * _UNITS[match[2].lower()]
-    raise ValueError(
-        f'{where} must be a duration like "10m", "90s", "1h" or a number of seconds (0 disables), got {value!r}'
-    )
+__all__ = ["DEFAULT_PERSIST_SECONDS", "parse_persist"]
 
 
 def control_dir() -> str | None:

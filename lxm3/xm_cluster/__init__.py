@@ -10,8 +10,10 @@ from lxm3.xm.executables import CommandList, ModuleName
 from lxm3.xm.resources import JobRequirements
 from lxm3.xm_cluster import config as config  # lxm3 0.4 scripts use `xm_cluster.config`
 from lxm3.xm_cluster.array_job import ArrayJob
+from lxm3.xm_cluster.containers.project_images import PDMProject, PythonContainer
 from lxm3.xm_cluster.containers.specs import DockerContainer, SingularityContainer
-from lxm3.xm_cluster.executable_specs import Fileset, PythonPackage, UniversalPackage
+from lxm3.xm_cluster.current import get_current_experiment
+from lxm3.xm_cluster.executable_specs import Fileset, PexBinary, PythonPackage, UniversalPackage
 from lxm3.xm_cluster.executables import Command
 from lxm3.xm_cluster.executors import DockerOptions, Local, SingularityOptions
 from lxm3.xm_cluster.executors.gridengine import GridEngine
@@ -35,11 +37,15 @@ __all__ = [
     "JobRequirements",
     "Local",
     "ModuleName",
+    "PDMProject",
+    "PexBinary",
+    "PythonContainer",
     "PythonPackage",
     "SingularityContainer",
     "SingularityOptions",
     "Slurm",
     "UniversalPackage",
     "create_experiment",
+    "get_current_experiment",
     "get_experiment",
 ]

@@ -74,8 +74,12 @@ class ArrayJob(xm.JobConfig):
     env_vars: list[dict[str, str]] = attrs.field(factory=lambda: [{}], converter=_to_env_list)
     pack: int | None = attrs.field(default=None, kw_only=True)
     pack_parallel: int = attrs.field(default=1, kw_only=True)
+    #: lxm3 0.4's other form: one `{"args": {...}, "env_vars": {...}}` per task.
+    work_list: list[Mapping[str, Any]] | None = attrs.field(default=None, kw_only=True, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        if self.work_list is not None:
+            self._take_work_list(self.work_list)
         if not self.args and not self.env_vars:
             raise ValueError("ArrayJob needs at least one task")
         for name in ("pack", "pack_parallel"):
@@ -86,6 +90,23 @@ class ArrayJob(xm.JobConfig):
         # Already converted: skip attrs' converters, which would convert 100,000 tasks again.
         object.__setattr__(self, "args", args)
         object.__setattr__(self, "env_vars", env_vars)
+
+    def _take_work_list(self, work_list: Sequence[Mapping[str, Any]]) -> None:
+        if isinstance(work_list, Mapping) or not work_list:
+            raise TypeError(
+                "ArrayJob work_list must be a non-empty list of {'args': ..., 'env_vars': ...} dicts"
+            )
+        if self.args != [SequentialArgs()] or self.env_vars != [{}]:
+            raise ValueError("ArrayJob takes either work_list or args/env_vars, not both")
+        for item in work_list:
+            unknown = set(item) - {"args", "env_vars"}
+            if unknown:
+                raise ValueError(
+                    f"ArrayJob work_list entries hold only 'args' and 'env_vars', got {sorted(unknown)}"
+                )
+        object.__setattr__(self, "args", _to_args_list([item.get("args") or {} for item in work_list]))
+        object.__setattr__(self, "env_vars", _to_env_list([item.get("env_vars") or {} for item in work_list]))
+        object.__setattr__(self, "work_list", None)
 
     @property
     def num_tasks(self) -> int:

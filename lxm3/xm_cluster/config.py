@@ -6,8 +6,10 @@ the backend (see `lxm3.transport.preconnect`).
 
 from lxm3.config import (
     ClusterConfig,
+    ClusterSettings,
     Config,
     ConfigError,
+    LocalSettings,
     define_flags,
     find_config_path,
     load_config,
@@ -15,8 +17,17 @@ from lxm3.config import (
     parse_config,
 )
 
+
+def default() -> Config:
+    """The configuration this launch uses (lxm3 0.4's `config.default()`), by the usual lookup order."""
+    return load_config()
+
+
 __all__ = [
     "ClusterConfig",
+    "ClusterSettings",
+    "LocalSettings",
+    "default",
     "Config",
     "ConfigError",
     "define_flags",

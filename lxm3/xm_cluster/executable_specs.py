@@ -86,3 +86,27 @@ class UniversalPackage(job_blocks.ExecutableSpec):
     @property
     def name(self) -> str:
         return _name_from_path(self.path)
+
+
+def _check_module_name(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if not isinstance(value, ModuleName):
+        raise TypeError(f"PexBinary.{attribute.name} must be xm.ModuleName, got {value!r}")
+
+
+@attrs.define
+class PexBinary(job_blocks.ExecutableSpec):
+    """Code packed as a PEX by `pex` (lxm3 0.4.3), without dependencies: see lxm3.packaging.pex_binary.
+
+    `packages`/`modules` are passed to `pex --package/--module` (paths relative
+    to `path`); `dependencies` are Filesets shipped next to the PEX.
+    """
+
+    entrypoint: ModuleName = attrs.field(validator=_check_module_name)
+    path: str = attrs.field(default=".", converter=resolve_relative_to_launcher)
+    packages: list[str] = attrs.field(factory=list, converter=list, kw_only=True)
+    modules: list[str] = attrs.field(factory=list, converter=list, kw_only=True)
+    dependencies: list[Fileset] = attrs.field(factory=list, converter=list)
+
+    @property
+    def name(self) -> str:
+        return _name_from_path(self.path)

@@ -9,12 +9,13 @@ through the target's shared status watcher.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from lxm3.schedulers.base import SubmittedJob
 from lxm3.schedulers.watcher import WatchedJob
 from lxm3.store.db import ExperimentStore
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
-from lxm3.xm_cluster import staging, targets
+from lxm3.xm_cluster import current, staging, targets
 from lxm3.xm_cluster.batching import SubmitBatcher
 from lxm3.xm_cluster.cancelling import cancel_by_target
 from lxm3.xm_cluster.packaging import Packager
@@ -40,6 +41,16 @@ _LAST_EXPERIMENT_ID: int | None = None
 def last_experiment_id() -> int | None:
     """The id of the experiment most recently created in this process (for `launch --wait`)."""
     return _LAST_EXPERIMENT_ID
+
+
+#: Failed or cancelled Local tasks of the experiments closed in this process, as
+#: "work unit W task T (exit code C)", so `lxm3 launch` can exit non-zero naming them.
+_LOCAL_FAILURES: list[str] = []
+
+
+def local_failures() -> list[str]:
+    """The Local tasks that did not complete, over every experiment closed in this process."""
+    return list(_LOCAL_FAILURES)
 
 
 @attrs.define
@@ -199,6 +210,19 @@ def raise_for_outcome(
         )
 
 
+def _failed_local_tasks(unit: ClusterWorkUnit) -> list[str]:
+    """`work unit W task T (exit code C)` for each of the unit's Local tasks that did not complete."""
+    failed = []
+    for job, statuses in unit.task_statuses(refresh=False):
+        if not job.target.is_local:
+            continue
+        for task, status in sorted(statuses.items()):
+            if status.state in (TaskState.FAILED, TaskState.CANCELLED):
+                code = "?" if status.exit_code is None else status.exit_code
+                failed.append(f"work unit {unit.work_unit_id} task {task} (exit code {code})")
+    return failed
+
+
 def _flatten(group: xm.JobGroup) -> list[Any]:
     jobs: list[Any] = []
     for inner in group.jobs.values():
@@ -250,7 +274,7 @@ class ClusterExperiment(xm.Experiment):
             Path(self.config.store_path).expanduser() if self.config.store_path else None
         )
         self.bytes_sent = 0
-        self._packager = Packager()
+        self._packager = Packager(dry_run=self.dry_run)
         self._batchers: dict[int, SubmitBatcher] = {}
         from lxm3.xm_cluster.paths import launcher_dir
 
@@ -269,6 +293,7 @@ class ClusterExperiment(xm.Experiment):
         )
         global _LAST_EXPERIMENT_ID
         _LAST_EXPERIMENT_ID = self._experiment_id
+        current.opened(self)
 
     @property
     def experiment_id(self) -> int:
@@ -281,6 +306,16 @@ class ClusterExperiment(xm.Experiment):
             batcher = SubmitBatcher(target, on_bytes=self._count_bytes, owner=self.store.identity)
             self._batchers[id(target)] = batcher
         return batcher
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Pre-0.4 launchers group `add` calls in `with experiment.batch():`; a no-op grouping here.
+
+        lxm3 0.3 submitted a batch as one array job; here every `add` is already
+        batched with its neighbours per cluster (see `SubmitBatcher`), and a sweep
+        is one `ArrayJob`, so the block only has to run its body.
+        """
+        yield
 
     def _count_bytes(self, sent: int) -> None:
         self.bytes_sent += sent
@@ -323,12 +358,20 @@ class ClusterExperiment(xm.Experiment):
                 status = unit.get_status()
                 if status.is_failed:
                     log.warning("work unit %s: %s", unit.work_unit_id, status.message)
+                _LOCAL_FAILURES.extend(_failed_local_tasks(unit))
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
         try:
             super().__exit__(exc_type, exc_value, traceback)
         finally:
+            current.closed(self)
             targets.close_all()
+
+    async def __aexit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        try:
+            await super().__aexit__(exc_type, exc_value, traceback)
+        finally:
+            current.closed(self)
 
 
 def create_experiment(

@@ -14,9 +14,10 @@ from typing import Any
 
 from lxm3 import xm
 from lxm3.packaging.artifact import Artifact, ArtifactCache
+from lxm3.packaging.pex_binary import build_pex_binary, run_command
 from lxm3.packaging.python_package import build_python_package
 from lxm3.packaging.universal_package import build_universal_package
-from lxm3.xm_cluster.executable_specs import PythonPackage, UniversalPackage
+from lxm3.xm_cluster.executable_specs import PexBinary, PythonPackage, UniversalPackage
 from lxm3.xm_cluster.executables import Command, Entrypoint
 
 #: Extra spec handlers registered by other modules (containers): spec type -> builder.
@@ -36,19 +37,23 @@ def entrypoint_of(spec: Any) -> Entrypoint:
         return Entrypoint("commands", tuple(spec.entrypoint.commands))
     if isinstance(spec, UniversalPackage):
         return Entrypoint("commands", (" ".join(spec.entrypoint),))
+    if isinstance(spec, PexBinary):
+        return Entrypoint("commands", (run_command(spec.name),))
     raise TypeError(f"no entrypoint for {type(spec).__name__}")
 
 
 class Packager:
     """Builds artifacts for packageables, memoising identical specs."""
 
-    def __init__(self, cache: ArtifactCache | None = None) -> None:
+    def __init__(self, cache: ArtifactCache | None = None, *, dry_run: bool = False) -> None:
         self.cache = cache or ArtifactCache()
+        #: A dry run renders specs that need a build here (images) without building them.
+        self.dry_run = dry_run
         self._memo: dict[str, Artifact] = {}
         self._lock = threading.Lock()
 
     def build_code(self, spec: Any) -> Artifact:
-        """The code artifact of a PythonPackage or UniversalPackage."""
+        """The code artifact of a PythonPackage, UniversalPackage or PexBinary."""
         key = repr(spec)
         with self._lock:
             if key in self._memo:
@@ -68,6 +73,19 @@ class Packager:
             artifact = build_universal_package(
                 Path(spec.path), spec.build_script, build_args=spec.build_args, cache=self.cache
             )
+        elif isinstance(spec, PexBinary):
+            files: dict[str, str] = {}
+            for fileset in spec.dependencies:
+                files.update(fileset.files)
+            artifact = build_pex_binary(
+                Path(spec.path),
+                spec.name,
+                spec.entrypoint.module_name,
+                packages=spec.packages,
+                modules=spec.modules,
+                files=files,
+                cache=self.cache,
+            )
         else:
             raise TypeError(f"cannot build code for {type(spec).__name__}")
         with self._lock:
@@ -79,7 +97,7 @@ class Packager:
         builder = _EXTRA_BUILDERS.get(type(spec))
         if builder is not None:
             return builder(self, packageable)
-        if isinstance(spec, (PythonPackage, UniversalPackage)):
+        if isinstance(spec, (PythonPackage, UniversalPackage, PexBinary)):
             return Command(
                 name=spec.name,
                 entrypoint=entrypoint_of(spec),
@@ -87,7 +105,9 @@ class Packager:
                 args=packageable.args,
                 env_vars=dict(packageable.env_vars),
             )
-        supported = ", ".join(["PythonPackage", "UniversalPackage", *(t.__name__ for t in _EXTRA_BUILDERS)])
+        supported = ", ".join(
+            ["PythonPackage", "UniversalPackage", "PexBinary", *(t.__name__ for t in _EXTRA_BUILDERS)]
+        )
         raise TypeError(
             f"xm.{type(spec).__name__} is not supported by this backend: lxm3 cannot package "
             f"{type(spec).__name__}; supported specs: {supported}"

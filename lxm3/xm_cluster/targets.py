@@ -8,6 +8,7 @@ executor module registers how to make its target from the config.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -161,5 +162,24 @@ def close_all(force: bool = False) -> None:
         target.close()
 
 
+#: Relative `[local.storage] staging` values, resolved once per process (see local_staging_root).
+_RESOLVED_LOCAL_ROOTS: dict[str, Path] = {}
+
+
 def local_staging_root(config: Config) -> Path:
-    return Path(config.local_staging).expanduser()
+    """This machine's staging root, always absolute.
+
+    A relative value (lxm3 0.4's template has `.cache/lxm`) means: relative to the
+    directory the launch started in, as lxm3 0.4 resolved it. It is resolved once,
+    at the first use in the launch, so the task runner (which works in other
+    directories) and later `chdir`s see the same absolute path.
+    """
+    raw = os.path.expanduser(config.local_staging)
+    if os.path.isabs(raw):
+        return Path(raw)
+    with _TARGETS_LOCK:
+        resolved = _RESOLVED_LOCAL_ROOTS.get(raw)
+        if resolved is None:
+            resolved = Path(os.path.abspath(raw))
+            _RESOLVED_LOCAL_ROOTS[raw] = resolved
+    return resolved

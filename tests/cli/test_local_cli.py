@@ -41,7 +41,15 @@ def test_status_logs_rerun_after_the_launcher_exited(
     flaky_project: Path, local_config: Path, control: Path
 ) -> None:
     (control / "fail-2").touch()
-    experiment_id = launch(flaky_project, control, "--units=2")
+    # Failed Local tasks make the launch exit 1, naming them (issue #10).
+    result = run_lxm3(
+        "launch", str(flaky_project / "launch.py"), f"--control={control}", "--units=2", check=1
+    )
+    assert (
+        "2 local task(s) failed: work unit 1 task 2 (exit code 3), work unit 2 task 2 (exit code 3)"
+        in result.stderr
+    )
+    experiment_id = launched_id(result)
 
     listed = json.loads(run_lxm3("list", "--json").stdout)
     [entry] = [e for e in listed if e["experiment_id"] == experiment_id]
@@ -187,7 +195,7 @@ def test_launch_wait_reports_failure(flaky_project: Path, local_config: Path, co
 
 def test_get_experiment_in_another_process(flaky_project: Path, local_config: Path, control: Path) -> None:
     (control / "fail-0").touch()
-    experiment_id = launch(flaky_project, control, "--units=2", "--tasks=2")
+    experiment_id = launch(flaky_project, control, "--units=2", "--tasks=2", check=1)
     experiment = xm_cluster.get_experiment(experiment_id)
     assert experiment.title == "cli-test"
     units = experiment.work_units

@@ -67,7 +67,7 @@ def test_sandbox_directories_are_refused(sandbox: Sandbox) -> None:
 
 
 def test_entrypoint_must_be_a_package(sandbox: Sandbox) -> None:
-    with pytest.raises(TypeError, match="PythonPackage or UniversalPackage"):
+    with pytest.raises(TypeError, match="PythonPackage, UniversalPackage or PexBinary"):
         xm_cluster.SingularityContainer(xm.ModuleName("x"), image_path="docker://x")  # type: ignore[arg-type]
 
 

@@ -105,7 +105,7 @@ def test_walltime_forms(value: object, seconds: int) -> None:
         ({"resources": {"scratch": ["1G"]}}, TypeError, "resources"),
         ({"resources": {"scratch": "1 G"}}, ValueError, "resources"),
         ({"resources": {"scratch": "1G#x"}}, ValueError, "resources"),
-        ({"parallel_environments": {"smp": 0}}, ValueError, "parallel_environments"),
+        ({"parallel_environments": {"smp": -1}}, ValueError, "parallel_environments"),
         ({"parallel_environments": {"smp": 2, "mpi": 4}}, ValueError, "one PE"),
         ({"parallel_environments": {"bad pe": 2}}, ValueError, "parallel_environments"),
         ({"parallel_environments": ["smp"]}, TypeError, "parallel_environments"),
@@ -117,7 +117,6 @@ def test_walltime_forms(value: object, seconds: int) -> None:
         ({"modules": ["cuda\nrm -rf ~"]}, ValueError, "modules"),
         ({"extra_directives": ["l ssd=1"]}, ValueError, "extra_directives"),
         ({"extra_directives": ["-l a=1\n-l b=2"]}, ValueError, "extra_directives"),
-        ({"skip_directives": ["h_vmem"]}, ValueError, "skip_directives"),
         ({"singularity_options": {"bind": {}}}, TypeError, "singularity_options"),
         ({"requirements": {"cpu": 2}}, TypeError, "requirements"),
         ({"requirements": xm.JobRequirements(tpu_v3=8)}, ValueError, "tpu_v3"),
@@ -125,18 +124,6 @@ def test_walltime_forms(value: object, seconds: int) -> None:
         ({"requirements": xm.JobRequirements(disk=xm.GiB)}, ValueError, "ephemeral_storage"),
         ({"requirements": xm.JobRequirements(location="zone-a")}, ValueError, "location"),
         ({"requirements": xm.JobRequirements(replicas=2)}, ValueError, "replicas"),
-        (
-            {"requirements": xm.JobRequirements(cpu=2), "parallel_environments": {"mpi": 2}},
-            ValueError,
-            "not both",
-        ),
-        (
-            {"requirements": xm.JobRequirements(ram=xm.GiB), "resources": {"h_vmem": "2G"}},
-            ValueError,
-            "h_vmem",
-        ),
-        ({"walltime": 60, "resources": {"h_rt": "100"}}, ValueError, "h_rt"),
-        ({"requirements": xm.JobRequirements(gpu=1), "resources": {"gpu": "2"}}, ValueError, "gpu"),
     ],
 )
 def test_bad_values_fail_at_construction_naming_the_field(kwargs: dict, error: type, words: str) -> None:
@@ -146,7 +133,8 @@ def test_bad_values_fail_at_construction_naming_the_field(kwargs: dict, error: t
 
 def test_resources_may_set_what_lxm3_does_not_derive() -> None:
     executor = GridEngine(resources={"h_vmem": "2G", "h_rt": 60, "scratch": 1.5})
-    assert executor.resources == {"h_vmem": "2G", "h_rt": "60", "scratch": "1.5"}
+    # Values stay as given (lxm3 0.4 scripts compare and edit them); they are rendered as text.
+    assert executor.resources == {"h_vmem": "2G", "h_rt": 60, "scratch": 1.5}
 
 
 def test_a_single_string_is_one_item() -> None:
@@ -192,9 +180,15 @@ def test_memory_is_divided_among_slots_of_the_pe() -> None:
         ("-pe", "threads", "2"),
         ("-l", "h_vmem=1536M"),
         ("-l", "mem_free=1536M"),
+        ("-R", "y"),
     ]
     mpi = GridEngine(xm.JobRequirements(ram=16 * xm.GiB, gpu=1), parallel_environments={"mpi": 8}, shell=None)
-    assert mpi.requirement_directives() == [("-pe", "mpi", "8"), ("-l", "h_vmem=2G"), ("-l", "gpu=1")]
+    assert mpi.requirement_directives() == [
+        ("-pe", "mpi", "8"),
+        ("-l", "h_vmem=2G"),
+        ("-l", "gpu=1"),
+        ("-R", "y"),
+    ]
     assert (
         GridEngine(
             xm.JobRequirements(cpu=1, ram=xm.GiB), memory_resources=[], shell=None

@@ -24,6 +24,13 @@ from lxm3.packaging.artifact import ArtifactCache
 from lxm3.packaging.errors import PackagingError
 from lxm3.runtime.task_runner import DOCKER_BINARIES, SINGULARITY_BINARIES
 from lxm3.xm_cluster.containers.images import daemon_artifact, sif_artifact
+from lxm3.xm_cluster.containers.project_images import (
+    PDMProject,
+    PythonContainer,
+    build_image,
+    code_spec,
+    image_tag,
+)
 from lxm3.xm_cluster.containers.specs import (
     DockerContainer,
     ImageSource,
@@ -163,8 +170,30 @@ def build_xm_python_container(packager: Packager, packageable: xm.Packageable) -
     return _command(packager, packageable, inner, **_image_for(packager, packageable, base, what))
 
 
+def build_project_image(packager: Packager, packageable: xm.Packageable) -> Command:
+    """lxm3 0.4's PythonContainer/PDMProject: dependency image built here, code zip run inside it."""
+    spec = packageable.executable_spec
+    assert isinstance(spec, (PythonContainer, PDMProject))
+    engine = _local_engine()
+    tag = image_tag(spec)
+    is_local = isinstance(packageable.executor_spec, LocalSpec)
+    scheme = "podman-daemon" if engine and os.path.basename(engine) == "podman" else "docker-daemon"
+    if packager.dry_run:
+        # Nothing is built: the job is shown with the tag it would run.
+        shown: dict[str, Any] = (
+            {"docker_image": tag} if is_local else {"container": ContainerImage(uri=f"{scheme}://{tag}")}
+        )
+        return _command(packager, packageable, code_spec(spec), **shown)
+    build_image(spec, engine)
+    what = f"{type(spec).__name__}({tag})"
+    image = _image_for(packager, packageable, f"{scheme}://{tag}", what)
+    return _command(packager, packageable, code_spec(spec), **image)
+
+
 def register() -> None:
     register_spec_builder(SingularityContainer, build_singularity_container)
     register_spec_builder(DockerContainer, build_docker_container)
     register_spec_builder(xm.Container, build_xm_container)
     register_spec_builder(xm.PythonContainer, build_xm_python_container)
+    register_spec_builder(PythonContainer, build_project_image)
+    register_spec_builder(PDMProject, build_project_image)

@@ -21,11 +21,7 @@ from typing import Any
 
 from lxm3.runtime import task_runner
 from lxm3.xm_cluster.executables import Command
-
-
-def _gpu_count(executor: Any) -> int:
-    requirements = getattr(executor, "requirements", None)
-    return int(getattr(requirements, "gpu_count", 0) or 0)
+from lxm3.xm_cluster.executors.gpu import wants_gpu
 
 
 def _check_bind(src: str, dst: str, what: str) -> None:
@@ -72,7 +68,7 @@ def container_job_spec(
             "verb": verb_of(executable),
             "bind": _binds(("DockerOptions.volumes", getattr(options, "volumes", None))),
             "options": list(getattr(options, "extra_options", []) or []),
-            "nv": _gpu_count(executor) > 0,
+            "nv": wants_gpu(executor),
         }
     image = executable.container
     if image is None:
@@ -92,7 +88,7 @@ def container_job_spec(
             ("SingularityOptions.bind", getattr(options, "bind", None)),
         ),
         "options": list(getattr(options, "extra_options", []) or []),
-        "nv": _gpu_count(executor) > 0,
+        "nv": wants_gpu(executor),
     }
 
 

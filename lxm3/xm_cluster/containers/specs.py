@@ -16,7 +16,7 @@ import os
 import attrs
 
 from lxm3.xm import job_blocks
-from lxm3.xm_cluster.executable_specs import PythonPackage, UniversalPackage
+from lxm3.xm_cluster.executable_specs import PexBinary, PythonPackage, UniversalPackage
 from lxm3.xm_cluster.paths import resolve_relative_to_launcher
 
 #: URI schemes the cluster's runtime resolves itself (pulls, or reads from its cache).
@@ -86,9 +86,10 @@ def parse_image_path(image_path: str) -> ImageSource:
 
 
 def _check_wrapped(instance: object, attribute: attrs.Attribute, value: object) -> None:
-    if not isinstance(value, (PythonPackage, UniversalPackage)):
+    if not isinstance(value, (PythonPackage, UniversalPackage, PexBinary)):
         raise TypeError(
-            f"{type(instance).__name__}.{attribute.name} must be a PythonPackage or UniversalPackage, got {value!r}"
+            f"{type(instance).__name__}.{attribute.name} must be a PythonPackage, UniversalPackage or PexBinary, "
+            f"got {value!r}"
         )
 
 
@@ -103,7 +104,7 @@ class SingularityContainer(job_blocks.ExecutableSpec):
     or an absolute path that exists only on the cluster.
     """
 
-    entrypoint: PythonPackage | UniversalPackage = attrs.field(validator=_check_wrapped)
+    entrypoint: PythonPackage | UniversalPackage | PexBinary = attrs.field(validator=_check_wrapped)
     image_path: str = attrs.field(converter=str)
     source: ImageSource = attrs.field(init=False, repr=False, eq=False)
 
@@ -138,7 +139,7 @@ class DockerContainer(job_blocks.ExecutableSpec):
     (or `docker-daemon://IMAGE` for an image that exists only on this machine).
     """
 
-    entrypoint: PythonPackage | UniversalPackage = attrs.field(validator=_check_wrapped)
+    entrypoint: PythonPackage | UniversalPackage | PexBinary = attrs.field(validator=_check_wrapped)
     image: str = attrs.field(converter=normalize_docker_image)
 
     @property

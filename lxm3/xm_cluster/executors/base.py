@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
+
+log = logging.getLogger(__name__)
+_WARNED_DOCKER: set[str] = set()
 
 C = TypeVar("C", bound=type)
 
@@ -84,7 +88,7 @@ def _str_dict(value: Any) -> dict[str, str]:
 
 
 @validated_fields
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class SingularityOptions:
     """Options for running in Singularity/Apptainer: `bind={src: dst}`, extra CLI options."""
 
@@ -93,9 +97,27 @@ class SingularityOptions:
 
 
 @validated_fields
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class DockerOptions:
     """Options for running in Docker/Podman on the Local executor."""
 
     volumes: dict[str, str] = attrs.field(factory=dict, converter=_str_dict)
     extra_options: list[str] = attrs.field(factory=list, converter=list)
+
+
+def ignored_docker_options(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    """lxm3 0.4 let every executor take `docker_options`; only Local runs Docker, so say once it is unused."""
+    if value is None:
+        return
+    if not isinstance(value, DockerOptions):
+        raise TypeError(
+            f"{type(instance).__name__}.{attribute.name} must be an xm_cluster.DockerOptions, got {value!r}"
+        )
+    name = type(instance).__name__
+    if name not in _WARNED_DOCKER:
+        _WARNED_DOCKER.add(name)
+        log.warning(
+            "%s ignores docker_options: Docker runs only on the Local executor "
+            "(on a cluster, use SingularityContainer with image_path='docker://...')",
+            name,
+        )

@@ -45,12 +45,15 @@ from lxm3.schedulers.base import JobDirectives
 from lxm3.schedulers.sge import Directive, check_directive_value
 from lxm3.xm.resources import GpuType, ResourceType
 from lxm3.xm_cluster.executors.base import (
+    DockerOptions,
     SingularityOptions,
     format_hms,
     format_memory,
+    ignored_docker_options,
     to_walltime_seconds,
     validated_fields,
 )
+from lxm3.xm_cluster.executors.gpu import wants_gpu
 
 #: A Grid Engine complex (resource) or parallel environment name.
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -118,21 +121,28 @@ def _to_walltime(value: Any) -> int | None:
         raise type(error)(f"GridEngine.walltime: {error}") from None
 
 
-def _to_resources(value: Any) -> dict[str, str]:
+def resource_text(value: str | int | float) -> str:
+    """A `-l` value as qsub reads it: whole numbers without `.0` (`8 * xm.GB` -> `8000000000`)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _to_resources(value: Any) -> dict[str, str | int | float]:
+    """Checks each `-l` request; values stay as given (lxm3 0.4 scripts compare and edit them)."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise TypeError(f"GridEngine.resources must be a dict of complex -> value, got {value!r}")
-    result = {}
+    result: dict[str, str | int | float] = {}
     for key, item in value.items():
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             raise TypeError(f"GridEngine.resources[{key!r}] must be a string or number, got {item!r}")
-        text = str(item)
+        text = resource_text(item)
         if any(ch.isspace() for ch in text):
             raise ValueError(f"GridEngine.resources[{key!r}] must not contain spaces, got {text!r}")
-        result[_name(f"resources key {key!r}", key)] = check_directive_value(
-            text, f"GridEngine.resources[{key!r}]"
-        )
+        check_directive_value(text, f"GridEngine.resources[{key!r}]")
+        result[_name(f"resources key {key!r}", key)] = item
     return result
 
 
@@ -145,9 +155,11 @@ def _to_parallel_environments(value: Any) -> dict[str, int]:
         raise ValueError(f"GridEngine.parallel_environments: a job runs in one PE, got {sorted(value)}")
     result = {}
     for key, slots in value.items():
-        if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+        if isinstance(slots, float) and slots.is_integer():
+            slots = int(slots)
+        if isinstance(slots, bool) or not isinstance(slots, int) or slots < 0:
             raise ValueError(
-                f"GridEngine.parallel_environments[{key!r}] must be a positive integer, got {slots!r}"
+                f"GridEngine.parallel_environments[{key!r}] must be a whole number of slots, got {slots!r}"
             )
         result[_name("parallel_environments", key)] = slots
     return result
@@ -175,7 +187,13 @@ def _modules(value: Any) -> list[str]:
 
 
 def _extra_directives(value: Any) -> list[str]:
-    return _to_strings("extra_directives", value)
+    # lxm3 0.4 accepted whole lines (`"#$ -l ssd=1"`) as well as bare options.
+    return [strip_marker(item, "#$") for item in _to_strings("extra_directives", value)]
+
+
+def strip_marker(line: str, marker: str) -> str:
+    """`"#$ -l ssd=1"` -> `"-l ssd=1"` (the marker is added back when rendering)."""
+    return line[len(marker) :].strip() if line.startswith(marker) else line
 
 
 def _skip_directives(value: Any) -> list[str]:
@@ -195,14 +213,6 @@ def _check_extra_directives(instance: object, attribute: attrs.Attribute, value:
         if not item.startswith("-"):
             raise ValueError(
                 f"GridEngine.extra_directives items are raw qsub options such as '-l ssd=1', got {item!r}"
-            )
-
-
-def _check_skip_directives(instance: object, attribute: attrs.Attribute, value: list[str]) -> None:
-    for item in value:
-        if not item.startswith("-"):
-            raise ValueError(
-                f"GridEngine.skip_directives items are directive prefixes such as '-l h_vmem' or '-pe', got {item!r}"
             )
 
 
@@ -269,54 +279,32 @@ class GridEngine(xm.Executor):
     - `cluster`: which `[[clusters]]` entry of the config to submit to.
     """
 
+    # Positional in lxm3 0.4's order (requirements .. docker_options); lxm3's own fields are keyword-only.
     requirements: xm.JobRequirements = attrs.field(factory=xm.JobRequirements, validator=_check_requirements)
-    resources: dict[str, str] = attrs.field(factory=dict, converter=_to_resources, kw_only=True)
-    parallel_environments: dict[str, int] = attrs.field(
-        factory=dict, converter=_to_parallel_environments, kw_only=True
-    )
-    walltime: int | None = attrs.field(default=None, converter=_to_walltime, kw_only=True)
-    queue: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
-    reserved: bool | None = attrs.field(default=None, validator=_optional_bool, kw_only=True)
-    log_directory: str | None = attrs.field(default=None, validator=_check_log_directory, kw_only=True)
-    merge_output: bool = attrs.field(default=True, validator=_bool, kw_only=True)
-    shell: str | None = attrs.field(default="/bin/bash", validator=_optional_text, kw_only=True)
-    project: str | None = attrs.field(default=None, validator=_object_name_or_none, kw_only=True)
-    account: str | None = attrs.field(default=None, validator=_object_name_or_none, kw_only=True)
-    modules: list[str] = attrs.field(factory=list, converter=_modules, kw_only=True)
-    max_parallel_tasks: int | None = attrs.field(default=None, validator=_positive_int_or_none, kw_only=True)
+    resources: dict[str, str | int | float] = attrs.field(factory=dict, converter=_to_resources)
+    parallel_environments: dict[str, int] = attrs.field(factory=dict, converter=_to_parallel_environments)
+    walltime: int | None = attrs.field(default=None, converter=_to_walltime)
+    queue: str | None = attrs.field(default=None, validator=_optional_text)
+    reserved: bool | None = attrs.field(default=None, validator=_optional_bool)
+    log_directory: str | None = attrs.field(default=None, validator=_check_log_directory)
+    merge_output: bool = attrs.field(default=True, validator=_bool)
+    shell: str | None = attrs.field(default="/bin/bash", validator=_optional_text)
+    project: str | None = attrs.field(default=None, validator=_object_name_or_none)
+    account: str | None = attrs.field(default=None, validator=_object_name_or_none)
+    modules: list[str] = attrs.field(factory=list, converter=_modules)
+    max_parallel_tasks: int | None = attrs.field(default=None, validator=_positive_int_or_none)
     extra_directives: list[str] = attrs.field(
-        factory=list,
-        converter=_extra_directives,
-        validator=_check_extra_directives,
-        kw_only=True,
+        factory=list, converter=_extra_directives, validator=_check_extra_directives
     )
-    skip_directives: list[str] = attrs.field(
-        factory=list, converter=_skip_directives, validator=_check_skip_directives, kw_only=True
-    )
-    singularity_options: SingularityOptions | None = attrs.field(
-        default=None, validator=_check_singularity, kw_only=True
-    )
+    skip_directives: list[str] = attrs.field(factory=list, converter=_skip_directives)
+    singularity_options: SingularityOptions | None = attrs.field(default=None, validator=_check_singularity)
+    docker_options: DockerOptions | None = attrs.field(default=None, validator=ignored_docker_options)
     parallel_environment: str = attrs.field(default="smp", validator=_check_name, kw_only=True)
     memory_resources: list[str] = attrs.field(
         factory=lambda: ["h_vmem"], converter=_to_memory_resources, kw_only=True
     )
     gpu_resource: str = attrs.field(default="gpu", validator=_check_name, kw_only=True)
     cluster: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
-
-    def __attrs_post_init__(self) -> None:
-        requirements = self.requirements
-        if requirements.cpu and requirements.cpu > 1 and self.parallel_environments:
-            raise ValueError(
-                "GridEngine: give the slots either as requirements cpu= or as parallel_environments, not both"
-            )
-        derived = {"h_rt": self.walltime is not None, self.gpu_resource: bool(requirements.gpu_count)}
-        derived.update({name: bool(requirements.memory) for name in self.memory_resources})
-        clashes = sorted(name for name, used in derived.items() if used and name in self.resources)
-        if clashes:
-            raise ValueError(
-                f"GridEngine.resources sets {', '.join(clashes)}, which lxm3 also derives from "
-                "requirements/walltime; set it in one place"
-            )
 
     @classmethod
     def Spec(cls) -> GridEngineSpec:  # noqa: N802 - XManager's public name
@@ -330,7 +318,7 @@ class GridEngine(xm.Executor):
     def slots(self) -> int:
         """Slots per task: the PE's, `ceil(cpu)`, else 1."""
         if self.parallel_environments:
-            return next(iter(self.parallel_environments.values()))
+            return max(1, next(iter(self.parallel_environments.values())))
         cpu = self.requirements.cpu
         return max(1, math.ceil(cpu)) if cpu else 1
 
@@ -356,22 +344,34 @@ class GridEngine(xm.Executor):
             directives.append(("-S", self.shell))
         if self.queue is not None:
             directives.append(("-q", self.queue))
-        if self.parallel_environments:
-            name, slots = next(iter(self.parallel_environments.items()))
-            directives.append(("-pe", name, str(slots)))
+        # An explicit `resources` entry (or PE) wins over the value derived from
+        # requirements/walltime, as on Slurm: lxm3 0.4 scripts set h_vmem, h_rt or gpu there.
+        explicit = set(self.resources)
+        environments = {name: slots for name, slots in self.parallel_environments.items() if slots > 0}
+        if environments:
+            directives.extend(("-pe", name, str(slots)) for name, slots in environments.items())
         elif self.slots > 1:
             directives.append(("-pe", self.parallel_environment, str(self.slots)))
-        if self.walltime is not None:
+        if self.walltime is not None and "h_rt" not in explicit:
             directives.append(("-l", f"h_rt={format_hms(self.walltime)}"))
         memory = self.requirements.memory
         if memory:
             per_slot = format_memory(memory / self.slots)
-            directives.extend(("-l", f"{name}={per_slot}") for name in self.memory_resources)
-        if self.requirements.gpu_count:
+            directives.extend(
+                ("-l", f"{name}={per_slot}") for name in self.memory_resources if name not in explicit
+            )
+        if self.requirements.gpu_count and self.gpu_resource not in explicit:
             directives.append(("-l", f"{self.gpu_resource}={self.requirements.gpu_count}"))
-        directives.extend(("-l", f"{name}={value}") for name, value in self.resources.items())
-        if self.reserved is not None:
-            directives.append(("-R", "y" if self.reserved else "n"))
+        directives.extend(
+            ("-l", f"{name}={resource_text(value)}")
+            for name, value in self.resources.items()
+            if value not in (None, "", 0, False)  # lxm3 0.4 left out empty requests (`{"gpu": 0}`)
+        )
+        reserved = self.reserved
+        if reserved is None and (environments or self.slots > 1 or wants_gpu(self)):
+            reserved = True  # as lxm3 0.4: a parallel or GPU job reserves, or large jobs starve
+        if reserved is not None:
+            directives.append(("-R", "y" if reserved else "n"))
         if self.project is not None:
             directives.append(("-P", self.project))
         if self.account is not None:

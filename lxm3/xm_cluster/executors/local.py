@@ -27,10 +27,11 @@ def _positive_or_none(instance: object, attribute: attrs.Attribute, value: objec
 class Local(xm.Executor):
     """Runs tasks as subprocesses here; `Local(requirements)` as in lxm3 0.4."""
 
+    # Positional in lxm3 0.4's order: Local(requirements, singularity_options, docker_options).
     requirements: xm.JobRequirements = attrs.field(factory=xm.JobRequirements)
+    singularity_options: SingularityOptions | None = attrs.field(default=None)
+    docker_options: DockerOptions | None = attrs.field(default=None)
     max_parallel: int | None = attrs.field(default=None, kw_only=True, validator=_positive_or_none)
-    singularity_options: SingularityOptions | None = attrs.field(default=None, kw_only=True)
-    docker_options: DockerOptions | None = attrs.field(default=None, kw_only=True)
 
     @property
     def parallelism(self) -> int:

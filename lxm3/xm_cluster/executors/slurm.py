@@ -26,8 +26,10 @@ from lxm3 import xm
 from lxm3.schedulers.base import JobDirectives, option_name
 from lxm3.xm.resources import GpuType, ResourceType, TpuType
 from lxm3.xm_cluster.executors.base import (
+    DockerOptions,
     SingularityOptions,
     format_memory,
+    ignored_docker_options,
     to_walltime_seconds,
     validated_fields,
 )
@@ -133,7 +135,9 @@ def _modules(value: Any) -> list[str]:
 
 
 def _extra_directives(value: Any) -> list[str]:
-    return _to_lines("extra_directives", value)
+    # lxm3 0.4 accepted whole lines (`"#SBATCH --gres=gpu:1"`) as well as bare options.
+    lines = _to_lines("extra_directives", value)
+    return [line[len("#SBATCH") :].strip() if line.startswith("#SBATCH") else line for line in lines]
 
 
 def _skip_directives(value: Any) -> list[str]:
@@ -179,24 +183,24 @@ class Slurm(xm.Executor):
     - `cluster`: which `[[clusters]]` entry of the config to submit to.
     """
 
+    # Positional in lxm3 0.4's order (requirements .. skip_directives); lxm3's own fields are keyword-only.
     requirements: xm.JobRequirements = attrs.field(factory=xm.JobRequirements, validator=_check_requirements)
-    resources: dict[str, str | None] = attrs.field(factory=dict, converter=_to_resources, kw_only=True)
-    walltime: int | None = attrs.field(default=None, converter=_check_walltime, kw_only=True)
-    partition: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
-    qos: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
-    account: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
-    exclusive: bool = attrs.field(default=False, validator=_bool, kw_only=True)
-    log_directory: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
-    modules: list[str] = attrs.field(factory=list, converter=_modules, kw_only=True)
+    resources: dict[str, str | None] = attrs.field(factory=dict, converter=_to_resources)
+    walltime: int | None = attrs.field(default=None, converter=_check_walltime)
+    singularity_options: SingularityOptions | None = attrs.field(default=None, validator=_check_singularity)
+    docker_options: DockerOptions | None = attrs.field(default=None, validator=ignored_docker_options)
+    log_directory: str | None = attrs.field(default=None, validator=_optional_text)
+    modules: list[str] = attrs.field(factory=list, converter=_modules)
+    exclusive: bool = attrs.field(default=False, validator=_bool)
+    partition: str | None = attrs.field(default=None, validator=_optional_text)
     extra_directives: list[str] = attrs.field(
-        factory=list, converter=_extra_directives, validator=_check_extra_directives, kw_only=True
+        factory=list, converter=_extra_directives, validator=_check_extra_directives
     )
     skip_directives: list[str] = attrs.field(
-        factory=list, converter=_skip_directives, validator=_check_skip_directives, kw_only=True
+        factory=list, converter=_skip_directives, validator=_check_skip_directives
     )
-    singularity_options: SingularityOptions | None = attrs.field(
-        default=None, validator=_check_singularity, kw_only=True
-    )
+    qos: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
+    account: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
     max_parallel: int | None = attrs.field(default=None, validator=_positive_int_or_none, kw_only=True)
     cluster: str | None = attrs.field(default=None, validator=_optional_text, kw_only=True)
 

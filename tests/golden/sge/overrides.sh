@@ -4,6 +4,7 @@
 #$ -t 1-4
 #$ -tc 1
 #$ -pe smp 2
+#$ -R y
 #$ -l ssd=true
 #$ -M me@example.org
 # lxm3 job 7_1_train: tasks 0..3 of 4

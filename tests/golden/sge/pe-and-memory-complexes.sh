@@ -10,6 +10,7 @@
 #$ -l mem_free=358M
 #$ -l scratch=10G
 #$ -l arch=lx-amd64
+#$ -R y
 # lxm3 job 7_1_train: tasks 0..2 of 3
 set -eu
 # Grid Engine numbers array tasks from 1, and sets SGE_TASK_ID=undefined outside arrays.
