@@ -26,6 +26,7 @@ from lxm3 import xm
 from lxm3.config import Config, load_config
 from lxm3.runtime.job_paths import JobPaths, unit_rel
 from lxm3.schedulers.base import SchedulerError, SubmittedJob
+from lxm3.schedulers.watcher import WatchedJob
 from lxm3.store.db import ExperimentStore
 from lxm3.xm.dependencies import Flat, flatten
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
@@ -190,7 +191,8 @@ class ClusterWorkUnit(xm.WorkUnit):
         self, target: targets.Target, staged: staging.StagedJob, submitted: list[SubmittedJob]
     ) -> LaunchedJob:
         """Watches a submitted job (its store row was written by the journal)."""
-        target.watcher.watch(submitted)
+        paths = JobPaths(staged.remote_dir)
+        target.watcher.watch([WatchedJob.of(s, paths=paths) for s in submitted])
         ids = ", ".join(s.job_id for s in submitted)
         log.info(
             "work unit %s: %s submitted %d task(s) to %s as %s",
