@@ -37,6 +37,7 @@ def isolated_env(
         "LXM_CLUSTER",
         "LXM_PROJECT",
         "LXM3_DRY_RUN",
+        "LXM3_RESUME_EXPERIMENT",
         "LXM3_LAUNCHER_DIR",
         "LXM3_DEBUG",
     ):

@@ -31,6 +31,12 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="after submitting, show progress until every task ends; exit 1 if any failed",
     )
+    parser.add_argument(
+        "--resume",
+        type=int,
+        metavar="EXP",
+        help="add to recorded experiment EXP instead of a new one (e.g. to resume a search)",
+    )
     parser.add_argument("launcher", help="the launch script (Python)")
     parser.add_argument("launcher_args", nargs=argparse.REMAINDER, help="flags for the launch script")
 
@@ -62,6 +68,8 @@ def run(namespace: argparse.Namespace) -> int:
             os.environ["LXM_CONFIG"] = launcher_args[position + 1]
     if namespace.dry_run:
         os.environ["LXM3_DRY_RUN"] = "1"
+    if namespace.resume is not None:
+        os.environ["LXM3_RESUME_EXPERIMENT"] = str(namespace.resume)
     path = os.path.abspath(launcher)
     os.environ["LXM3_LAUNCHER"] = path
     os.environ["LXM3_LAUNCHER_DIR"] = os.path.dirname(path)

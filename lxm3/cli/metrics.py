@@ -80,8 +80,10 @@ def _run(namespace: argparse.Namespace) -> int:
     tasks = read_metrics(jobs, series=namespace.plot)
     if namespace.plot:
         from lxm3.cli.plotting import plot
+        from lxm3.cli.studies import progress_series
 
-        return plot(experiment.experiment_id, namespace.plot, tasks, namespace.output)
+        progress = progress_series(experiment, namespace.plot)
+        return plot(experiment.experiment_id, namespace.plot, tasks, namespace.output, progress)
     if namespace.sort:
         name = namespace.sort.lstrip("-")
         tasks = sorted(tasks, key=_sort_key(name, namespace.sort.startswith("-")))

@@ -21,8 +21,18 @@ def _label(task: Any, several_jobs: set[int]) -> str:
     return f"wu {task.work_unit_id}{job} task {task.index}"
 
 
-def plot(experiment_id: int, metric: str, tasks: Sequence[Any], output: str | None) -> int:
-    """Writes the PNG (or draws in the terminal); 1 when no task reported METRIC."""
+def plot(
+    experiment_id: int,
+    metric: str,
+    tasks: Sequence[Any],
+    output: str | None,
+    progress: Sequence[tuple[str, Sequence[tuple[float, float]]]] = (),
+) -> int:
+    """Writes the PNG (or draws in the terminal); 1 when no task reported METRIC.
+
+    `progress` are a search study's (label, [(trial number, best value so far)]):
+    drawn beside the per-task curves, as the study's own learning curve.
+    """
     from lxm3.cli.errors import fail
 
     drawn = [task for task in tasks if task.series]
@@ -39,15 +49,30 @@ def plot(experiment_id: int, metric: str, tasks: Sequence[Any], output: str | No
             "matplotlib is not installed; for a PNG: pip install 'lxm3[plot]' (pipx: pipx inject lxm3 matplotlib)\n"
         )
         sys.stdout.write(terminal_plot(metric, [(_label(t, several_jobs), t.series) for t in drawn]))
+        if progress:
+            sys.stdout.write(terminal_plot(f"best {metric} so far", progress, x_name="trial"))
         return 0
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
     path = output or f"lxm3-{experiment_id}-{metric}.png"
-    figure, axes = pyplot.subplots(figsize=(PNG_SIZE[0] / 100, PNG_SIZE[1] / 100), dpi=100)
+    figure, all_axes = pyplot.subplots(
+        1, 2 if progress else 1, figsize=(PNG_SIZE[0] / 100, PNG_SIZE[1] / 100), dpi=100, squeeze=False
+    )
+    axes = all_axes[0][0]
+    if progress:
+        trials_axes = all_axes[0][1]
+        for label, points in progress:
+            numbers, best = zip(*points, strict=True)
+            trials_axes.step(numbers, best, where="post", label=label, linewidth=1.5)
+        trials_axes.set_xlabel("trial")
+        trials_axes.set_ylabel(f"best {metric} so far")
+        trials_axes.legend(fontsize="small")
     for task in drawn:
         steps, values = zip(*task.series, strict=True)
-        axes.plot(steps, values, label=_label(task, several_jobs), linewidth=1)
+        # A task that reported once is a point: without a marker it would not show at all.
+        marker = "o" if len(steps) < 3 else None
+        axes.plot(steps, values, label=_label(task, several_jobs), linewidth=1, marker=marker, markersize=4)
     axes.set_xlabel("step")
     axes.set_ylabel(metric)
     axes.set_title(f"experiment {experiment_id}: {metric}")
@@ -60,7 +85,11 @@ def plot(experiment_id: int, metric: str, tasks: Sequence[Any], output: str | No
 
 
 def terminal_plot(
-    metric: str, lines: Sequence[tuple[str, Sequence[tuple[float, float]]]], width: int = 64, height: int = 16
+    metric: str,
+    lines: Sequence[tuple[str, Sequence[tuple[float, float]]]],
+    width: int = 64,
+    height: int = 16,
+    x_name: str = "step",
 ) -> str:
     """A character plot: each line drawn with its own mark, axes labelled with their ranges."""
     points = [point for _, series in lines for point in series]
@@ -79,7 +108,7 @@ def terminal_plot(
             grid[line][column] = mark
     top, bottom = f"{y_high:.4g}", f"{y_low:.4g}"
     margin = max(len(top), len(bottom))
-    out = [f"{metric} against step"]
+    out = [f"{metric} against {x_name}"]
     for index, row in enumerate(grid):
         label = top if index == 0 else bottom if index == height - 1 else ""
         out.append(f"{label:>{margin}} |{''.join(row)}")

@@ -69,16 +69,24 @@ def run(namespace: argparse.Namespace) -> int:
 
 
 def _run(namespace: argparse.Namespace) -> int:
-    from lxm3.cli.common import open_experiment, print_json
+    from lxm3.cli.common import console, open_experiment, print_json
 
     experiment = open_experiment(namespace)
     selected = [namespace.wu] if namespace.wu is not None else None
     results = experiment.task_statuses(selected)
+    from lxm3.cli.studies import print_studies, studies_json
+
     if namespace.json:
         rows = experiment.store.dependencies(experiment.experiment_id)
-        print_json(status_json(experiment.experiment_id, results, rows))
+        document = status_json(experiment.experiment_id, results, rows)
+        studies = studies_json(experiment)
+        if studies:
+            document["studies"] = studies
+        print_json(document)
         return 0
     _print_tables(experiment, results, per_task=namespace.wu is not None)
+    if namespace.wu is None:
+        print_studies(console(), experiment)
     return 0
 
 

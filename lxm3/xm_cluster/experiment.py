@@ -26,6 +26,7 @@ from lxm3 import xm
 from lxm3.config import Config, load_config
 from lxm3.runtime.job_paths import JobPaths, unit_rel
 from lxm3.schedulers.base import SchedulerError, SubmittedJob
+from lxm3.schedulers.watcher import WatchedJob
 from lxm3.store.db import ExperimentStore
 from lxm3.xm.dependencies import Flat, flatten
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
@@ -190,7 +191,8 @@ class ClusterWorkUnit(xm.WorkUnit):
         self, target: targets.Target, staged: staging.StagedJob, submitted: list[SubmittedJob]
     ) -> LaunchedJob:
         """Watches a submitted job (its store row was written by the journal)."""
-        target.watcher.watch(submitted)
+        paths = JobPaths(staged.remote_dir)
+        target.watcher.watch([WatchedJob.of(s, paths=paths) for s in submitted])
         ids = ", ".join(s.job_id for s in submitted)
         log.info(
             "work unit %s: %s submitted %d task(s) to %s as %s",
@@ -339,6 +341,7 @@ class ClusterExperiment(xm.Experiment):
         config: Config | None = None,
         store: ExperimentStore | None = None,
         dry_run: bool | None = None,
+        experiment_id: int | None = None,
     ) -> None:
         super().__init__()
         self.config = config or load_config()
@@ -361,24 +364,42 @@ class ClusterExperiment(xm.Experiment):
         self._claimed: set[Path] = set()
         from lxm3.xm_cluster.paths import launcher_dir
 
-        here = launcher_dir()
-        commit, dirty = _git_state(here)
-        self._experiment_id = self.store.create_experiment(
-            experiment_title,
-            project=self.project,
-            launcher=os.environ.get("LXM3_LAUNCHER")
-            or getattr(sys.modules.get("__main__"), "__file__", None),
-            argv=sys.argv,
-            cwd=os.getcwd(),
-            git_commit=commit,
-            git_dirty=dirty,
-            config_path=self.config.source,
-        )
+        resume = experiment_id if experiment_id is not None else os.environ.get("LXM3_RESUME_EXPERIMENT")
+        if resume not in (None, ""):
+            self._experiment_id = self._reopen(int(resume))
+        else:
+            here = launcher_dir()
+            commit, dirty = _git_state(here)
+            self._experiment_id = self.store.create_experiment(
+                experiment_title,
+                project=self.project,
+                launcher=os.environ.get("LXM3_LAUNCHER")
+                or getattr(sys.modules.get("__main__"), "__file__", None),
+                argv=sys.argv,
+                cwd=os.getcwd(),
+                git_commit=commit,
+                git_dirty=dirty,
+                config_path=self.config.source,
+            )
         global _LAST_EXPERIMENT_ID
         _LAST_EXPERIMENT_ID = self._experiment_id
         current.opened(self)
         self.journal = StoreJournal(self.store, self._experiment_id)
         interrupts.GUARD.reset()
+
+    def _reopen(self, experiment_id: int) -> int:
+        """Continues a recorded experiment: new work units get ids after its last one.
+
+        Used to resume a search (`lxm3 launch --resume EXP`): the launcher runs
+        again and adds to the same experiment instead of starting a new one.
+        """
+        if self.store.experiment(experiment_id) is None:
+            raise xm.NotFoundError(
+                f"cannot resume experiment {experiment_id}: it is not in the store {self.store.path}"
+            )
+        recorded = [int(row["work_unit_id"]) for row in self.store.work_units(experiment_id)]
+        self._next_work_unit_id = max([0, *recorded]) + 1
+        return experiment_id
 
     @property
     def experiment_id(self) -> int:
@@ -486,14 +507,21 @@ class ClusterExperiment(xm.Experiment):
             await super().__aexit__(exc_type, exc_value, traceback)
         finally:
             current.closed(self)
+            targets.close_all()
 
 
 def create_experiment(
-    experiment_title: str, project: str | None = None, *, config: Config | None = None
+    experiment_title: str,
+    project: str | None = None,
+    *,
+    config: Config | None = None,
+    experiment_id: int | None = None,
 ) -> ClusterExperiment:
     """Creates (and records) a new experiment; use it as `with create_experiment(...) as e:`.
 
-    Inside a parameter controller it is the workstation's experiment instead (see
+    With `experiment_id` (or `lxm3 launch --resume ID`), continues that recorded
+    experiment instead: new work units are numbered after its last one. Inside a
+    parameter controller it is the workstation's experiment instead (see
     `lxm3.xm_cluster.controller.runtime`).
     """
     from lxm3.xm_cluster.controller import active_spec_path
@@ -502,4 +530,4 @@ def create_experiment(
         from lxm3.xm_cluster.controller.runtime import controller_experiment
 
         return controller_experiment(experiment_title, project=project, config=config)
-    return ClusterExperiment(experiment_title, project=project, config=config)
+    return ClusterExperiment(experiment_title, project=project, config=config, experiment_id=experiment_id)
