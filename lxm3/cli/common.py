@@ -92,10 +92,11 @@ def run_reporting(body: Callable[[], int]) -> int:
             return fail(str(error))
         return report(error)
     finally:
-        # No SSH master left running after `lxm3 list/status/...` (nor its control dir).
-        from lxm3.xm_cluster import targets
-
-        targets.close_all(force=True)
+        # No SSH master left running after `lxm3 list/status/...` (nor its control dir). Only a
+        # command that loaded the backend can have opened one: `lxm3 list` need not load it.
+        targets = sys.modules.get("lxm3.xm_cluster.targets")
+        if targets is not None:
+            targets.close_all(force=True)
 
 
 def console(stderr: bool = False) -> Console:
