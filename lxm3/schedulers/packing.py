@@ -46,11 +46,16 @@ _EXIT_SCRIPT = (
 )
 
 
-def read_exit_codes(transport: Transport, log_dirs: Sequence[str]) -> list[dict[int, int]]:
-    """The exit codes in each log dir (`<task>.exit`, written by the runner), read with ONE command."""
+def read_exit_codes(
+    transport: Transport, log_dirs: Sequence[str], *, check: bool = False
+) -> list[dict[int, int]]:
+    """The exit codes in each log dir (`<task>.exit`, written by the runner), read with ONE command.
+
+    `check`: a failed command raises (the caller decides) instead of reading as "no files yet".
+    """
     if not log_dirs:
         return []
-    result = transport.run(["bash", "-c", _EXIT_SCRIPT, "lxm3-exit", *log_dirs], check=False)
+    result = transport.run(["bash", "-c", _EXIT_SCRIPT, "lxm3-exit", *log_dirs], check=check)
     codes: list[dict[int, int]] = [{} for _ in log_dirs]
     current: dict[int, int] | None = None
     for line in result.stdout.splitlines():

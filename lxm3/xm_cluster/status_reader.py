@@ -26,6 +26,7 @@ import attrs
 
 from lxm3.schedulers import packing
 from lxm3.schedulers.local_process import process_alive
+from lxm3.schedulers.packing import read_exit_codes
 from lxm3.store import cancel_requests
 from lxm3.store.db import ExperimentStore
 from lxm3.store.records import JobRecord
@@ -81,34 +82,9 @@ def combine(
     return _pending(task, job_id)
 
 
-_EXIT_SCRIPT = (
-    'i=0; for d in "$@"; do printf "@@ %s\\n" "$i"; '
-    "[ -d \"$d\" ] && (cd \"$d\" && find . -maxdepth 1 -name '*.exit' -exec grep -H '' {} + 2>/dev/null); "
-    "i=$((i + 1)); done; true"
-)
-
-
 def read_exit_files(transport: Any, log_dirs: Sequence[str]) -> list[dict[int, int]]:
-    """The exit codes in each log dir (`<task>.exit`), read with ONE command."""
-    if not log_dirs:
-        return []
-    result = transport.run(["bash", "-c", _EXIT_SCRIPT, "lxm3-exit", *log_dirs])
-    codes: list[dict[int, int]] = [{} for _ in log_dirs]
-    current: dict[int, int] | None = None
-    for line in result.stdout.splitlines():
-        if line.startswith("@@ "):
-            index = int(line[3:])
-            current = codes[index] if 0 <= index < len(codes) else None
-            continue
-        name, _, value = line.partition(":")
-        name = name.removeprefix("./")
-        if current is None or not name.endswith(".exit"):
-            continue
-        try:
-            current[int(name[: -len(".exit")])] = int(value.strip())
-        except ValueError:
-            continue
-    return codes
+    """The exit codes in each log dir (`<task>.exit`), read with ONE command; a failed read raises."""
+    return read_exit_codes(transport, log_dirs, check=True)
 
 
 def _read_local_exit_codes(log_dir: str, tasks: Iterable[int]) -> dict[int, int]:
