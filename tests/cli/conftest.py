@@ -139,11 +139,9 @@ def wait_for(
 
 
 def all_final(document: dict[str, Any]) -> bool:
-    return all(
-        task["state"] in ("COMPLETED", "FAILED", "CANCELLED")
-        for unit in document["work_units"]
-        for task in unit["tasks"]
-    )
+    """Every task ended; a launch still submitting (no task recorded yet) is not final."""
+    tasks = [task for unit in document["work_units"] for task in unit["tasks"]]
+    return bool(tasks) and all(task["state"] in ("COMPLETED", "FAILED", "CANCELLED") for task in tasks)
 
 
 @pytest.fixture
