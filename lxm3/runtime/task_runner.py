@@ -499,7 +499,12 @@ def main(argv):
     workdir = tempfile.mkdtemp(prefix="lxm3-%s-%d-" % (spec.get("name", "task"), task_id), dir=workdir_root)
     env["LXM_WORKDIR"] = workdir
     output_dir = output_dir_of(spec, base, task_id)
-    os.makedirs(output_dir, 0o700, exist_ok=True)
+    # makedirs' mode covers only the last folder: `outputs/` itself is made private first.
+    for folder in (os.path.dirname(output_dir), output_dir):
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            pass
     env["LXM_OUTPUT_DIR"] = output_dir
     env["LXM_METRICS_FILE"] = os.path.join(output_dir, METRICS_NAME)
 
