@@ -216,8 +216,13 @@ def test_follow_shows_a_file_while_its_task_runs(launch: Any, executor: str, tmp
             seen[name] = time.monotonic()
             if name == "progress.txt":
                 assert not (dest / "1" / "0" / "model.ckpt").exists(), "seen only after the task ended"
-                [unit] = status_json(experiment_id)["work_units"]
-                state_when_seen = unit["tasks"][0]["state"]
+                # The task writes the file as it starts; accounting (sacct) may still say PENDING
+                # for a moment, so ask until it says RUNNING (the task runs 25 s more).
+                deadline = time.monotonic() + 15
+                while state_when_seen != "RUNNING" and time.monotonic() < deadline:
+                    [unit] = status_json(experiment_id)["work_units"]
+                    state_when_seen = unit["tasks"][0]["state"]
+                assert not (dest / "1" / "0" / "model.ckpt").exists(), "still running when RUNNING was seen"
     assert follower.wait(timeout=60) == 0, follower.stderr.read() if follower.stderr else ""
     assert state_when_seen == "RUNNING", seen
     assert {"progress.txt", "metrics.jsonl", "model.ckpt", "score.json"} <= set(seen)
