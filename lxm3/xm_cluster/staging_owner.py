@@ -8,6 +8,12 @@ launch writes `<root>/.lxm3-owner` (`<store identity> <host>:<store file>`),
 created exclusively (`set -C`, `O_EXCL`) so two first launches cannot both
 win, and every later launch from another store is refused before anything is
 written, with one line naming the owner. `lxm3 clean` skips roots it does not own.
+
+The owner file must never be seen half-written: a second thread or launch that
+found it empty took an empty owner for a foreign store and refused a launch
+into its own root. So the line is written to a private temporary file first and
+then hard-linked into place; `link` fails if the name exists and is atomic, so
+the owner file exists only with its whole content.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import os
 import shlex
 import socket
+import threading
 from pathlib import Path
 
 from lxm3.transport.base import TransportError
@@ -48,10 +55,12 @@ def _refusal(root: str, where: str, found: str) -> StagingRootOwnedError:
 def claim_script(root: str, owner: str) -> str:
     """Shell that claims `root` for `owner`, or prints `lxm3-root-owner <owner>` and exits 3."""
     mark = shlex.quote(f"{root}/{ROOT_OWNER_FILE}")
+    draft_q = shlex.quote(f"{root}/{ROOT_OWNER_FILE}.") + "$$"  # this shell's own draft
     return (
         f"mkdir -p {shlex.quote(root)}"
-        f" && {{ ( set -C; printf '%s\\n' {shlex.quote(owner)} > {mark} ) 2>/dev/null"
-        f' || [ "$(cut -d" " -f1 {mark})" = {shlex.quote(identity_of(owner))} ]'
+        f" && {{ [ -s {mark} ] || {{ printf '%s\\n' {shlex.quote(owner)} > {draft_q}"
+        f" && {{ ln {draft_q} {mark} 2>/dev/null; rm -f {draft_q}; }}; }}; }}"
+        f' && {{ [ "$(cut -d" " -f1 {mark})" = {shlex.quote(identity_of(owner))} ]'
         f" || {{ printf '{_MARK} %s\\n' \"$(head -n1 {mark})\"; exit 3; }}; }}"
     )
 
@@ -69,15 +78,19 @@ def claim_local(root: Path, owner: str) -> None:
     if root.stat().st_mode & 0o077:  # made by an older lxm3: staged files hold args and env
         root.chmod(0o700)
     mark = root / ROOT_OWNER_FILE
-    try:
-        descriptor = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        found = mark.read_text().strip()
-        if identity_of(found) != identity_of(owner):
-            raise _refusal(str(root), "this machine", found) from None
-        return
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(owner + "\n")
+    if not mark.exists():
+        draft = root / f"{ROOT_OWNER_FILE}.{os.getpid()}.{threading.get_ident()}"
+        draft.write_text(owner + "\n")
+        draft.chmod(0o600)
+        try:
+            os.link(draft, mark)
+        except FileExistsError:
+            pass  # another thread or launch claimed it first: its line decides below
+        finally:
+            draft.unlink()
+    found = mark.read_text().strip()
+    if identity_of(found) != identity_of(owner):
+        raise _refusal(str(root), "this machine", found)
 
 
 def read_owner_script() -> str:
