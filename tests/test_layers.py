@@ -37,7 +37,7 @@ LAYERS: dict[str, int] = {
     "store": 2,
     "xm_cluster": 3,
     "containers": 4,
-    "contrib": 4,
+    "contrib": 4,  # site/tool helpers and parameter controllers, over the backend
     "cli": 5,
 }
 

@@ -88,7 +88,21 @@ def summarize(store: Any, limit: int | None) -> tuple[list[dict[str, Any]], list
     stays interactive with thousands of experiments in the store).
     """
     records = store.experiments(limit=limit)
-    rows_by_experiment = store.jobs_of([int(r["id"]) for r in records])
+    ids = [int(r["id"]) for r in records]
+    rows_by_experiment = store.jobs_of(ids)
+    # Auxiliary units (ids above 100000) are parameter controllers: import what they added.
+    # Only those experiments load the backend; the others are answered from the store.
+    controlled = [
+        r
+        for r in records
+        if any(int(row["work_unit_id"]) > 100000 for row in rows_by_experiment[int(r["id"])])
+    ]
+    if controlled:
+        from lxm3.xm_cluster.controller.sync import sync_quietly
+
+        for record in controlled:
+            sync_quietly(store, record)
+        rows_by_experiment = store.jobs_of(ids)
     finals = {int(r["id"]): _final_states(rows_by_experiment[int(r["id"])]) for r in records}
     if all(final is not None for final in finals.values()):
         return [

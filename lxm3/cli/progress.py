@@ -96,6 +96,11 @@ def wait_with_progress(
     results: dict[int, list[tuple[Any, dict[int, Any]]]] = {}
 
     def poll() -> tuple[dict[int, list[tuple[Any, dict[int, Any]]]], list[str]]:
+        from lxm3.xm_cluster.controller.sync import sync_quietly
+
+        # A parameter controller adds units while we watch: learn of them from its journal.
+        sync_quietly(experiment.store, experiment.record, experiment.resolver)
+        experiment.refresh()
         reader = StatusReader(experiment.store, experiment.resolver)
         return experiment.task_statuses(reader=reader, tolerate_errors=True), reader.errors
 

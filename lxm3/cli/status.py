@@ -145,6 +145,10 @@ def _print_tables(
         out.print(table)
         for line in dependency_lines(experiment.store.dependencies(experiment.experiment_id), results):
             out.print(line)
+        from lxm3.xm_cluster.controller.sync import controller_notes
+
+        for note in controller_notes(experiment):
+            out.print(note)
         if failed:
             out.print("not completed: " + "; ".join(failed))
             out.print(

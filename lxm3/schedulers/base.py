@@ -258,6 +258,9 @@ class Scheduler(abc.ABC):
     name: ClassVar[str]
     #: First pause between status polls (they ramp up from here); cheap queries start sooner.
     first_poll_interval: ClassVar[float] = 0.2
+    #: Whether `query` learns each exit code the moment a task ends (the local scheduler runs
+    #: them as its own subprocesses), so reading the completion files would add nothing.
+    knows_exit_codes_first: ClassVar[bool] = False
 
     @abc.abstractmethod
     def render(self, request: RenderRequest) -> str:

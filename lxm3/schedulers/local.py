@@ -205,6 +205,7 @@ class LocalScheduler(Scheduler):
     name = "local"
     #: Asking this process about its own subprocesses costs nothing: notice ends quickly.
     first_poll_interval = 0.05
+    knows_exit_codes_first = True
 
     def __init__(self, *, echo: bool = True) -> None:
         self._templates = make_template_env()

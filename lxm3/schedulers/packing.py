@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lxm3.schedulers.base import ArrayChunk, SubmittedJob
+from lxm3.schedulers.completion import read_exit_files
 from lxm3.transport.base import Transport
 from lxm3.xm.status import TaskState, TaskStatus
 
@@ -39,39 +40,8 @@ def log_dir(job: SubmittedJob) -> str:
     return job.script_path.rsplit("/", 1)[0] + "/logs"
 
 
-_EXIT_SCRIPT = (
-    'i=0; for d in "$@"; do printf "@@ %s\\n" "$i"; '
-    "[ -d \"$d\" ] && (cd \"$d\" && find . -maxdepth 1 -name '*.exit' -exec grep -H '' {} + 2>/dev/null); "
-    "i=$((i + 1)); done; true"
-)
-
-
-def read_exit_codes(
-    transport: Transport, log_dirs: Sequence[str], *, check: bool = False
-) -> list[dict[int, int]]:
-    """The exit codes in each log dir (`<task>.exit`, written by the runner), read with ONE command.
-
-    `check`: a failed command raises (the caller decides) instead of reading as "no files yet".
-    """
-    if not log_dirs:
-        return []
-    result = transport.run(["bash", "-c", _EXIT_SCRIPT, "lxm3-exit", *log_dirs], check=check)
-    codes: list[dict[int, int]] = [{} for _ in log_dirs]
-    current: dict[int, int] | None = None
-    for line in result.stdout.splitlines():
-        if line.startswith("@@ "):
-            index = int(line[3:]) if line[3:].isdigit() else -1
-            current = codes[index] if 0 <= index < len(codes) else None
-            continue
-        name, _, value = line.partition(":")
-        name = name.removeprefix("./")
-        if current is None or not name.endswith(".exit"):
-            continue
-        try:
-            current[int(name[: -len(".exit")])] = int(value.strip())
-        except ValueError:
-            continue
-    return codes
+#: The one reader of completion files (kept under this name for callers of packing).
+read_exit_codes = read_exit_files
 
 
 def spread(

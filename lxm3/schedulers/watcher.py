@@ -1,11 +1,15 @@
 """One shared status watcher per cluster: one scheduler query per poll.
 
-Every launched job registers here. A refresh asks the scheduler about ALL
-unfinished watched jobs in a single query (never one per job or per task);
-tasks that reached a final state are cached and their jobs dropped from later
-queries. Waiters share refreshes: a refresh younger than the caller's poll
-interval is reused. A failing query is logged and tolerated (the next poll
-retries), since one flaky `sacct` must not kill a week-long wait.
+Every watched job registers here, whether this process launched it or
+reloaded it from the store. A refresh asks the scheduler about ALL unfinished
+watched jobs in a single query (never one per job or per task), and reads
+their completion files (`<task>.exit`) with one more command, since the
+runner writes those seconds before the scheduler's accounting catches up
+(`completion.combine` decides between the two). Tasks that reached a final
+state are cached and their jobs dropped from later queries. Waiters share
+refreshes: a refresh younger than the caller's poll interval is reused. A
+failing query is logged and tolerated (the next poll retries), since one
+flaky `sacct` must not kill a week-long wait.
 """
 
 from __future__ import annotations
@@ -17,7 +21,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+import attrs
+
+from lxm3.runtime.job_paths import JobPaths
+from lxm3.schedulers import packing
 from lxm3.schedulers.base import Scheduler, SubmittedJob
+from lxm3.schedulers.completion import combine, read_exit_files
 from lxm3.transport.base import Transport
 from lxm3.xm.status import TaskState, TaskStatus
 
@@ -38,6 +47,59 @@ def poll_intervals(start: float = 0.2, cap: float | None = None, factor: float =
     return next_interval
 
 
+@attrs.frozen
+class WatchedJob:
+    """A submitted scheduler job, the global task at each array position, and where its files are.
+
+    A launch's chunk runs the contiguous tasks `offset..offset+count-1`; a
+    rerun's runs any tasks, through an index map, so positions are mapped here.
+    Without `paths` only the scheduler is asked (no completion files).
+    """
+
+    submitted: SubmittedJob
+    task_ids: tuple[int, ...]
+    paths: JobPaths | None = None
+
+    @classmethod
+    def of(
+        cls, submitted: SubmittedJob, task_ids: Sequence[int] | None = None, paths: JobPaths | None = None
+    ) -> WatchedJob:
+        ids = tuple(submitted.chunk.task_ids) if task_ids is None else tuple(int(t) for t in task_ids)
+        return cls(submitted, ids, paths)
+
+    @property
+    def job_id(self) -> str:
+        return self.submitted.job_id
+
+    def positions(self) -> list[tuple[int, int]]:
+        """(task id the scheduler reports, global task id) for each array position."""
+        offset = self.submitted.chunk.offset
+        return [(offset + position, task) for position, task in enumerate(self.task_ids)]
+
+
+def _log_dir(job: WatchedJob) -> str:
+    return job.paths.log_dir if job.paths is not None else packing.log_dir(job.submitted)
+
+
+def _spread(job: WatchedJob, elements: dict[int, TaskStatus], codes: dict[int, int]) -> dict[int, TaskStatus]:
+    """A packed job's states by global task: its array tasks' states and each task's completion file."""
+    spread = packing.spread(job.submitted, elements, codes, job.task_ids)
+    states = {}
+    for key, task in job.positions():
+        found = spread.get(key)
+        if found is None:
+            states[task] = TaskStatus(task, TaskState.PENDING, job_id=job.job_id)
+        else:
+            states[task] = TaskStatus(
+                task, found.state, found.exit_code, found.message, found.log_path, found.job_id
+            )
+    return states
+
+
+def _watched(job: SubmittedJob | WatchedJob) -> WatchedJob:
+    return job if isinstance(job, WatchedJob) else WatchedJob.of(job)
+
+
 class StatusWatcher:
     """Batched status of every watched job on one cluster (one scheduler)."""
 
@@ -45,68 +107,128 @@ class StatusWatcher:
         self._scheduler = scheduler
         self._transport_factory = transport_factory
         self._lock = threading.Lock()
-        self._jobs: dict[str, SubmittedJob] = {}
-        #: Jobs whose every task reached a final state (their states stay in `_latest`).
+        self._jobs: dict[str, WatchedJob] = {}
+        #: What the scheduler last said, by job id and the task id it reports.
+        self._reported: dict[str, dict[int, TaskStatus]] = {}
+        #: Combined states by job id and global task id.
+        self._states: dict[str, dict[int, TaskStatus]] = {}
         self._final: set[str] = set()
-        self._latest: dict[str, dict[int, TaskStatus]] = {}
         self._last_refresh = 0.0
         #: Number of scheduler queries made (benchmarks and tests read it).
         self.queries = 0
         self.errors = 0
 
-    def watch(self, jobs: Sequence[SubmittedJob]) -> None:
+    def watch(self, jobs: Sequence[SubmittedJob | WatchedJob]) -> None:
         with self._lock:
-            for job in jobs:
-                self._jobs[job.job_id] = job
+            for job in map(_watched, jobs):
+                known = self._jobs.get(job.job_id)
+                if known is None or (job.paths is not None and known.paths is None):
+                    self._jobs[job.job_id] = job
 
-    def _unfinished(self) -> list[SubmittedJob]:
+    def _unfinished(self) -> list[WatchedJob]:
         return [job for job_id, job in self._jobs.items() if job_id not in self._final]
 
-    def refresh(self, max_age: float = 0.0) -> None:
-        """Queries the scheduler once for all unfinished jobs, unless fresh enough."""
+    def refresh(self, max_age: float = 0.0, *, strict: bool = False) -> None:
+        """Queries the scheduler once for all unfinished jobs, unless fresh enough.
+
+        A failure is counted, and logged, or with `strict` raised to the caller instead.
+        """
         with self._lock:
             if time.monotonic() - self._last_refresh < max_age:
                 return
             pending = self._unfinished()
-            if not pending:
-                self._last_refresh = time.monotonic()
-                return
             try:
-                statuses = self._scheduler.query_tasks(self._transport_factory(), pending)
-            except Exception as error:  # noqa: BLE001 - tolerated, retried next poll
+                if pending:
+                    self._refresh(pending, strict)
+            except Exception as error:  # tolerated (retried next poll) unless strict
                 self.errors += 1
+                if strict:
+                    raise
                 log.warning("status query failed (will retry): %s", error)
-                self._last_refresh = time.monotonic()
-                return
             finally:
-                self.queries += 1
-            for job_id, tasks in statuses.items():
-                self._latest.setdefault(job_id, {}).update(tasks)
-            for job in pending:
-                known = self._latest.get(job.job_id, {})
-                # No per-job copies: a 100,000-task sweep's wait must fit in its launch's memory.
-                if all(
-                    (status := known.get(task)) is not None and status.state.is_terminal
-                    for task in job.chunk.task_ids
-                ):
-                    self._final.add(job.job_id)
-            self._last_refresh = time.monotonic()
+                self._last_refresh = time.monotonic()
 
-    def statuses(self, jobs: Sequence[SubmittedJob]) -> dict[int, TaskStatus]:
-        """Latest known status of each task of `jobs` (PENDING if not yet seen)."""
+    def _refresh(self, pending: list[WatchedJob], strict: bool = False) -> None:
+        transport = self._transport_factory()
+        self.queries += 1
+        # Packed jobs come back per array task; `packing.spread` below gives each task its state.
+        reported = self._scheduler.query_tasks(
+            transport, [job.submitted for job in pending], exit_codes=False
+        )
+        for job_id, tasks in reported.items():
+            self._reported.setdefault(job_id, {}).update(tasks)
+        # Completion files only where the scheduler's word is not the whole story yet.
+        log_dirs = sorted(
+            {
+                _log_dir(job)
+                for job in pending
+                if job.submitted.chunk.pack > 1
+                or (
+                    job.paths is not None
+                    and not self._scheduler.knows_exit_codes_first
+                    and not self._settled(job)
+                )
+            }
+        )
+        try:
+            codes = dict(zip(log_dirs, read_exit_files(transport, log_dirs), strict=True))
+        except Exception as error:
+            if strict:
+                raise
+            self.errors += 1
+            log.warning("reading completion files failed (will retry): %s", error)
+            codes = {}
+        for job in pending:
+            known = self._reported.get(job.job_id, {})
+            exit_codes = codes.get(_log_dir(job), {})
+            if job.submitted.chunk.pack > 1:
+                states = _spread(job, known, exit_codes)
+            else:
+                states = {
+                    task: combine(
+                        task,
+                        known.get(key),
+                        exit_codes.get(task),
+                        job.job_id,
+                        job.paths.log(task, "err") if job.paths is not None else None,
+                    )
+                    for key, task in job.positions()
+                }
+            self._states[job.job_id] = states
+            if all(status.state.is_terminal for status in states.values()):
+                self._final.add(job.job_id)
+                self._reported.pop(job.job_id, None)  # its states are kept once, in `_states`
+
+    def _settled(self, job: WatchedJob) -> bool:
+        """Whether the scheduler reported every task of `job` final, with its exit code."""
+        known = self._reported.get(job.job_id, {})
+        return all(
+            (s := known.get(key)) is not None and s.state.is_terminal and s.exit_code is not None
+            for key, _ in job.positions()
+        )
+
+    def statuses(self, jobs: Sequence[SubmittedJob | WatchedJob]) -> dict[int, TaskStatus]:
+        """Latest known status of each (global) task of `jobs` (PENDING if not yet seen)."""
         with self._lock:
             result: dict[int, TaskStatus] = {}
-            for job in jobs:
-                known = self._latest.get(job.job_id, {})
-                for task in job.chunk.task_ids:
-                    result[task] = known.get(task) or TaskStatus(task, TaskState.PENDING, job_id=job.job_id)
+            for job in map(_watched, jobs):
+                states = self._states.get(job.job_id, {})
+                for _, task in job.positions():
+                    result[task] = states.get(task) or TaskStatus(task, TaskState.PENDING, job_id=job.job_id)
             return result
 
-    def all_final(self, jobs: Sequence[SubmittedJob]) -> bool:
+    def reported(self, jobs: Sequence[SubmittedJob | WatchedJob]) -> bool:
+        """Whether the scheduler has reported every one of `jobs` at least once."""
         with self._lock:
-            return all(job.job_id in self._final for job in jobs)
+            return all(
+                _watched(job).job_id in self._reported or _watched(job).job_id in self._final for job in jobs
+            )
 
-    async def wait(self, jobs: Sequence[SubmittedJob]) -> dict[int, TaskStatus]:
+    def all_final(self, jobs: Sequence[SubmittedJob | WatchedJob]) -> bool:
+        with self._lock:
+            return all(_watched(job).job_id in self._final for job in jobs)
+
+    async def wait(self, jobs: Sequence[SubmittedJob | WatchedJob]) -> dict[int, TaskStatus]:
         """Returns when every task of `jobs` is final, polling with backoff."""
         self.watch(jobs)
         next_interval = poll_intervals(start=self._scheduler.first_poll_interval)

@@ -231,7 +231,9 @@ class ExperimentStore:
             except Exception:  # noqa: BLE001 - an unpicklable executor only loses `lxm3 rerun`
                 executor_pickle = None
             executor = repr(executor)
-        pid, host, start = this_process()
+        # A parameter controller's units are imported with the controller process as owner.
+        owner = record.get("owner")
+        pid, host, start = tuple(owner) if owner else this_process()
         task_ids = record.get("task_ids")
         with self._transaction() as db:
             cursor = db.execute(

@@ -19,6 +19,7 @@ import attrs
 
 from lxm3.runtime.job_paths import JobPaths
 from lxm3.schedulers.base import SubmittedJob
+from lxm3.schedulers.watcher import WatchedJob
 from lxm3.xm.errors import ExperimentUnitError
 from lxm3.xm.status import TaskState, TaskStatus
 
@@ -55,6 +56,10 @@ class ChunkRecord:
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> ChunkRecord:
         return cls.of(SubmittedJob.from_record(entry), entry.get("task_ids"), entry.get("index_map"))
+
+    def watched(self, paths: JobPaths | None = None) -> WatchedJob:
+        """This chunk as the status watcher follows it (positions mapped to its tasks)."""
+        return WatchedJob(self.submitted, self.task_ids, paths)
 
     def global_id(self, task_key: int) -> int | None:
         """The global task id for a task id the scheduler reports (offset + array position)."""
@@ -157,6 +162,10 @@ class JobRecord:
 
     def log_path(self, task: int, stream: str = "out") -> str:
         return self.paths.log(task, stream)
+
+    def watched(self) -> list[WatchedJob]:
+        """Its scheduler jobs as the status watcher follows them (with the completion files)."""
+        return [chunk.watched(self.paths) for chunk in self.chunks]
 
     def chunk_of(self, task: int) -> ChunkRecord:
         """The submitted scheduler job that runs `task` in this attempt."""

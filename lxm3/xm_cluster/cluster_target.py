@@ -16,7 +16,16 @@ from lxm3.xm_cluster import targets
 
 
 def make_transport(cluster: ClusterConfig, config: Config | None = None) -> Transport:
-    """SSH (one multiplexed connection) when the cluster has a server, else local."""
+    """SSH (one multiplexed connection) when the cluster has a server, else local.
+
+    A parameter controller reaches the cluster it runs on with local commands (no SSH hop).
+    """
+    from lxm3.xm_cluster.controller import active_cluster
+
+    if cluster.name and active_cluster() == cluster.name:
+        from lxm3.transport.local import LocalTransport
+
+        return LocalTransport()
     if config is not None:
         from lxm3.transport import preconnect
 

@@ -26,6 +26,7 @@ from lxm3 import xm
 from lxm3.config import Config, load_config
 from lxm3.runtime.job_paths import JobPaths, unit_rel
 from lxm3.schedulers.base import SchedulerError, SubmittedJob
+from lxm3.schedulers.watcher import WatchedJob
 from lxm3.store.db import ExperimentStore
 from lxm3.xm.dependencies import Flat, flatten
 from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
@@ -190,7 +191,8 @@ class ClusterWorkUnit(xm.WorkUnit):
         self, target: targets.Target, staged: staging.StagedJob, submitted: list[SubmittedJob]
     ) -> LaunchedJob:
         """Watches a submitted job (its store row was written by the journal)."""
-        target.watcher.watch(submitted)
+        paths = JobPaths(staged.remote_dir)
+        target.watcher.watch([WatchedJob.of(s, paths=paths) for s in submitted])
         ids = ", ".join(s.job_id for s in submitted)
         log.info(
             "work unit %s: %s submitted %d task(s) to %s as %s",
@@ -356,6 +358,8 @@ class ClusterExperiment(xm.Experiment):
         )
         self.bytes_sent = 0
         self._packager = Packager(dry_run=self.dry_run)
+        #: Every executable packaged, in order: a parameter controller's digest manifest.
+        self.packaged: list[xm.Executable] = []
         self._batchers: dict[int, SubmitBatcher] = {}
         self._claimed: set[Path] = set()
         from lxm3.xm_cluster.paths import launcher_dir
@@ -440,7 +444,11 @@ class ClusterExperiment(xm.Experiment):
         return root / "remote" / target.name
 
     def _package(self, packageables: list[xm.Packageable]) -> list[xm.Executable]:
-        return [self._packager.package(packageable) for packageable in packageables]
+        executables: list[xm.Executable] = [
+            self._packager.package(packageable) for packageable in packageables
+        ]
+        self.packaged.extend(executables)
+        return executables
 
     def _create_experiment_unit(
         self, args: Mapping[str, Any] | None, role: xm.ExperimentUnitRole, identity: str
@@ -512,6 +520,14 @@ def create_experiment(
     """Creates (and records) a new experiment; use it as `with create_experiment(...) as e:`.
 
     With `experiment_id` (or `lxm3 launch --resume ID`), continues that recorded
-    experiment instead: new work units are numbered after its last one.
+    experiment instead: new work units are numbered after its last one. Inside a
+    parameter controller it is the workstation's experiment instead (see
+    `lxm3.xm_cluster.controller.runtime`).
     """
+    from lxm3.xm_cluster.controller import active_spec_path
+
+    if active_spec_path():
+        from lxm3.xm_cluster.controller.runtime import controller_experiment
+
+        return controller_experiment(experiment_title, project=project, config=config)
     return ClusterExperiment(experiment_title, project=project, config=config, experiment_id=experiment_id)

@@ -32,6 +32,7 @@ from lxm3.xm_cluster.staging import (
     render_scripts,
     runner_name,
     stage_job,
+    stage_scripts,
 )
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "render_scripts",
     "runner_name",
     "stage_job",
+    "stage_scripts",
     "submit",
     "upload_progress",
 ]

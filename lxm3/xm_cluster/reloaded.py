@@ -3,7 +3,9 @@
 `get_experiment(experiment_id)` rebuilds an experiment's work units from the
 store's `JobRecord`s. Each job is a list of attempts (attempt 1 is the launch,
 later ones are `lxm3 rerun`s of some of its tasks); a task's state is that of
-its latest attempt, read by `StatusReader`. Cancelling goes through
+its latest attempt, read by `StatusReader` through the cluster's shared
+`StatusWatcher` (the engine that watches launched jobs too, so reloaded and
+launched units waiting together share one query per poll). Cancelling goes through
 `cancelling`, reruns through `rerun`, both shared with the rest of the backend.
 """
 
@@ -67,9 +69,9 @@ class ReloadedWorkUnit(xm.WorkUnit):
             f"work unit {self.work_unit_name} was reloaded from the store; it cannot launch jobs"
         )
 
-    def task_statuses(self) -> list[tuple[StoredJob, dict[int, TaskStatus]]]:
+    def task_statuses(self, max_age: float = 0.0) -> list[tuple[StoredJob, dict[int, TaskStatus]]]:
         """Each job with the state of its tasks (latest attempt of each)."""
-        return self._reloaded.task_statuses([self.work_unit_id])[self.work_unit_id]
+        return self._reloaded.task_statuses([self.work_unit_id], max_age=max_age)[self.work_unit_id]
 
     def get_status(self) -> ExperimentUnitStatus:
         tasks: list[TaskStatus] = []
@@ -79,9 +81,13 @@ class ReloadedWorkUnit(xm.WorkUnit):
 
     async def _wait_until_complete(self) -> None:
         next_interval = poll_intervals()
+        interval = next_interval()
         while True:
             try:
-                results = await asyncio.to_thread(self.task_statuses)
+                # Every unit's jobs are watched from the first poll on, so units waiting
+                # together share each refresh (one query per cluster), as launched units do.
+                everything = await asyncio.to_thread(self._reloaded.task_statuses, max_age=interval * 0.9)
+                results = everything[self.work_unit_id]
             except Exception as error:  # noqa: BLE001 - like the watcher: a flaky query is retried
                 log.warning("status query failed (will retry): %s", error)
             else:
@@ -93,7 +99,8 @@ class ReloadedWorkUnit(xm.WorkUnit):
                     ]
                     raise_for_outcome(self.experiment_id, self.work_unit_id, outcomes)
                     return
-            await asyncio.sleep(next_interval())
+            await asyncio.sleep(interval)
+            interval = next_interval()
 
     def stop(self) -> None:
         self._reloaded.cancel([self.work_unit_id])
@@ -172,12 +179,15 @@ class ReloadedExperiment(xm.Experiment):
         *,
         reader: StatusReader | None = None,
         tolerate_errors: bool = False,
+        max_age: float = 0.0,
     ) -> dict[int, list[tuple[StoredJob, dict[int, TaskStatus]]]]:
         """Work unit -> [(job, {task: status})], with one scheduler query per cluster for all of them."""
         units = self.select(work_unit_ids)
         reader = reader or StatusReader(self.store, self.resolver)
         jobs = [job for unit in units for job in unit.jobs]
-        states = reader.read(jobs, {self.experiment_id: self.config_path}, tolerate_errors=tolerate_errors)
+        states = reader.read(
+            jobs, {self.experiment_id: self.config_path}, tolerate_errors=tolerate_errors, max_age=max_age
+        )
         results = {
             unit.work_unit_id: [
                 (job, states[(job.experiment_id, job.work_unit_id, job.name)]) for job in unit.jobs
@@ -218,16 +228,25 @@ class ReloadedExperiment(xm.Experiment):
         jobs of that process, so a unit's local jobs can only be cancelled alone
         when that process runs nothing else that is still active.
         """
+        from lxm3.xm_cluster.controller.sync import stop_controllers
+
+        # A parameter controller first (it adds nothing more), then everything, including its last units.
+        stopped = stop_controllers(self, work_unit_ids, wait_seconds=wait_seconds)
         everything = self.task_statuses()
         chosen = set(work_unit_ids) if work_unit_ids is not None else set(everything)
         self.select(list(chosen))
-        return cancel_recorded(
+        report = cancel_recorded(
             everything,
             chosen,
             self.target_for,
             wait_seconds=wait_seconds,
             record_intent=lambda rows: cancel_requests.mark(self.store, rows),
         )
+        for where, job_ids in stopped.cancelled_jobs.items():
+            report.cancelled_jobs.setdefault(where, [])[:0] = job_ids
+        report.signalled[:0] = stopped.signalled
+        report.active_tasks += stopped.active_tasks
+        return report
 
     # ----- rerun -----
     def _delete_held(self, plan: Sequence[tuple[StoredJob, list[int]]]) -> None:
@@ -255,6 +274,10 @@ class ReloadedExperiment(xm.Experiment):
         on_submitted: Callable[[int, str, list[int], list[str]], None] | None = None,
     ) -> RerunReport:
         """Resubmits the tasks whose latest attempt ended in `states`, as attempt N+1 (see `rerun`)."""
+        from lxm3.xm_cluster.controller.sync import rerun_scope as controller_rerun_scope
+
+        # A controller experiment reruns its controller only (it re-runs what needs it).
+        work_unit_ids = controller_rerun_scope(self, work_unit_ids, states)
         if work_unit_ids is not None:
             self.select(work_unit_ids)
         everything = self.task_statuses()
@@ -326,4 +349,8 @@ def get_experiment(
     record = store.experiment(int(experiment_id))
     if record is None:
         raise xm.NotFoundError(f"experiment {experiment_id} is not in the store {store.path}")
-    return ReloadedExperiment(record, store)
+    from lxm3.xm_cluster.controller.sync import sync_quietly
+
+    resolver = TargetResolver()
+    sync_quietly(store, record, resolver)  # units a parameter controller added, from its journal
+    return ReloadedExperiment(record, store, resolver)

@@ -1,7 +1,7 @@
 """Rerunning the failed or cancelled tasks of a recorded job, as attempt N+1.
 
 Same job dir, artifacts, args (the task table) and executor; new scripts,
-rendered by the same `staging.render_scripts` as a launch, map array
+staged by the same `staging.stage_scripts` as a launch's, map array
 positions to the tasks' global ids through an index map. The old attempt's
 logs of those tasks move to `logs/attempt-<n>/`, so `logs/<task>.*` always
 belong to the latest one. The new attempt is written to the store as a
@@ -16,13 +16,13 @@ from typing import Any
 import attrs
 
 from lxm3.runtime.job_paths import JobPaths, job_rel
-from lxm3.schedulers.base import ArrayChunk, SubmittedJob, split_into_chunks
+from lxm3.schedulers.base import SubmittedJob
 from lxm3.store.db import ExperimentStore
-from lxm3.store.records import ChunkRecord, JobRecord, ReloadError
+from lxm3.store.records import JobRecord, ReloadError
 from lxm3.transport.base import Transport
 from lxm3.xm.status import TaskState
 from lxm3.xm_cluster import deploying, targets
-from lxm3.xm_cluster.staging import StagedJob, render_scripts, runner_name
+from lxm3.xm_cluster.staging import StagedJob, stage_scripts
 from lxm3.xm_cluster.stored_jobs import StoredJob
 
 #: States a rerun resubmits.
@@ -59,44 +59,33 @@ def restage(
     target: targets.Target,
     executor: Any,
     dependency: Any = None,
-) -> tuple[StagedJob, list[list[int]]]:
-    """Renders the scripts that rerun `tasks` of a recorded job: (staged job, task ids per chunk)."""
+) -> StagedJob:
+    """Stages the scripts that rerun `tasks` of a recorded job (its table and spec are staged already)."""
     base = job.first
     rel = job_rel(job.experiment_id, job.work_unit_id, base.name)
     remote_root, local_root = _roots(base, rel)
     (local_root / rel).mkdir(parents=True, exist_ok=True, mode=0o700)
-    runners = [name for name in base.artifacts if name.startswith("runtime/")]
-    # A packed job's rerun is packed alike (its tasks were short), so it fits the same limits.
-    pack = max([chunk.submitted.chunk.pack for chunk in base.chunks] or [1])
-    parts = split_into_chunks(len(tasks), target.max_array_size(), pack)
-    chunk_ids = [tasks[part.offset : part.offset + part.count] for part in parts]
-    scripts, job_files = render_scripts(
+    recorded = StagedJob(
+        name=base.name,
+        local_root=local_root,
+        remote_root=remote_root,
+        job_rel=rel,
+        num_tasks=base.num_tasks,
+        scripts=(),
+        content_addressed=tuple(base.artifacts),
+        job_files=(),  # the table and spec stay as the launch deployed them
+    )
+    return stage_scripts(
+        recorded,
         target,
         executor,
-        local_root=local_root,
-        remote_root=remote_root,
-        job_rel=rel,
-        name=base.name,
         label=base.label or f"{job.experiment_id}_{job.work_unit_id}_{base.name}",
-        num_tasks=base.num_tasks,
-        runner_rel=runners[0] if runners else runner_name(),
-        chunks=[ArrayChunk(0, len(ids), part.pack) for ids, part in zip(chunk_ids, parts, strict=True)],
+        tasks=tasks,
         attempt=attempt,
-        task_ids=chunk_ids,
         log_dir=base.log_dir,
+        pack=max([chunk.submitted.chunk.pack for chunk in base.chunks] or [1]),
         dependency=dependency,
     )
-    staged = StagedJob(
-        name=base.name,
-        local_root=local_root,
-        remote_root=remote_root,
-        job_rel=rel,
-        num_tasks=base.num_tasks,
-        scripts=tuple(scripts),
-        content_addressed=tuple(base.artifacts),
-        job_files=tuple(job_files),
-    )
-    return staged, chunk_ids
 
 
 def resubmit(
@@ -115,7 +104,7 @@ def resubmit(
     """
     base = job.first
     executor = base.restore_executor()
-    staged, chunk_ids = restage(job, tasks, attempt, target, executor, dependency)
+    staged = restage(job, tasks, attempt, target, executor, dependency)
     transport = target.transport()
     relative = JobPaths(staged.job_rel)
     needed = [*staged.content_addressed, relative.spec, relative.table, relative.index]
@@ -130,27 +119,9 @@ def resubmit(
     moves = "".join(f"{task} {owners[task].attempt}\n" for task in tasks if task in owners)
     rotate_logs(transport, base.log_dir, moves)
     submitted = deploying.submit(staged, target)
-    store.add_job(
-        job.experiment_id,
-        job.work_unit_id,
-        JobRecord(
-            attempt=attempt,
-            name=base.name,
-            target_name=target.name,
-            scheduler_name=target.scheduler.name,
-            num_tasks=base.num_tasks,
-            remote_dir=base.remote_dir,
-            local_dir=str(staged.local_root / staged.job_rel),
-            log_dir_override=base.log_dir,
-            artifacts=staged.content_addressed,
-            chunks=[
-                ChunkRecord.of(s, ids, script.request.index_map)
-                for s, script, ids in zip(submitted, staged.scripts, chunk_ids, strict=True)
-            ],
-            executor=executor,
-            label=staged.scripts[0].request.label if staged.scripts else base.label,
-        ),
-    )
+    label = staged.scripts[0].request.label if staged.scripts else base.label
+    record = staged.record(target, submitted, executor, label=label, attempt=attempt, log_dir=base.log_dir)
+    store.add_job(job.experiment_id, job.work_unit_id, record)
     return submitted
 
 

@@ -1,8 +1,10 @@
 """Staging a job: its task table, job spec and job scripts, in a local mirror of the staging root.
 
-Launch (`stage_job`) and rerun (`lxm3.xm_cluster.rerun`) render their job
-scripts through the same `render_scripts`; every path comes from a
-`JobPaths` (see `lxm3.runtime.job_paths` for the layout).
+A launch (`stage_job`) writes the job's files, then its scripts; a rerun
+(`lxm3.xm_cluster.rerun`) reuses the recorded files and stages new scripts for
+some of the tasks. Both go through `stage_scripts`, which splits the tasks into
+array chunks and, for scattered tasks, writes the index maps the scripts read.
+Every path comes from a `JobPaths` (see `lxm3.runtime.job_paths` for the layout).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from lxm3.packaging.digest import file_digest
 from lxm3.runtime import task_runner
 from lxm3.runtime.job_paths import INDEX_NAME, TABLE_NAME, JobPaths
 from lxm3.runtime.task_table import write_task_table
-from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest
+from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob, split_into_chunks
+from lxm3.store.records import ChunkRecord, JobRecord
 from lxm3.xm.args import SequentialArgs, merge_args
 from lxm3.xm_cluster.after_files import job_after_files
 from lxm3.xm_cluster.array_job import ArrayJob
@@ -137,6 +140,8 @@ class StagedJob:
     content_addressed: tuple[str, ...]
     #: The job's own files (relative to the staging root): always sent.
     job_files: tuple[str, ...]
+    #: Per script, the global tasks it runs through its index map (a rerun); None: its chunk's range.
+    task_ids: tuple[tuple[int, ...], ...] | None = None
     #: Why lxm3 packed the job's tasks (None when it did not decide to).
     packing: str | None = None
 
@@ -152,6 +157,37 @@ class StagedJob:
     @property
     def log_dir(self) -> str:
         return self.paths.log_dir
+
+    def record(
+        self,
+        target: Target,
+        submitted: Sequence[SubmittedJob],
+        executor: Any,
+        *,
+        label: str | None,
+        attempt: int = 1,
+        log_dir: str | None = None,
+    ) -> JobRecord:
+        """What the store keeps once its scripts were submitted (a launch, or a rerun's attempt)."""
+        per_script = self.task_ids or [None] * len(self.scripts)
+        return JobRecord(
+            attempt=attempt,
+            name=self.name,
+            target_name=target.name,
+            scheduler_name=target.scheduler.name,
+            num_tasks=self.num_tasks,
+            remote_dir=self.remote_dir,
+            local_dir=str(self.local_root / self.job_rel),
+            log_dir_override=log_dir,
+            artifacts=self.content_addressed,
+            chunks=[
+                ChunkRecord.of(job, ids, script.request.index_map)
+                for job, script, ids in zip(submitted, self.scripts, per_script, strict=True)
+            ],
+            # The object itself: the store keeps its repr and a pickle for `lxm3 rerun`.
+            executor=executor,
+            label=label,
+        )
 
 
 def _safe_name(name: str) -> str:
@@ -297,34 +333,80 @@ def stage_job(
     spec_file.write_text(json.dumps(spec, indent=1, sort_keys=True))
     spec_file.chmod(0o600)  # holds the cluster env
 
+    files = StagedJob(
+        name=name,
+        local_root=local_root,
+        remote_root=remote_root,
+        job_rel=job_rel,
+        num_tasks=num_tasks,
+        scripts=(),
+        content_addressed=tuple(content_addressed),
+        job_files=(relative.spec, relative.table, relative.index),
+    )
     plan = None
     if chunks is None:
         from lxm3.xm_cluster.task_packing import plan_chunks
 
         plan = plan_chunks(num_tasks, target, pack=job.pack, parallel=job.pack_parallel, job_name=name)
         chunks = plan.chunks
-    scripts, script_files = render_scripts(
+    staged = stage_scripts(
+        files,
         target,
         job.executor,
-        local_root=local_root,
-        remote_root=remote_root,
-        job_rel=job_rel,
-        name=name,
         label=label or name,
-        num_tasks=num_tasks,
-        runner_rel=runner_rel,
         chunks=chunks,
         pack_parallel=job.pack_parallel,
         dependency=dependency,
     )
-    return StagedJob(
-        name=name,
-        local_root=local_root,
-        remote_root=remote_root,
-        job_rel=job_rel,
-        num_tasks=num_tasks,
-        scripts=tuple(scripts),
-        content_addressed=tuple(content_addressed),
-        job_files=(relative.spec, relative.table, relative.index, *script_files),
-        packing=plan.notice if plan is not None else None,
+    return attrs.evolve(staged, packing=plan.notice if plan is not None else None)
+
+
+def stage_scripts(
+    job: StagedJob,
+    target: Target,
+    executor: Any,
+    *,
+    label: str,
+    tasks: Sequence[int] | None = None,
+    chunks: Sequence[ArrayChunk] | None = None,
+    attempt: int = 1,
+    log_dir: str | None = None,
+    pack: int = 1,
+    pack_parallel: int = 1,
+    dependency: Any = None,
+) -> StagedJob:
+    """Renders the scripts of a job whose files are staged: all its tasks, or only `tasks`.
+
+    All tasks (a launch) are split into contiguous chunks (`chunks`, default: the
+    cluster's array limit). Chosen `tasks` (a rerun, attempt > 1) are split the
+    same way, and each chunk gets an index map, array position -> global task
+    id, so its array runs exactly those tasks; `pack` tasks per array task
+    (a packed job's rerun is packed alike, so it fits the same limits).
+    """
+    count = job.num_tasks if tasks is None else len(tasks)
+    parts = list(chunks) if chunks is not None else split_into_chunks(count, target.max_array_size(), pack)
+    task_ids = None
+    if tasks is not None:
+        task_ids = tuple(tuple(tasks[part.offset : part.offset + part.count]) for part in parts)
+        parts = [ArrayChunk(0, len(ids), part.pack) for ids, part in zip(task_ids, parts, strict=True)]
+    runners = [name for name in job.content_addressed if name.startswith("runtime/")]
+    scripts, script_files = render_scripts(
+        target,
+        executor,
+        local_root=job.local_root,
+        remote_root=job.remote_root,
+        job_rel=job.job_rel,
+        name=job.name,
+        label=label,
+        num_tasks=job.num_tasks,
+        runner_rel=runners[0] if runners else runner_name(),
+        chunks=parts,
+        attempt=attempt,
+        task_ids=task_ids,
+        log_dir=log_dir,
+        pack_parallel=pack_parallel,
+        dependency=dependency,
+    )
+    return attrs.evolve(
+        job, scripts=tuple(scripts), job_files=(*job.job_files, *script_files), task_ids=task_ids
     )

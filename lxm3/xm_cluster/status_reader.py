@@ -1,35 +1,34 @@
 """Task states of recorded jobs, read in one pass over many jobs (`StatusReader`).
 
-    cluster jobs   ONE scheduler query per cluster for every job still running,
-                   plus ONE command reading the completion files
-                   (`logs/<task>.exit`, written by the task runner)
-    Local jobs     run by the process that submitted them: asked directly when
-                   that is this process, else read from the completion files
-                   (a task without one is running while that process lives,
-                   and was cancelled once it is gone: it waits for its local
-                   jobs on exit, and stops them when interrupted)
+The states come from the same engine that watches launched jobs: each
+cluster's shared `StatusWatcher` (one scheduler query per cluster per poll,
+plus one read of the completion files). What this module adds is what only
+the store knows:
 
-Rows whose tasks all ended have their states cached in the store, so old
-experiments cost no scheduler query at all. A launching process watches its
-own jobs through the target's `StatusWatcher`; this reader is for jobs known
-only from the store (`lxm3 status/list/clean`, reloaded experiments).
+    final states   rows whose tasks all ended have their states cached in
+                   the store, so old experiments cost no query at all
+    attempts       a task's state is that of its latest attempt (a rerun's
+                   positions are mapped to tasks through its index map)
+    local jobs     run by the process that submitted them: watched directly
+                   when that is this process, else read from the completion
+                   files (a task without one is running while that process
+                   lives, and was cancelled once it is gone: it waits for its
+                   local jobs on exit, and stops them when interrupted)
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import attrs
-
-from lxm3.schedulers import packing
+from lxm3.schedulers.completion import from_exit_code, read_exit_files
 from lxm3.schedulers.local_process import process_alive
-from lxm3.schedulers.packing import read_exit_codes
 from lxm3.store import cancel_requests
 from lxm3.store.db import ExperimentStore
 from lxm3.store.records import JobRecord
+from lxm3.transport.local import LocalTransport
 from lxm3.xm.status import TaskState, TaskStatus
 from lxm3.xm_cluster import cancel_intent, targets
 from lxm3.xm_cluster.resolver import TargetResolver
@@ -38,64 +37,6 @@ from lxm3.xm_cluster.stored_jobs import StoredJob
 
 def _pending(task: int, job_id: str | None = None, message: str = "") -> TaskStatus:
     return TaskStatus(task, TaskState.PENDING, job_id=job_id, message=message)
-
-
-def _from_exit_code(task: int, code: int, job_id: str | None, log_path: str) -> TaskStatus:
-    state = TaskState.COMPLETED if code == 0 else TaskState.FAILED
-    return TaskStatus(task, state, exit_code=code, log_path=log_path, job_id=job_id)
-
-
-def combine(
-    task: int, scheduler: TaskStatus | None, exit_code: int | None, job_id: str, log_path: str
-) -> TaskStatus:
-    """A task's state from the scheduler's word and the completion file's exit code.
-
-    A final scheduler state wins (it knows about cancellation, timeouts, memory
-    kills), taking the exit code from the file if it has none. Otherwise the
-    file wins (the scheduler's accounting lags behind it), except for a task
-    killed by a signal (code > 128, as after `scancel`/`qdel` or a time
-    limit) that the scheduler still reports active: only the scheduler can say
-    why, so its answer is awaited. A task nobody knows yet is pending.
-    """
-    active = (
-        scheduler is not None
-        and scheduler.state not in (TaskState.UNKNOWN,)
-        and not scheduler.state.is_terminal
-    )
-    # TaskStatus(...) rather than attrs.evolve: this runs once per task, 100,000 times for a big sweep.
-    if scheduler is not None and scheduler.state.is_terminal:
-        code = scheduler.exit_code if scheduler.exit_code is not None else exit_code
-        return TaskStatus(
-            task, scheduler.state, code, scheduler.message, log_path, scheduler.job_id or job_id
-        )
-    if exit_code is not None and not (active and exit_code > 128):
-        return _from_exit_code(task, exit_code, job_id, log_path)
-    if scheduler is not None and scheduler.state is not TaskState.UNKNOWN:
-        return TaskStatus(
-            task,
-            scheduler.state,
-            scheduler.exit_code,
-            scheduler.message,
-            log_path,
-            scheduler.job_id or job_id,
-        )
-    return _pending(task, job_id)
-
-
-def read_exit_files(transport: Any, log_dirs: Sequence[str]) -> list[dict[int, int]]:
-    """The exit codes in each log dir (`<task>.exit`), read with ONE command; a failed read raises."""
-    return read_exit_codes(transport, log_dirs, check=True)
-
-
-def _read_local_exit_codes(log_dir: str, tasks: Iterable[int]) -> dict[int, int]:
-    codes = {}
-    for task in tasks:
-        try:
-            with open(os.path.join(log_dir, f"{task}.exit")) as handle:
-                codes[task] = int(handle.read().strip())
-        except (OSError, ValueError):
-            continue
-    return codes
 
 
 def _ascending(statuses: Mapping[int, TaskStatus]) -> bool:
@@ -122,11 +63,13 @@ class StatusReader:
         config_paths: Mapping[int, str | None],
         *,
         tolerate_errors: bool = False,
+        max_age: float = 0.0,
     ) -> dict[tuple[int, int, str], dict[int, TaskStatus]]:
         """(experiment, work unit, job name) -> {task: state of its latest attempt}.
 
         Failures to reach a cluster raise, unless `tolerate_errors`: then its
         unfinished tasks are UNKNOWN and the reason is added to `self.errors`.
+        A watcher refresh younger than `max_age` seconds is reused (waiters share polls).
         """
         owners = {(job.experiment_id, job.work_unit_id, job.name): job.owners() for job in jobs}
         experiment_of: dict[int, int] = {}
@@ -149,7 +92,7 @@ class StatusReader:
         for attempt in live:
             config_path = config_paths.get(experiment_of[attempt.row_id])
             if attempt.is_local:
-                results[attempt.row_id] = self._local(attempt, config_path)
+                results[attempt.row_id] = self._local(attempt, config_path, max_age)
                 continue
             try:
                 target = self.resolver.target(attempt, config_path)
@@ -162,7 +105,7 @@ class StatusReader:
             groups.setdefault(id(target), (target, []))[1].append(attempt)
         for target, attempts in groups.values():
             try:
-                results.update(self._cluster(target, attempts))
+                results.update(self._cluster(target, attempts, max_age))
             except Exception as error:
                 if not tolerate_errors:
                     raise
@@ -210,69 +153,34 @@ class StatusReader:
     def _unknown(attempt: JobRecord, message: str) -> dict[int, TaskStatus]:
         return {task: TaskStatus(task, TaskState.UNKNOWN, message=message) for task in attempt.task_ids}
 
-    def _cluster(self, target: targets.Target, attempts: list[JobRecord]) -> dict[int, dict[int, TaskStatus]]:
-        transport = target.transport()
-        submitted = [chunk.submitted for attempt in attempts for chunk in attempt.chunks]
-        # Packed jobs come back per array task; `packing.spread` gives each sweep task its own state.
-        known = target.scheduler.query_tasks(transport, submitted, exit_codes=False) if submitted else {}
-        log_dirs = sorted({attempt.log_dir for attempt in attempts})  # attempts of a job share one
-        exit_codes = dict(zip(log_dirs, read_exit_files(transport, log_dirs), strict=True))
-        results: dict[int, dict[int, TaskStatus]] = {}
-        for attempt in attempts:
-            codes = exit_codes[attempt.log_dir]
-            statuses: dict[int, TaskStatus] = {}
-            for chunk in attempt.chunks:
-                job_id = chunk.submitted.job_id
-                by_key = known.get(job_id, {})
-                if chunk.submitted.chunk.pack > 1:
-                    # Already each task's own state (its exit file applied): no `combine` needed.
-                    spread = packing.spread(chunk.submitted, by_key, codes, chunk.task_ids)
-                    offset = chunk.submitted.chunk.offset
-                    for position, task in enumerate(chunk.task_ids):
-                        found = spread.get(offset + position)
-                        if found is None:
-                            statuses[task] = _pending(task, job_id)
-                        elif found.index == task:
-                            statuses[task] = found
-                        else:  # a rerun's index map: scheduler position -> global task id
-                            statuses[task] = TaskStatus(
-                                task, found.state, found.exit_code, found.message, None, found.job_id
-                            )
-                    continue
-                prefix = f"{attempt.log_dir}/"
-                for position, task in enumerate(chunk.task_ids):
-                    reported = by_key.get(chunk.submitted.chunk.offset + position)
-                    statuses[task] = combine(task, reported, codes.get(task), job_id, f"{prefix}{task}.err")
-            results[attempt.row_id] = statuses
-        return results
+    def _cluster(
+        self, target: targets.Target, attempts: list[JobRecord], max_age: float
+    ) -> dict[int, dict[int, TaskStatus]]:
+        watched = {attempt.row_id: attempt.watched() for attempt in attempts}
+        target.watcher.watch([job for jobs in watched.values() for job in jobs])
+        target.watcher.refresh(max_age, strict=True)  # `read` decides what a failure means
+        return {row_id: target.watcher.statuses(jobs) for row_id, jobs in watched.items()}
 
-    def _local(self, attempt: JobRecord, config_path: str | None) -> dict[int, TaskStatus]:
+    def _local(self, attempt: JobRecord, config_path: str | None, max_age: float) -> dict[int, TaskStatus]:
         if attempt.pid == os.getpid() and attempt.host in (None, socket.gethostname()):
             # Submitted by this very process: its local scheduler knows the jobs, if it still holds them.
             target = self.resolver.target(attempt, config_path)
-            submitted = [chunk.submitted for chunk in attempt.chunks]
-            known = target.scheduler.query(target.transport(), submitted)
-            if all(chunk.submitted.job_id in known for chunk in attempt.chunks):
-                statuses = {}
-                for chunk in attempt.chunks:
-                    for key, status in known[chunk.submitted.job_id].items():
-                        task = chunk.global_id(key)
-                        if task is not None:
-                            statuses[task] = attrs.evolve(
-                                status, index=task, log_path=attempt.log_path(task, "err")
-                            )
-                return statuses
+            watched = attempt.watched()
+            target.watcher.watch(watched)
+            target.watcher.refresh(max_age)
+            if target.watcher.reported(watched):
+                return target.watcher.statuses(watched)
             owner_running: bool | None = False
         else:
             owner_running = process_alive(attempt.pid, attempt.host, attempt.pid_start)
-        codes = _read_local_exit_codes(attempt.log_dir, attempt.task_ids)
+        [codes] = read_exit_files(LocalTransport(), [attempt.log_dir])
         statuses = {}
         for chunk in attempt.chunks:
             job_id = chunk.submitted.job_id
             for task in chunk.task_ids:
                 err_log = attempt.log_path(task, "err")
                 if task in codes:
-                    statuses[task] = _from_exit_code(task, codes[task], job_id, err_log)
+                    statuses[task] = from_exit_code(task, codes[task], job_id, err_log)
                 elif owner_running is not False:
                     started = os.path.exists(attempt.log_path(task, "out"))
                     state = TaskState.RUNNING if started else TaskState.PENDING

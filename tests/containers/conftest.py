@@ -17,37 +17,11 @@ import pytest
 
 # The testbed check (a down testbed fails, never skips), shared with tests/e2e.
 from tests.e2e.conftest import slurm_testbed  # noqa: F401
+from tests.hostile import HOSTILE_VALUES, hostile_env  # noqa: F401 - hostile_env: for the container tests
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 
-#: Values that break naive quoting; each must reach the program unchanged.
-HOSTILE = [
-    "two words",
-    "it's",
-    'say "hi"',
-    "$HOME",
-    "${PATH}",
-    "`id`",
-    "$(touch /tmp/lxm3-pwned)",
-    "line1\nline2",
-    "tab\there",
-    "*",
-    "?[ab]*",
-    "ünïcødé ☃ 日本",
-    "",
-    "trailing space ",
-    " leading space",
-    "back\\slash\\n",
-    "semi;colon|pipe&amp>out<in",
-    "--flag=value",
-    "-n",
-    "a=b=c",
-    "%s %d %%",
-    "!bang",
-    "~",
-    "carriage\rreturn",
-    "'\"'\"'",
-]
+HOSTILE = HOSTILE_VALUES
 
 PROBE_MAIN = textwrap.dedent(
     '''
@@ -64,10 +38,6 @@ PROBE_MAIN = textwrap.dedent(
     print("probe ok")
     '''
 )
-
-
-def hostile_env(offset: int = 0) -> dict[str, str]:
-    return {f"HOSTILE_{n:02d}": value for n, value in enumerate(HOSTILE[offset:] + HOSTILE[:offset])}
 
 
 def write_probe_project(root: Path) -> Path:

@@ -19,13 +19,13 @@ from lxm3.schedulers.sge import GridEngineScheduler
 from lxm3.xm.status import TaskState, TaskStatus
 from lxm3.xm_cluster import deploying, launching
 from tests.e2e.conftest_sge import CLUSTER_ENV, GridEngineCluster, sge_cluster, sge_remote_root, sge_testbed
-from tests.hostile import HOSTILE_VALUES
+from tests.hostile import HOSTILE_VALUES, SGE_VALUES
 
 __all__ = ["sge_cluster", "sge_remote_root", "sge_testbed"]  # fixtures, used by name
 
 pytestmark = [pytest.mark.sge, pytest.mark.ssh]
 
-HOSTILE = [*HOSTILE_VALUES, "#$ -q not.a.directive", "\n#$ -l h_rt=1"]
+HOSTILE = [*HOSTILE_VALUES, *SGE_VALUES]
 
 
 def package(experiment: Any, spec: Any) -> Any:

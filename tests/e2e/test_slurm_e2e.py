@@ -16,13 +16,13 @@ import pytest
 from lxm3 import xm, xm_cluster
 from lxm3.schedulers.base import SchedulerError
 from lxm3.xm.status import TaskState, TaskStatus
-from tests.hostile import HOSTILE_VALUES
+from tests.hostile import HOSTILE_VALUES, SLURM_VALUES
 
 from .conftest import SlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.ssh]
 
-HOSTILE = [*HOSTILE_VALUES, "%A_%a %j"]
+HOSTILE = [*HOSTILE_VALUES, *SLURM_VALUES]
 
 
 def package(experiment: Any, spec: Any) -> Any:

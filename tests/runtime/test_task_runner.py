@@ -18,6 +18,7 @@ from lxm3 import xm
 from lxm3.packaging.archive import write_zip
 from lxm3.runtime import task_runner
 from lxm3.runtime.task_table import INDEX_NAME, TABLE_NAME, write_task_table
+from tests.hostile import HOSTILE_VALUES
 
 RUNNER = Path(task_runner.__file__)
 
@@ -92,24 +93,7 @@ class Job:
         return int((self.logs / f"{task}.exit").read_text())
 
 
-HOSTILE = [
-    "",
-    " ",
-    "two words",
-    "trailing ",
-    "it's",
-    'say "hi"',
-    "$HOME",
-    "`id`",
-    "$(touch pwned)",
-    "*",
-    "~",
-    "a\nb",
-    "\t",
-    "-n",
-    "ünï©ødé ✓",
-    "\\",
-]
+HOSTILE = HOSTILE_VALUES
 
 
 def test_args_arrive_byte_for_byte_and_output_goes_to_the_task_logs(tmp_path: Path) -> None:

@@ -36,30 +36,15 @@ from lxm3.schedulers.sge import (
 from lxm3.transport.local import LocalTransport
 from lxm3.xm.status import TaskState, TaskStatus
 from lxm3.xm_cluster.executors.gridengine import GridEngine
+from tests.hostile import HOSTILE_VALUES, SGE_VALUES, one_line
 from tests.schedulers.fakes import RecordingTransport, chunked_scripts, fake_bin, result
 
 TESTS = Path(__file__).resolve().parent.parent
 GOLDEN = TESTS / "golden" / "sge"
 FIXTURES = TESTS / "fixtures" / "sge"
 
-HOSTILE = [
-    "two  spaces",
-    "it's",
-    'say "hi"',
-    "$HOME",
-    "`id`",
-    "$(id)",
-    "tab\there",
-    "*",
-    "[a-z]?",
-    "ünïcödé ✓ 日本",
-    "",
-    "trailing ",
-    "back\\slash",
-    "#hash",
-    "#$ -q not.a.directive",
-    ";&|<>",
-]
+#: One line each (a directive holds no line break), plus what Grid Engine parses.
+HOSTILE = one_line([*HOSTILE_VALUES, *SGE_VALUES])
 
 
 def request(

@@ -35,6 +35,7 @@ from lxm3.schedulers.slurm import (
 from lxm3.transport.local import LocalTransport
 from lxm3.xm.status import TaskState, TaskStatus
 from lxm3.xm_cluster.executors.slurm import Slurm
+from tests.hostile import HOSTILE_VALUES, SLURM_VALUES, one_line
 from tests.schedulers.fakes import RecordingTransport, chunked_scripts, fake_bin, result
 
 TESTS = Path(__file__).resolve().parent.parent
@@ -42,24 +43,8 @@ GOLDEN = TESTS / "golden" / "slurm"
 FIXTURES = TESTS / "fixtures" / "slurm"
 IDS = json.loads((FIXTURES / "ids.json").read_text())
 
-HOSTILE = [
-    "two  spaces",
-    "it's",
-    'say "hi"',
-    "$HOME",
-    "`id`",
-    "$(id)",
-    "tab\there",
-    "*",
-    "[a-z]?",
-    "ünïcödé ✓ 日本",
-    "",
-    "trailing ",
-    "back\\slash",
-    "#hash",
-    "%A_%a %%",
-    ";&|<>",
-]
+#: One line each (a directive holds no line break), plus what Slurm expands.
+HOSTILE = one_line([*HOSTILE_VALUES, *SLURM_VALUES])
 
 
 def request(

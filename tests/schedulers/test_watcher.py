@@ -6,13 +6,15 @@ import asyncio
 import itertools
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from lxm3.runtime.job_paths import JobPaths
 from lxm3.schedulers import watcher as watcher_module
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, Scheduler, SubmittedJob
-from lxm3.schedulers.watcher import StatusWatcher, poll_intervals
+from lxm3.schedulers.watcher import StatusWatcher, WatchedJob, poll_intervals
 from lxm3.transport.base import Transport
 from lxm3.transport.local import LocalTransport
 from lxm3.xm.status import TaskState, TaskStatus
@@ -232,3 +234,70 @@ def test_concurrent_waiters_share_queries() -> None:
     for call in scheduler.calls:
         assert any(job.startswith("a") for job in call) == any(job.startswith("b") for job in call), call
     assert watcher.queries <= 7, f"{watcher.queries} queries for two waiters over ~1 s"
+
+
+class ScriptedScheduler(CountingScheduler):
+    """Reports the same state for every task (what a lagging `sacct` says)."""
+
+    def __init__(self, clock: FakeClock, state: TaskState) -> None:
+        super().__init__(clock, {})
+        self.state = state
+
+    def query(self, transport: Transport, jobs: Sequence[SubmittedJob]) -> dict[str, dict[int, TaskStatus]]:
+        self.calls.append([job.job_id for job in jobs])
+        return {
+            job.job_id: {task: TaskStatus(task, self.state, job_id=job.job_id) for task in job.chunk.task_ids}
+            for job in jobs
+        }
+
+
+def test_a_completion_file_ends_a_task_the_scheduler_still_lists_running(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    # sacct lags the runner by seconds: the `.exit` file is the first word, as in submitit.
+    paths = JobPaths(str(tmp_path))
+    Path(paths.log_dir).mkdir()
+    watcher, _ = make_watcher(ScriptedScheduler(clock, TaskState.RUNNING))
+    job = WatchedJob.of(SubmittedJob("7", ArrayChunk(0, 3), "/s.sh"), paths=paths)
+    watcher.watch([job])
+    Path(paths.log(0, "exit")).write_text("0\n")
+    Path(paths.log(1, "exit")).write_text("3\n")
+    watcher.refresh()
+    states = watcher.statuses([job])
+    assert [states[t].state for t in range(3)] == [TaskState.COMPLETED, TaskState.FAILED, TaskState.RUNNING]
+    assert states[1].exit_code == 3 and states[1].log_path == paths.log(1, "err")
+    Path(paths.log(2, "exit")).write_text("0\n")
+    watcher.refresh()
+    assert watcher.all_final([job]), "ended by its files while the scheduler still says RUNNING"
+    watcher.refresh()
+    assert len(watcher._scheduler.calls) == 2, "a job ended by its files is no longer asked about"  # type: ignore[attr-defined]
+
+
+def test_a_task_the_scheduler_cancelled_stays_cancelled(clock: FakeClock, tmp_path: Path) -> None:
+    paths = JobPaths(str(tmp_path))
+    Path(paths.log_dir).mkdir()
+    Path(paths.log(0, "exit")).write_text("143\n")  # the runner saw SIGTERM
+    running, _ = make_watcher(ScriptedScheduler(clock, TaskState.RUNNING))
+    job = WatchedJob.of(SubmittedJob("8", ArrayChunk(0, 1), "/s.sh"), paths=paths)
+    running.watch([job])
+    running.refresh()
+    assert running.statuses([job])[0].state is TaskState.RUNNING, "killed by a signal: ask the scheduler why"
+    cancelled, _ = make_watcher(ScriptedScheduler(clock, TaskState.CANCELLED))
+    cancelled.watch([job])
+    cancelled.refresh()
+    status = cancelled.statuses([job])[0]
+    assert (status.state, status.exit_code) == (TaskState.CANCELLED, 143)
+
+
+def test_a_rerun_maps_array_positions_to_its_tasks(clock: FakeClock, tmp_path: Path) -> None:
+    # A rerun of tasks 7 and 2 is an array of 2 whose index map names them.
+    paths = JobPaths(str(tmp_path))
+    Path(paths.log_dir).mkdir()
+    Path(paths.log(7, "exit")).write_text("0\n")
+    watcher, _ = make_watcher(ScriptedScheduler(clock, TaskState.RUNNING))
+    job = WatchedJob.of(SubmittedJob("9", ArrayChunk(0, 2), "/s.sh"), task_ids=[7, 2], paths=paths)
+    watcher.watch([job])
+    watcher.refresh()
+    states = watcher.statuses([job])
+    assert sorted(states) == [2, 7]
+    assert (states[7].state, states[2].state) == (TaskState.COMPLETED, TaskState.RUNNING)

@@ -11,23 +11,9 @@ import pytest
 
 from lxm3.transport.base import TransportError
 from lxm3.transport.local import LocalTransport
+from tests.hostile import HOSTILE_VALUES
 
-HOSTILE = [
-    "",
-    " ",
-    "a b",
-    "it's",
-    'say "hi"',
-    "$HOME",
-    "`id`",
-    "$(id)",
-    "*",
-    "~",
-    "a\nb",
-    "\t",
-    "-n",
-    "ünï©ødé ✓",
-]
+HOSTILE = HOSTILE_VALUES
 ECHO_ARGV = [sys.executable, "-c", "import json, sys; print(json.dumps(sys.argv[1:]))"]
 
 

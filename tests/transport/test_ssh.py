@@ -20,6 +20,7 @@ import pytest
 
 from lxm3.transport.base import TransportError
 from lxm3.transport.ssh import SSHTransport
+from tests.hostile import HOSTILE_VALUES
 
 pytestmark = pytest.mark.ssh
 
@@ -29,30 +30,7 @@ SSHD_LOG = Path(os.environ.get("LXM3_TESTBED_SSHD_LOG", str(SSH_DIR / "sshd.log"
 ALIAS = os.environ.get("LXM3_TESTBED_ALIAS", "testcluster")
 USER = os.environ.get("LXM3_TESTBED_USER", "hpcuser")
 
-HOSTILE = [
-    "",
-    " ",
-    "two  words",
-    "trailing ",
-    "it's",
-    'say "hi"',
-    "$HOME",
-    "${PATH}",
-    "`id`",
-    "$(touch pwned)",
-    "*",
-    "~",
-    "a\nb",
-    "\t",
-    "-n",
-    "--",
-    ";",
-    "|",
-    "&&",
-    "ünï©ødé ✓",
-    "\\",
-    "'",
-]
+HOSTILE = HOSTILE_VALUES
 
 
 class SshdLog:

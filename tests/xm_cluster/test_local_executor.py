@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lxm3 import xm, xm_cluster
+from tests.hostile import HOSTILE_VALUES
 
 PYPROJECT = """\
 [build-system]
@@ -93,28 +94,7 @@ def records(unit: xm_cluster.ClusterWorkUnit) -> list[dict[str, Any]]:
 
 hostile_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=24)
 
-HOSTILE = [
-    "",
-    " ",
-    "two  words",
-    "trailing ",
-    "it's",
-    'say "hi"',
-    "$HOME",
-    "${PATH}",
-    "`id`",
-    "$(touch /tmp/lxm3-pwned)",
-    "line1\nline2",
-    "tab\there",
-    "*",
-    "?[ab]*",
-    "~",
-    "ünï©ødé ✓ 日本 🚀",
-    "back\\slash",
-    "-n",
-    "'; exit 3 #",
-    "cr\r\n",
-]
+HOSTILE = HOSTILE_VALUES
 
 
 @settings(

@@ -8,6 +8,7 @@ combine, and that finished rows are answered from the store.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -250,6 +251,32 @@ def test_reloaded_unit_waits_and_raises_like_a_launched_one(fake: Path) -> None:
     with pytest.raises(xm.ExperimentUnitFailedError, match="task 1 exit code 2"):
         unit.wait_until_complete()
     timer.join()
+
+
+def test_reloaded_units_waiting_together_share_the_clusters_watcher(fake: Path) -> None:
+    """One status engine: reloaded jobs go through the target's StatusWatcher, one query per poll."""
+    store = ExperimentStore()
+    experiment_id = store.create_experiment("shared")
+    first = _record_job(store, fake, experiment_id, 1, ["fake-a"], [1])
+    _record_job(store, fake, experiment_id, 2, ["fake-b"], [1])
+    # sacct still says RUNNING; the completion files say both ended.
+    FakeScheduler.answers = {
+        "fake-a": {0: _status(0, TaskState.RUNNING)},
+        "fake-b": {0: _status(0, TaskState.RUNNING)},
+    }
+    (first / "logs" / "0.exit").write_text("0\n")
+    (fake / f"experiments/{experiment_id}/2/train/logs/0.exit").write_text("0\n")
+    experiment = xm_cluster.get_experiment(experiment_id)
+    units = experiment.work_units
+
+    async def wait_both() -> None:
+        await asyncio.gather(units[1]._wait_until_complete(), units[2]._wait_until_complete())
+
+    asyncio.run(wait_both())
+    assert FakeScheduler.queries == [["fake-a", "fake-b"]], "both units' jobs in the same single query"
+    target = experiment.target_for(units[1].jobs[0].first)
+    assert target.watcher.queries == 1
+    assert target is experiment.target_for(units[2].jobs[0].first)
 
 
 def test_combine_rules() -> None:

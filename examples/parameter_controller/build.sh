@@ -1,0 +1,3 @@
+#!/bin/sh
+# Packs the pipeline's one program (UniversalPackage build script: copy into $BUILDDIR).
+cp stage.py "$BUILDDIR/"
