@@ -97,11 +97,12 @@ def summarize(store: Any, limit: int | None) -> tuple[list[dict[str, Any]], list
         for r in records
         if any(int(row["work_unit_id"]) > 100000 for row in rows_by_experiment[int(r["id"])])
     ]
+    reuse_age = 0.0
     if controlled:
         from lxm3.xm_cluster.controller.sync import sync_quietly
 
-        for record in controlled:
-            sync_quietly(store, record)
+        # Their journals ride on the clusters' status queries, which the read below reuses.
+        reuse_age = sync_quietly(store, controlled).reuse_age()
         rows_by_experiment = store.jobs_of(ids)
     finals = {int(r["id"]): _final_states(rows_by_experiment[int(r["id"])]) for r in records}
     if all(final is not None for final in finals.values()):
@@ -113,11 +114,14 @@ def summarize(store: Any, limit: int | None) -> tuple[list[dict[str, Any]], list
             )
             for record in records
         ], []
-    return _summarize_live(store, records, rows_by_experiment)
+    return _summarize_live(store, records, rows_by_experiment, reuse_age)
 
 
 def _summarize_live(
-    store: Any, records: list[dict[str, Any]], rows_by_experiment: dict[int, list[dict[str, Any]]]
+    store: Any,
+    records: list[dict[str, Any]],
+    rows_by_experiment: dict[int, list[dict[str, Any]]],
+    reuse_age: float = 0.0,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Summaries asking the clusters (one query per cluster) about unfinished experiments."""
     from lxm3.xm_cluster.status_reader import StatusReader
@@ -140,6 +144,7 @@ def _summarize_live(
         [job for experiment_jobs in jobs.values() for job in experiment_jobs],
         {int(r["id"]): r.get("config_path") for r in records},
         tolerate_errors=True,
+        max_age=reuse_age,
     )
     summaries = []
     for record in records:

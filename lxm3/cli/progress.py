@@ -99,8 +99,9 @@ def wait_with_progress(
         from lxm3.xm_cluster.controller.sync import sync_quietly
 
         # A parameter controller adds units while we watch: learn of them from its journal.
-        sync_quietly(experiment.store, experiment.record, experiment.resolver)
+        synced = sync_quietly(experiment.store, experiment.record, experiment.resolver)
         experiment.refresh()
+        experiment.reuse_query_of(synced.asked_at)
         reader = StatusReader(experiment.store, experiment.resolver)
         return experiment.task_statuses(reader=reader, tolerate_errors=True), reader.errors
 

@@ -10,6 +10,10 @@ state are cached and their jobs dropped from later queries. Waiters share
 refreshes: a refresh younger than the caller's poll interval is reused. A
 failing query is logged and tolerated (the next poll retries), since one
 flaky `sacct` must not kill a week-long wait.
+
+A caller may have small files read with a refresh (`refresh_reading`): the
+reads ride on the scheduler query's own command (`file_reads`), so a
+parameter controller's journal costs no extra round trip.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from lxm3.runtime.job_paths import JobPaths
 from lxm3.schedulers import packing
 from lxm3.schedulers.base import Scheduler, SubmittedJob
 from lxm3.schedulers.completion import combine, read_exit_files
+from lxm3.schedulers.file_reads import RidingReads
 from lxm3.transport.base import Transport
 from lxm3.xm.status import TaskState, TaskStatus
 
@@ -114,6 +119,8 @@ class StatusWatcher:
         self._states: dict[str, dict[int, TaskStatus]] = {}
         self._final: set[str] = set()
         self._last_refresh = 0.0
+        #: When each job was last asked about (a caller may reuse a query that covered its jobs).
+        self._asked: dict[str, float] = {}
         #: Number of scheduler queries made (benchmarks and tests read it).
         self.queries = 0
         self.errors = 0
@@ -136,20 +143,59 @@ class StatusWatcher:
         with self._lock:
             if time.monotonic() - self._last_refresh < max_age:
                 return
-            pending = self._unfinished()
-            try:
-                if pending:
-                    self._refresh(pending, strict)
-            except Exception as error:  # tolerated (retried next poll) unless strict
-                self.errors += 1
-                if strict:
-                    raise
-                log.warning("status query failed (will retry): %s", error)
-            finally:
-                self._last_refresh = time.monotonic()
+            self._refresh_locked(strict)
 
-    def _refresh(self, pending: list[WatchedJob], strict: bool = False) -> None:
-        transport = self._transport_factory()
+    def refresh_covering(
+        self, jobs: Sequence[SubmittedJob | WatchedJob], max_age: float = 0.0, *, strict: bool = False
+    ) -> None:
+        """`refresh`, unless every one of `jobs` is final or was asked about in the last `max_age` s.
+
+        Unlike `refresh`'s global age, a job watched since the last refresh is
+        never taken as covered by it.
+        """
+        with self._lock:
+            now = time.monotonic()
+            if all(
+                (job_id := _watched(job).job_id) in self._final
+                or now - self._asked.get(job_id, -1e9) < max_age
+                for job in jobs
+            ):
+                return
+            self._refresh_locked(strict)
+
+    def refresh_reading(self, paths: Sequence[str], *, strict: bool = False) -> dict[str, str | None]:
+        """Refreshes now and reads `paths` (path -> text, None when missing) in the same command.
+
+        The reads ride on the scheduler query's command; with no job to ask
+        about, or a scheduler that ran no command, they take one of their own.
+        A failed query raises here when `strict`; the files are then unread.
+        """
+        with self._lock:
+            reads = RidingReads(self._transport_factory(), paths)
+            self._refresh_locked(strict, reads)
+            if reads.contents is None:
+                return reads.read_alone()
+            return reads.contents
+
+    def _refresh_locked(self, strict: bool, transport: Transport | None = None) -> None:
+        pending = self._unfinished()
+        try:
+            if pending:
+                self._refresh(pending, strict, transport)
+        except Exception as error:  # tolerated (retried next poll) unless strict
+            self.errors += 1
+            if strict:
+                raise
+            log.warning("status query failed (will retry): %s", error)
+        finally:
+            self._last_refresh = time.monotonic()
+            for job in pending:
+                self._asked[job.job_id] = self._last_refresh
+
+    def _refresh(
+        self, pending: list[WatchedJob], strict: bool = False, transport: Transport | None = None
+    ) -> None:
+        transport = transport or self._transport_factory()
         self.queries += 1
         # Packed jobs come back per array task; `packing.spread` below gives each task its state.
         reported = self._scheduler.query_tasks(

@@ -78,6 +78,8 @@ class SSHTransport(Transport):
         self.connections = 0
         #: Live masters found and reused instead (lxm3's persistent one or the user's own).
         self.reused = 0
+        #: Remote commands run (round trips); tests and benchmarks read it.
+        self.commands = 0
 
     @classmethod
     def from_cluster_config(cls, cluster: Any) -> SSHTransport:
@@ -248,6 +250,7 @@ class SSHTransport(Transport):
         timeout: float | None = None,
     ) -> CommandResult:
         self.connect()
+        self.commands += 1
         remote = shlex.join(list(argv))
         command = [*self.ssh_argv(), self.host, "--", remote]
         with self._sessions:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -128,6 +129,8 @@ class ReloadedExperiment(xm.Experiment):
         self.title = str(record["title"])
         self.resolver = resolver or TargetResolver()
         self._experiment_id = int(record["id"])
+        #: A status query made just before (a controller sync's) that the next status read may reuse.
+        self._reusable_query: float | None = None
         self.refresh()
 
     def refresh(self) -> None:
@@ -182,6 +185,10 @@ class ReloadedExperiment(xm.Experiment):
         max_age: float = 0.0,
     ) -> dict[int, list[tuple[StoredJob, dict[int, TaskStatus]]]]:
         """Work unit -> [(job, {task: status})], with one scheduler query per cluster for all of them."""
+        if self._reusable_query is not None:
+            # Once: the query a controller's journal read rode on, if it asked about these jobs.
+            max_age = max(max_age, time.monotonic() - self._reusable_query + 1.0)
+            self._reusable_query = None
         units = self.select(work_unit_ids)
         reader = reader or StatusReader(self.store, self.resolver)
         jobs = [job for unit in units for job in unit.jobs]
@@ -198,6 +205,10 @@ class ReloadedExperiment(xm.Experiment):
         return relabel_results(
             self.experiment_id, results, self.store.dependencies(self.experiment_id), self._predecessor_states
         )
+
+    def reuse_query_of(self, asked_at: float | None) -> None:
+        """Lets the next `task_statuses` reuse a status query made at `asked_at` (monotonic)."""
+        self._reusable_query = asked_at
 
     def _predecessor_states(self, units: list[tuple[int, int]]) -> dict[tuple[int, int], list[TaskStatus]]:
         """Task states of units (of this or other experiments) that dependents of this one wait on."""
@@ -352,5 +363,8 @@ def get_experiment(
     from lxm3.xm_cluster.controller.sync import sync_quietly
 
     resolver = TargetResolver()
-    sync_quietly(store, record, resolver)  # units a parameter controller added, from its journal
-    return ReloadedExperiment(record, store, resolver)
+    # Units a parameter controller added, from its journal (read in the status query's command).
+    synced = sync_quietly(store, record, resolver)
+    experiment = ReloadedExperiment(record, store, resolver)
+    experiment.reuse_query_of(synced.asked_at)
+    return experiment

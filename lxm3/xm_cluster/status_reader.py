@@ -157,8 +157,11 @@ class StatusReader:
         self, target: targets.Target, attempts: list[JobRecord], max_age: float
     ) -> dict[int, dict[int, TaskStatus]]:
         watched = {attempt.row_id: attempt.watched() for attempt in attempts}
-        target.watcher.watch([job for jobs in watched.values() for job in jobs])
-        target.watcher.refresh(max_age, strict=True)  # `read` decides what a failure means
+        everything = [job for jobs in watched.values() for job in jobs]
+        target.watcher.watch(everything)
+        # A query younger than `max_age` that asked about all of them is reused (one that a
+        # controller's journal read rode on, say); `read` decides what a failure means.
+        target.watcher.refresh_covering(everything, max_age, strict=True)
         return {row_id: target.watcher.statuses(jobs) for row_id, jobs in watched.items()}
 
     def _local(self, attempt: JobRecord, config_path: str | None, max_age: float) -> dict[int, TaskStatus]:

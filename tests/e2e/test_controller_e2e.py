@@ -152,10 +152,41 @@ def test_pipeline_runs_in_order_with_the_launcher_gone(where: Where) -> None:
     assert summary["work_units"] == 5 and summary["state"] == "COMPLETED"
 
 
+def status_round_trips(experiment_id: int) -> tuple[int, int, int]:
+    """Remote commands made by `get_experiment` + one status read (what `lxm3 status` does), by
+    `lxm3 list`'s summary, and by one plain status refresh of the same jobs. Each starts with
+    fresh targets (no connection, no cached state in this process)."""
+    from lxm3.cli.list import summarize
+    from lxm3.xm_cluster import targets
+    from lxm3.xm_cluster.reloaded import ReloadedExperiment, experiment_store, get_experiment
+
+    store = experiment_store()
+    targets.close_all(force=True)
+    experiment = get_experiment(experiment_id, store=store)
+    experiment.task_statuses()
+    target = experiment.target_for(experiment.work_units[CONTROLLER].jobs[0].first)
+    status_commands = target.transport().commands
+    targets.close_all(force=True)
+    summarize(store, None)
+    record = store.experiment(experiment_id)
+    assert record is not None
+    # Built without a sync, only to find the (cached) target `summarize` used.
+    unsynced = ReloadedExperiment(record, store)
+    target = unsynced.target_for(unsynced.work_units[CONTROLLER].jobs[0].first)
+    list_commands = target.transport().commands
+    target.watcher.refresh()
+    return status_commands, list_commands, target.transport().commands - list_commands
+
+
 def test_cancel_mid_pipeline_stops_the_controller_then_its_units(where: Where) -> None:
     # Trains long enough that the cancel surely lands while they run, however loaded the testbed.
     experiment_id = launch(where, "--sleep=90")
     wait_for(experiment_id, lambda s: s.get(2) == "RUNNING" or s.get(3) == "RUNNING", "the trains to run")
+    if where.executor != "local":
+        # The controller's journal rides on the status query: `lxm3 status` and `lxm3 list` of
+        # a running pipeline cost the round trips of one plain status refresh, no more.
+        status_commands, list_commands, plain = status_round_trips(experiment_id)
+        assert (status_commands, list_commands) == (plain, plain), (status_commands, list_commands, plain)
     result = lxm3("cancel", str(experiment_id))
     assert "cancelled" in result.stdout
     states = status(experiment_id)

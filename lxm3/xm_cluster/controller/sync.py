@@ -1,7 +1,8 @@
 """Workstation side: learn what a controller did from its journal; stop it before a cancel.
 
-`sync_experiment` reads the journal of each controller unit of an experiment
-(one command on the controller's target) and records, in the store, every
+`sync_experiments` reads the journal of each controller unit of some
+experiments (riding on the status query of the controller's cluster: one
+command per cluster for journals and status alike) and records, in the store, every
 unit and job the controller added that the store lacks, with the controller
 process as the owner of Local jobs. The controller unit's args keep how it
 ended (state, the error's first line) and, once its job has ended and the
@@ -122,17 +123,39 @@ def outcome(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def sync_experiment(store: ExperimentStore, record: Mapping[str, Any], resolver: Any = None) -> None:
-    """Imports the journal of every controller of the experiment that may have news."""
+@attrs.define
+class SyncReport:
+    """What a sync did: when the status query its journal reads rode on ran."""
+
+    #: `time.monotonic()` of the last such query (None: no cluster was asked).
+    asked_at: float | None = None
+
+    def reuse_age(self, slack: float = 1.0) -> float:
+        """A `max_age` under which the status read that follows reuses that query."""
+        return 0.0 if self.asked_at is None else time.monotonic() - self.asked_at + slack
+
+
+@attrs.define
+class _Read:
+    """One controller unit whose journal is to be read."""
+
+    record: Mapping[str, Any]
+    work_unit_id: int
+    info: dict[str, Any]
+    latest: Any  # JobRecord
+    target: Any  # targets.Target
+    path: str
+
+
+def _pending_reads(store: ExperimentStore, record: Mapping[str, Any], resolver: Any) -> list[_Read]:
     from lxm3.store.records import JobRecord
-    from lxm3.xm_cluster.resolver import TargetResolver
 
     experiment_id = int(record["id"])
     units = controller_units(store, experiment_id)
     if not units:
-        return
-    resolver = resolver or TargetResolver()
+        return []
     rows = store.jobs(experiment_id)
+    reads = []
     for work_unit_id, info in units.items():
         own = [row for row in rows if int(row["work_unit_id"]) == work_unit_id]
         if not own:
@@ -141,31 +164,114 @@ def sync_experiment(store: ExperimentStore, record: Mapping[str, Any], resolver:
         if latest.final and info.get("synced_row") == latest.row_id:
             continue
         target = resolver.target(latest, record.get("config_path"))
-        path = f"{journal.controller_dir(staging_root(latest.remote_dir, experiment_id), experiment_id)}/{journal.JOURNAL_NAME}"
-        result = target.transport().run(["cat", path], check=False)
-        events = journal.parse(result.stdout if result.returncode == 0 else "")
-        mirror = None
-        if not target.is_local:
-            mirror = (
-                targets.local_staging_root(_config(resolver, record.get("config_path")))
-                / "remote"
-                / target.name
-            )
-        import_events(store, experiment_id, events, mirror_root=mirror)
-        info = {key: value for key, value in info.items() if key not in ("state", "error", "attempt")}
-        info.update(outcome(events))
-        if latest.final:
-            # Its job had ended before this read: nothing can be added later.
-            info["synced_row"] = latest.row_id
-        store.add_work_unit(experiment_id, work_unit_id, {ARGS_KEY: info})
+        directory = journal.controller_dir(staging_root(latest.remote_dir, experiment_id), experiment_id)
+        reads.append(_Read(record, work_unit_id, info, latest, target, f"{directory}/{journal.JOURNAL_NAME}"))
+    return reads
 
 
-def sync_quietly(store: ExperimentStore, record: Mapping[str, Any], resolver: Any = None) -> None:
-    """`sync_experiment`, but an unreachable cluster only logs (status must still show the rest)."""
+def _unfinished_on(
+    store: ExperimentStore, record: Mapping[str, Any], resolver: Any, target: Any
+) -> list[Any]:
+    """The experiment's unfinished jobs on `target`, as the status watcher watches them."""
+    from lxm3.store.records import JobRecord
+
+    watched = []
+    for row in store.jobs(int(record["id"])):
+        attempt = JobRecord.from_row(row)
+        if attempt.final or attempt.is_local or attempt.target_name != target.name:
+            continue
+        try:
+            if resolver.target(attempt, record.get("config_path")) is target:
+                watched.extend(attempt.watched())
+        except Exception:  # noqa: BLE001 - the status read reports it; the journal is read anyway
+            continue
+    return watched
+
+
+def _apply(store: ExperimentStore, read: _Read, text: str | None, resolver: Any) -> None:
+    experiment_id = int(read.record["id"])
+    events = journal.parse(text or "")
+    mirror = None
+    if not read.target.is_local:
+        mirror = (
+            targets.local_staging_root(_config(resolver, read.record.get("config_path")))
+            / "remote"
+            / read.target.name
+        )
+    import_events(store, experiment_id, events, mirror_root=mirror)
+    info = {key: value for key, value in read.info.items() if key not in ("state", "error", "attempt")}
+    info.update(outcome(events))
+    if read.latest.final:
+        # Its job had ended before this read: nothing can be added later.
+        info["synced_row"] = read.latest.row_id
+    store.add_work_unit(experiment_id, read.work_unit_id, {ARGS_KEY: info})
+
+
+def sync_experiments(
+    store: ExperimentStore, records: Sequence[Mapping[str, Any]], resolver: Any = None
+) -> SyncReport:
+    """Imports the journal of every controller of these experiments that may have news.
+
+    Per cluster, ONE command reads every journal there AND asks the scheduler
+    about the experiments' unfinished jobs (the reads ride on the status
+    query, see `StatusWatcher.refresh_reading`); a status read right after
+    may reuse that query (`SyncReport.reuse_age`). Local journals are read
+    as files. A cluster that cannot be asked raises, after the others were read.
+    """
+    from lxm3.xm_cluster.resolver import TargetResolver
+
+    resolver = resolver or TargetResolver()
+    report = SyncReport()
+    by_target: dict[int, list[_Read]] = {}
+    for record in records:
+        for read in _pending_reads(store, record, resolver):
+            by_target.setdefault(id(read.target), []).append(read)
+    failures = []
+    for reads in by_target.values():
+        target = reads[0].target
+        paths = [read.path for read in reads]
+        if target.is_local:
+            texts = {path: _read_local(path) for path in paths}
+        else:
+            experiments = {int(read.record["id"]): read.record for read in reads}
+            for record in experiments.values():
+                target.watcher.watch(_unfinished_on(store, record, resolver, target))
+            try:
+                texts = target.watcher.refresh_reading(paths, strict=True)
+            except Exception as error:  # noqa: BLE001 - the other clusters' journals are still read
+                failures.append(f"{target.name}: {error}")
+                continue
+            report.asked_at = time.monotonic()
+        for read in reads:
+            _apply(store, read, texts.get(read.path), resolver)
+    if failures:
+        raise RuntimeError("; ".join(failures))
+    return report
+
+
+def _read_local(path: str) -> str | None:
     try:
-        sync_experiment(store, record, resolver)
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def sync_experiment(store: ExperimentStore, record: Mapping[str, Any], resolver: Any = None) -> SyncReport:
+    """`sync_experiments` of one experiment."""
+    return sync_experiments(store, [record], resolver)
+
+
+def sync_quietly(
+    store: ExperimentStore, records: Mapping[str, Any] | Sequence[Mapping[str, Any]], resolver: Any = None
+) -> SyncReport:
+    """`sync_experiments`, but an unreachable cluster only logs (status must still show the rest)."""
+    many = [records] if isinstance(records, Mapping) else list(records)
+    try:
+        return sync_experiments(store, many, resolver)
     except Exception as error:  # noqa: BLE001 - the store's view is shown without the news
-        log.warning("experiment %s: cannot read its controller's journal: %s", record.get("id"), error)
+        ids = ", ".join(str(record.get("id")) for record in many)
+        log.warning("experiment %s: cannot read its controller's journal: %s", ids, error)
+        return SyncReport()
 
 
 @attrs.define
