@@ -14,6 +14,7 @@ import collections
 from typing import Any
 
 from lxm3.cli.common import add_config_arg, run_reporting
+from lxm3.store.controller_rows import experiments_with_news
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -90,13 +91,10 @@ def summarize(store: Any, limit: int | None) -> tuple[list[dict[str, Any]], list
     records = store.experiments(limit=limit)
     ids = [int(r["id"]) for r in records]
     rows_by_experiment = store.jobs_of(ids)
-    # Auxiliary units (ids above 100000) are parameter controllers: import what they added.
-    # Only those experiments load the backend; the others are answered from the store.
-    controlled = [
-        r
-        for r in records
-        if any(int(row["work_unit_id"]) > 100000 for row in rows_by_experiment[int(r["id"])])
-    ]
+    # Parameter controllers that may have added units: import what they added. Only their
+    # experiments load the backend; the others (and ended, read controllers) are answered from the store.
+    news = set(experiments_with_news(rows_by_experiment, store.work_units))
+    controlled = [r for r in records if int(r["id"]) in news]
     reuse_age = 0.0
     if controlled:
         from lxm3.xm_cluster.controller.sync import sync_quietly

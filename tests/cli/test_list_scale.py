@@ -102,3 +102,64 @@ def test_finished_experiments_are_listed_from_the_store_alone(tmp_path: Path) ->
 def test_aggregate_names_agrees_with_aggregate_state(states: list[str]) -> None:
     expected = aggregate_state(TaskState(s) for s in states).value
     assert aggregate_names(states) == ("PENDING" if expected == "UNKNOWN" and states else expected)
+
+
+def add_controlled(store: ExperimentStore, *, synced: bool) -> int:
+    """A finished experiment whose parameter controller (an auxiliary unit) added unit 1."""
+    experiment_id = add_finished(store, "controlled", ["COMPLETED"])
+    row = store.add_job(
+        experiment_id,
+        100001,
+        {
+            "name": "__controller__",
+            "target": "cl",
+            "scheduler": "slurm",
+            "num_tasks": 1,
+            "remote_dir": f"/x/experiments/{experiment_id}/100001/__controller__",
+            "submitted": [{"job_id": "9", "offset": 0, "count": 1, "script": "/x/c"}],
+        },
+    )
+    store.set_final({row: {0: {"state": "COMPLETED", "exit_code": 0}}})
+    info: dict[str, object] = {"name": "__controller__", "state": "COMPLETED"}
+    if synced:
+        info["synced_row"] = row
+    store.add_work_unit(experiment_id, 100001, {"lxm3_controller": info})
+    return experiment_id
+
+
+def test_only_controllers_that_may_have_news_are_synced(tmp_path: Path) -> None:
+    from lxm3.store.controller_rows import experiments_with_news
+
+    store = ExperimentStore(tmp_path / "store.sqlite3")
+    plain = [add_finished(store, f"plain {n}", ["COMPLETED"]) for n in range(3)]
+    read = add_controlled(store, synced=True)
+    unread = add_controlled(store, synced=False)
+    ids = [*plain, read, unread]
+    assert experiments_with_news(store.jobs_of(ids), store.work_units) == [unread]
+    asked: list[int] = []
+
+    def work_units(experiment_id: int) -> list[dict[str, object]]:
+        asked.append(experiment_id)
+        return store.work_units(experiment_id)
+
+    experiments_with_news(store.jobs_of(ids), work_units)
+    assert asked == [read, unread], "plain experiments' units are not even read"
+
+
+def test_ended_controllers_already_read_are_listed_from_the_store_alone(tmp_path: Path) -> None:
+    store = ExperimentStore(tmp_path / "store.sqlite3")
+    for number in range(3):
+        add_finished(store, f"plain {number}", ["COMPLETED"])
+    controlled = add_controlled(store, synced=True)
+    result = subprocess.run(
+        [sys.executable, "-c", LIST_AND_REPORT],
+        env={"LXM3_STORE": str(tmp_path / "store.sqlite3"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    report = json.loads(result.stdout)
+    assert report["code"] == 0 and not report["xm_cluster"], "no backend, no cluster"
+    first = report["list"][0]
+    assert (first["experiment_id"], first["state"], first["work_units"]) == (controlled, "COMPLETED", 2)

@@ -33,7 +33,6 @@ def active_cluster() -> str | None:
     return _ACTIVE.get("cluster")
 
 
-#: The key of the controller unit's args in the store (marks the unit as a controller).
-ARGS_KEY = "lxm3_controller"
-#: Auxiliary unit ids start here (see ClusterExperiment._create_experiment_unit).
-AUX_BASE = 100000
+from lxm3.store.controller_rows import ARGS_KEY, AUX_BASE  # noqa: E402 - re-exported
+
+__all__ = ["ARGS_KEY", "AUX_BASE", "activate", "active_cluster", "active_spec_path"]

@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 
 from lxm3.config import Config, ConfigError
+from lxm3.store.controller_rows import journal_may_have_news, latest_row
 from lxm3.store.db import ExperimentStore, process_alive
 from lxm3.xm_cluster import targets
 from lxm3.xm_cluster.controller import ARGS_KEY, journal
@@ -47,10 +48,6 @@ def staging_root(remote_dir: str, experiment_id: int) -> str:
     """The staging root a job dir `<root>/experiments/<exp>/<wu>/<job>` lives under."""
     marker = f"/experiments/{experiment_id}/"
     return remote_dir[: remote_dir.rindex(marker)] if marker in remote_dir else remote_dir
-
-
-def _latest_row(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
-    return max(rows, key=lambda row: (int(row.get("attempt") or 1), int(row["id"])))
 
 
 def _config(resolver: Any, config_path: str | None) -> Config:
@@ -158,11 +155,9 @@ def _pending_reads(store: ExperimentStore, record: Mapping[str, Any], resolver: 
     reads = []
     for work_unit_id, info in units.items():
         own = [row for row in rows if int(row["work_unit_id"]) == work_unit_id]
-        if not own:
+        if not journal_may_have_news(own, info):
             continue
-        latest = JobRecord.from_row(_latest_row(own))
-        if latest.final and info.get("synced_row") == latest.row_id:
-            continue
+        latest = JobRecord.from_row(latest_row(own))
         target = resolver.target(latest, record.get("config_path"))
         directory = journal.controller_dir(staging_root(latest.remote_dir, experiment_id), experiment_id)
         reads.append(_Read(record, work_unit_id, info, latest, target, f"{directory}/{journal.JOURNAL_NAME}"))
