@@ -18,6 +18,9 @@ from lxm3.contrib import parameter_controller
 _EXECUTOR = flags.DEFINE_enum("executor", "local", ["local", "slurm", "sge"], "Where to run.")
 _SLEEP = flags.DEFINE_float("sleep", 1.0, "Seconds each stage takes.")
 _FAIL = flags.DEFINE_string("fail_stage", "", "Make this stage fail (to see a controller fail).")
+_IMAGE = flags.DEFINE_string(
+    "controller_image", "", "A Singularity/Apptainer image whose python3 runs the controller."
+)
 _DATASETS = ("a", "b")
 
 
@@ -44,7 +47,9 @@ def main(_: list[str]) -> None:
                 flags_["fail"] = True
             return xm.Job(executable, executor, args=flags_, name=name)
 
-        @parameter_controller.controller(executor=executor, package_path=".")
+        @parameter_controller.controller(
+            executor=executor, package_path=".", controller_image=_IMAGE.value or None
+        )
         async def run_pipeline(experiment: xm.Experiment) -> None:
             preprocess = await experiment.add(stage("preprocess"))
             await preprocess.wait_until_complete()

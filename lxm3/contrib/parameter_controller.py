@@ -28,6 +28,7 @@ from typing import Any
 import attrs
 
 from lxm3 import xm
+from lxm3.xm_cluster.containers.specs import SingularityContainer
 from lxm3.xm_cluster.controller.launch import ControllerOptions, launch_controller
 from lxm3.xm_cluster.controller.runtime import CALL_ATTR
 
@@ -51,20 +52,35 @@ def controller(
     controller_env_vars: Mapping[str, str] | None = None,
     controller_args: Mapping[str, Any] | None = None,
     package_path: str = ".",
+    controller_image: str | SingularityContainer | None = None,
 ) -> Callable[[ControllerFunction], Callable[..., xm.AuxiliaryUnitJob]]:
     """Makes `async def f(experiment, ...)` a parameter controller running on `executor`.
 
     `controller_args` become flags of the launcher as re-run in the controller
     (`{"n": 3}` -> `--n=3`, after the launch's own flags); `controller_env_vars`
     are set in its environment; `package_path` (relative to the launcher) is
-    what is packaged with it.
+    what is packaged with it. `controller_image` (an image path as
+    `SingularityContainer` takes, or a `SingularityContainer`, whose image is
+    used) runs the controller with that image's `python3` through
+    Singularity/Apptainer, with the executor's `singularity_options`, instead
+    of the cluster's own `python3`.
     """
+    image = (
+        controller_image.image_path
+        if isinstance(controller_image, SingularityContainer)
+        else controller_image
+    )
+    if image is not None and not (isinstance(image, str) and image.strip()):
+        raise TypeError(
+            f"controller_image must be an image path or an xm_cluster.SingularityContainer, got {controller_image!r}"
+        )
     options = ControllerOptions(
         executor=executor,
         controller_name=controller_name,
         controller_args=dict(controller_args or {}),
         controller_env_vars=dict(controller_env_vars or {}),
         package_path=package_path,
+        controller_image=image,
     )
 
     def decorator(function: ControllerFunction) -> Callable[..., xm.AuxiliaryUnitJob]:

@@ -8,8 +8,10 @@ observed, as a user would, through new `lxm3` processes and the store.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -21,7 +23,14 @@ from typing import Any
 import attrs
 import pytest
 
-from tests.e2e.conftest import remote_root, slurm_cluster, slurm_testbed, ssh  # noqa: F401 - fixtures
+from tests.e2e.conftest import (  # noqa: F401 - fixtures
+    ALIAS,
+    SSH_CONFIG,
+    remote_root,
+    slurm_cluster,
+    slurm_testbed,
+    ssh,
+)
 from tests.e2e.conftest_sge import sge_cluster, sge_remote_root, sge_testbed  # noqa: F401 - fixtures
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "parameter_controller" / "launcher.py"
@@ -223,8 +232,6 @@ def test_killed_controller_resumes_on_rerun_without_duplicating_units(where: Whe
 
 
 def test_error_in_the_coroutine_fails_the_controller_with_its_traceback(where: Where) -> None:
-    if where.executor == "sge":
-        pytest.skip("the same code path as Slurm; kept short on the shared testbed")
     experiment_id = launch(where, "--sleep=0.5", "--fail_stage=preprocess")
     states = wait_for(experiment_id, controller_ended, "the controller to end")
     assert states[CONTROLLER] == "FAILED" and states[1] == "FAILED" and 2 not in states
@@ -234,3 +241,106 @@ def test_error_in_the_coroutine_fails_the_controller_with_its_traceback(where: W
     )
     log = lxm3("logs", str(experiment_id), "--wu", str(CONTROLLER), "--stderr").stdout
     assert "Traceback (most recent call last)" in log
+
+
+FAKE_RUNTIME = Path(__file__).resolve().parents[1] / "fakes" / "apptainer"
+OLD_PYTHON = Path(__file__).resolve().parents[1] / "fakes" / "old-python" / "python3"
+
+
+def copy_to_cluster(program: Path, directory: str) -> str:
+    """Copies a test-only program into `directory` on the cluster (the test user may not read this checkout)."""
+    path = f"{directory}/{program.name}"
+    setup = f"umask 077 && mkdir -p {shlex.quote(directory)} && cat > {shlex.quote(path)} && chmod 700 {shlex.quote(path)}"
+    subprocess.run(
+        ["ssh", "-F", SSH_CONFIG, "-o", "BatchMode=yes", ALIAS, "--", setup],
+        input=program.read_text(),
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return path
+
+
+def add_to_config(where: Where, env: dict[str, str], singularity_binary: str | None = None) -> None:
+    """Adds job env vars (`[local.env]`/`[clusters.env]`) and the cluster's Singularity binary."""
+    text = where.config.read_text().rstrip("\n") + "\n"
+    section = "local" if where.executor == "local" else "clusters"
+    headers = [line for line in text.splitlines() if line.startswith("[")]
+    if headers[-1] != f"[{section}.env]":  # the SGE fixture's config ends with its env table
+        text += f"[{section}.env]\n"
+    text += "".join(f"{key} = {json.dumps(value)}\n" for key, value in env.items())
+    if singularity_binary is not None:
+        text += f"[clusters.singularity]\nbinary = {json.dumps(singularity_binary)}\n"
+    where.config.write_text(text)
+
+
+def test_controller_in_an_image_runs_through_the_singularity_stand_in(
+    where: Where, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`controller_image`: the controller's python3 is the image's, run by the runtime.
+
+    The runtime is tests/fakes/apptainer, a TEST-ONLY stand-in that records its
+    argv and runs the command on the host (no Apptainer can be installed here):
+    so this shows the command the runner gives the runtime and that the
+    pipeline then runs as without an image, not an isolation.
+    """
+    image = tmp_path / "python.sif"
+    image.write_bytes(b"stand-in image\n" * 100)
+    if where.executor == "local":
+        fake, log = str(FAKE_RUNTIME), str(tmp_path / "fake-apptainer.log")
+        monkeypatch.setenv("LXM3_SINGULARITY_BINARY", fake)
+    else:
+        fake = copy_to_cluster(FAKE_RUNTIME, where.staging + "-fakes")
+        log = f"{where.staging}-fakes/fake-apptainer.log"
+    add_to_config(where, {"LXM3_FAKE_APPTAINER_LOG": log}, None if where.executor == "local" else fake)
+    experiment_id = launch(where, "--sleep=1", f"--controller_image={image}")
+    states = wait_for(experiment_id, controller_ended, "the controller to end")
+    assert states == {1: "COMPLETED", 2: "COMPLETED", 3: "COMPLETED", 4: "COMPLETED", CONTROLLER: "COMPLETED"}
+    records = [json.loads(line) for line in where.read_file(log).splitlines() if line]
+    [run] = [r for r in records if r["argv"][1:2] == ["exec"]]
+    workdir = run["cwd"]
+    digest = hashlib.sha256(image.read_bytes()).hexdigest()
+    assert run["argv"][1:] == [
+        "exec",
+        "--no-eval",
+        "--bind",
+        f"{workdir}:{workdir}",
+        "--pwd",
+        workdir,
+        f"{where.staging}/artifacts/{digest}.sif",
+        "python3",
+        "lxm3_controller_boot.py",
+    ]
+    assert run["prefixed_env"]["APPTAINERENV_LXM3_CONTROLLER_BUNDLE"].startswith(
+        f"{where.staging}/artifacts/"
+    )
+
+
+def test_a_cluster_python_older_than_3_10_fails_the_controller_with_one_line(
+    where: Where, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cluster's `python3` is tests/fakes/old-python/python3, a TEST-ONLY stand-in posing as 3.8.
+
+    On Local the controller runs this interpreter's Python unless given an
+    image; there the image's python3 is the stand-in (through the stand-in runtime).
+    """
+    flags = ["--sleep=0.5"]
+    path = "/usr/local/bin:/usr/bin:/bin"
+    if where.executor == "local":
+        image = tmp_path / "python.sif"
+        image.write_bytes(b"stand-in image\n")
+        monkeypatch.setenv("LXM3_SINGULARITY_BINARY", str(FAKE_RUNTIME))
+        flags.append(f"--controller_image={image}")
+        add_to_config(where, {"PATH": f"{OLD_PYTHON.parent}:{path}"})
+    else:
+        old = copy_to_cluster(OLD_PYTHON, where.staging + "-oldpy")
+        add_to_config(where, {"PATH": f"{old.rsplit('/', 1)[0]}:{path}"})
+    experiment_id = launch(where, *flags)
+    states = wait_for(experiment_id, controller_ended, "the controller to end")
+    assert states == {CONTROLLER: "FAILED"}, "no unit was added"
+    expected = "needs Python >= 3.10 on the cluster; `python3` here is 3.8.18"
+    log = lxm3("logs", str(experiment_id), "--wu", str(CONTROLLER), "--stderr").stdout
+    [line] = [line for line in log.splitlines() if "lxm3:" in line]
+    assert expected in line and "Traceback" not in log
+    text = " ".join(lxm3("status", str(experiment_id)).stdout.split())
+    assert f"controller (work unit 100001) failed: lxm3: the parameter controller {expected}" in text

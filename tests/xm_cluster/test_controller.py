@@ -5,8 +5,10 @@ The whole controller runs end to end in tests/e2e/test_controller_e2e.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 import zipfile
@@ -122,13 +124,21 @@ def test_boot_unpacks_the_bundle_once_and_a_bare_python_imports_lxm3_from_it(tmp
 
 
 def test_boot_names_the_python_version_when_it_is_too_old(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(boot, "MIN_VERSION", (99, 0))
-    assert boot.main() == 2
+    assert boot.main() == 2  # no spec here: the line goes to the log only
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert f"needs Python >= 99.0 on the cluster; `python3` here is {sys.version.split()[0]}" in error
+    # In a controller's work dir, the journal says so too (it is what `lxm3 status` prints).
+    journal_dir = tmp_path / "experiments" / "7" / "controller"
+    (tmp_path / "lxm3_controller.json").write_text(json.dumps({"journal_dir": str(journal_dir)}))
+    monkeypatch.chdir(tmp_path)
+    assert boot.main() == 2
+    [line] = capsys.readouterr().err.splitlines()
+    events = journal.parse((journal_dir / "journal.jsonl").read_text())
+    assert sync.outcome(events) == {"state": "FAILED", "error": line}
 
 
 def test_the_decorator_makes_an_auxiliary_unit_job() -> None:
@@ -155,3 +165,75 @@ def test_spec_flags_keep_the_launch_flags_without_its_config(monkeypatch: pytest
         "--noslow",
     ]
     assert json.dumps(_launcher_argv({}))
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "parameter_controller" / "launcher.py"
+
+
+def test_a_controller_image_runs_the_controller_with_its_python3_as_singularity_jobs_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = tmp_path / "python.sif"
+    image.write_bytes(b"stand-in image bytes\n" * 10)
+    digest = hashlib.sha256(image.read_bytes()).hexdigest()
+    config = tmp_path / "lxm.toml"
+    config.write_text(
+        f'project = "t"\n[local.storage]\nstaging = "{tmp_path / "local"}"\n'
+        '[[clusters]]\nname = "cl"\nserver = "nohost.invalid"\n'
+        '[clusters.storage]\nstaging = "/cluster/home/me/staging"\n'
+        '[clusters.singularity]\nbinary = "/opt/apptainer/bin/apptainer"\n'
+        'binds = [{src = "/scratch", dest = "/scratch"}]\n'
+    )
+    monkeypatch.setenv("LXM_CONFIG", str(config))
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "lxm3.cli.main", "launch", "--dry-run", str(EXAMPLE), "--"),
+            *("--executor=slurm", f"--controller_image={image}"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    command = lines[lines.index(next(line for line in lines if line.startswith("# container command"))) + 1]
+    # The runner's own Singularity command (workdir bound and used, the cluster's binds), the
+    # image deployed by digest like any .sif, then the image's python3 and the controller's boot.
+    assert shlex.split(command[len("#   ") :]) == [
+        "/opt/apptainer/bin/apptainer",
+        "exec",
+        "--no-eval",
+        "--bind",
+        "<workdir>:<workdir>",
+        "--pwd",
+        "<workdir>",
+        "--bind",
+        "/scratch:/scratch",
+        f"/cluster/home/me/staging/artifacts/{digest}.sif",
+        "python3",
+        "lxm3_controller_boot.py",
+    ]
+    sent = [line.strip("# ") for line in lines if line.startswith("#   artifacts/")]
+    assert f"artifacts/{digest}.sif" in sent
+    assert len([name for name in sent if name.endswith(".zip")]) >= 2, (
+        "the launcher package and the lxm3 bundle"
+    )
+
+
+def test_controller_image_accepts_a_singularity_container_and_refuses_junk() -> None:
+    from lxm3.xm_cluster.controller.launch import controller_container
+    from lxm3.xm_cluster.executables import ContainerImage
+
+    spec = xm_cluster.SingularityContainer(
+        xm_cluster.PythonPackage(xm.ModuleName("m"), path="."), image_path="docker://python:3.11"
+    )
+
+    @parameter_controller.controller(executor=xm_cluster.Slurm(), controller_image=spec)
+    async def pipeline(experiment: xm.Experiment) -> None:
+        del experiment
+
+    options = pipeline()._job.__lxm3_controller__.options
+    assert options.controller_image == "docker://python:3.11"
+    assert controller_container(options) == ContainerImage(uri="docker://python:3.11")
+    with pytest.raises(TypeError, match="controller_image must be an image path"):
+        parameter_controller.controller(executor=xm_cluster.Slurm(), controller_image=" ")

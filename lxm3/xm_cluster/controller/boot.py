@@ -10,10 +10,12 @@ puts it first on sys.path and hands over to `lxm3.xm_cluster.controller.runtime`
 An empty `$LXM3_CONTROLLER_BUNDLE` means lxm3 is importable already (Local).
 """
 
+import json
 import os
 import shutil
 import sys
 import tempfile
+import time
 import zipfile
 
 MIN_VERSION = (3, 10)
@@ -43,12 +45,35 @@ def unpack(bundle):
     return destination
 
 
+def journal_failure(error):
+    """Ends the controller's journal as FAILED with `error`, so `lxm3 status` shows that line.
+
+    The spec (`lxm3_controller.json`, in the work dir) names the journal's dir;
+    the event is the one `runtime.main` writes when the coroutine fails.
+    """
+    try:
+        with open("lxm3_controller.json") as handle:
+            directory = json.load(handle)["journal_dir"]
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o700)
+        line = json.dumps({"event": "end", "time": time.time(), "state": "FAILED", "error": error}) + "\n"
+        fd = os.open(os.path.join(directory, "journal.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # the log still has the line
+
+
 def main():
     if sys.version_info[:2] < MIN_VERSION:
-        sys.stderr.write(
-            "lxm3: the parameter controller needs Python >= %d.%d on the cluster; `python3` here is %s (%s)\n"
+        error = (
+            "lxm3: the parameter controller needs Python >= %d.%d on the cluster; `python3` here is %s (%s)"
             % (MIN_VERSION + (sys.version.split()[0], sys.executable))
         )
+        sys.stderr.write(error + "\n")
+        journal_failure(error)
         return 2
     bundle = os.environ.get("LXM3_CONTROLLER_BUNDLE", "")
     if bundle:

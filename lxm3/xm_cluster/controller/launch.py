@@ -41,7 +41,7 @@ from lxm3.store.db import process_start_time
 from lxm3.xm_cluster import deploying, staging, targets
 from lxm3.xm_cluster.controller import ARGS_KEY, journal
 from lxm3.xm_cluster.controller.bundle import build_bundle
-from lxm3.xm_cluster.executables import Command, Entrypoint
+from lxm3.xm_cluster.executables import Command, ContainerImage, Entrypoint
 from lxm3.xm_cluster.paths import resolve_relative_to_launcher
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,22 @@ class ControllerOptions:
     controller_args: dict[str, Any] = attrs.field(factory=dict)
     controller_env_vars: dict[str, str] = attrs.field(factory=dict)
     package_path: str = "."
+    #: A Singularity/Apptainer image whose python3 runs the controller (None: the host's).
+    controller_image: str | None = None
+
+
+def controller_container(options: ControllerOptions) -> ContainerImage | None:
+    """The controller's image, deployable as any SingularityContainer's (a local .sif by digest)."""
+    if options.controller_image is None:
+        return None
+    from lxm3.xm_cluster.containers.builders import container_image
+    from lxm3.xm_cluster.containers.specs import parse_image_path
+
+    try:
+        source = parse_image_path(options.controller_image)
+    except ValueError as error:
+        raise xm.ExperimentUnitError(f"parameter controller: controller_image: {error}") from None
+    return container_image(source, ArtifactCache())
 
 
 def _flag_argv(args: dict[str, Any]) -> list[str]:
@@ -141,7 +157,9 @@ def _prepare(unit: Any, options: ControllerOptions) -> tuple[targets.Target, sta
     staging_root = target.staging
     executables = list(experiment.packaged)
     extra = manifest_artifacts(executables)
-    bundle = None if target.is_local else build_bundle()
+    container = controller_container(options)
+    # The lxm3 bundle for a python3 that lacks lxm3: the cluster's, or the image's.
+    bundle = None if target.is_local and container is None else build_bundle()
     if bundle is not None:
         extra.append(bundle)
     spec = {
@@ -163,13 +181,15 @@ def _prepare(unit: Any, options: ControllerOptions) -> tuple[targets.Target, sta
     for name in ("LXM3_POLL_MAX_INTERVAL",):
         if os.environ.get(name):
             env.setdefault(name, os.environ[name])
-    # Local: the workstation's own Python (it has lxm3 and the launcher's imports); a cluster: its python3.
-    python = sys.executable if target.is_local else "python3"
+    # Local: the workstation's own Python (it has lxm3 and the launcher's imports); a cluster
+    # or an image: its python3. In an image the runner runs it as any Singularity job's program.
+    python = sys.executable if target.is_local and container is None else "python3"
     command = Command(
         name=options.controller_name,
         entrypoint=Entrypoint("argv", (python, BOOT_NAME)),
         artifact=package,
         env_vars=env,
+        container=container,
     )
     job = xm.Job(executable=command, executor=options.executor, name=options.controller_name)
     tasks = staging.job_tasks(job)
