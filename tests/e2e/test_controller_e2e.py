@@ -300,6 +300,8 @@ def test_controller_in_an_image_runs_through_the_singularity_stand_in(
     [run] = [r for r in records if r["argv"][1:2] == ["exec"]]
     workdir = run["cwd"]
     digest = hashlib.sha256(image.read_bytes()).hexdigest()
+    outputs = f"{where.staging}/experiments/{experiment_id}/{CONTROLLER}/__controller__/outputs/0"
+    # As every Singularity job's: the work dir and the task's outputs bound, the image by digest.
     assert run["argv"][1:] == [
         "exec",
         "--no-eval",
@@ -307,6 +309,8 @@ def test_controller_in_an_image_runs_through_the_singularity_stand_in(
         f"{workdir}:{workdir}",
         "--pwd",
         workdir,
+        "--bind",
+        f"{outputs}:{outputs}",
         f"{where.staging}/artifacts/{digest}.sif",
         "python3",
         "lxm3_controller_boot.py",
