@@ -239,7 +239,7 @@ class ReloadedExperiment(xm.Experiment):
         jobs of that process, so a unit's local jobs can only be cancelled alone
         when that process runs nothing else that is still active.
         """
-        from lxm3.xm_cluster.controller.sync import stop_controllers
+        from lxm3.xm_cluster.controller.stop import stop_controllers
 
         # A parameter controller first (it adds nothing more), then everything, including its last units.
         stopped = stop_controllers(self, work_unit_ids, wait_seconds=wait_seconds)

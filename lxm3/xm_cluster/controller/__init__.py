@@ -5,7 +5,8 @@
     launch.py    workstation side: package the launcher, record the digest manifest, submit the unit
     runtime.py   controller side: re-run the launcher, replay the journal, add units with local commands
     journal.py   the journal the controller keeps in the experiment's dir (what it added, how it ended)
-    sync.py      workstation side: import the journal into the store; stop a controller before cancelling
+    sync.py      workstation side: import the journal into the store (riding on the status query)
+    stop.py      workstation side: stop a controller before cancelling its units
 
 The public API is `lxm3.contrib.parameter_controller`. See docs/controller.md.
 """
