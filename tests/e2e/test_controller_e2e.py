@@ -195,6 +195,9 @@ def test_cancel_mid_pipeline_stops_the_controller_then_its_units(where: Where) -
         # The controller's journal rides on the status query: `lxm3 status` and `lxm3 list` of
         # a running pipeline cost the round trips of one plain status refresh, no more.
         status_commands, list_commands, plain = status_round_trips(experiment_id)
+        print(
+            f"remote commands: lxm3 status {status_commands}, lxm3 list {list_commands}, one refresh {plain}"
+        )
         assert (status_commands, list_commands) == (plain, plain), (status_commands, list_commands, plain)
     result = lxm3("cancel", str(experiment_id))
     assert "cancelled" in result.stdout
