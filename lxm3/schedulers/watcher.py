@@ -157,6 +157,9 @@ class StatusWatcher:
         )
         for job_id, tasks in reported.items():
             self._reported.setdefault(job_id, {}).update(tasks)
+        for job in pending:
+            if job.job_id not in reported:  # forgotten by the scheduler: its last word is stale
+                self._reported.pop(job.job_id, None)
         # Completion files only where the scheduler's word is not the whole story yet.
         log_dirs = sorted(
             {
