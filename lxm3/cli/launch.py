@@ -8,7 +8,6 @@ Flags after the script belong to the launcher (absl parses them, including
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import runpy
@@ -84,9 +83,10 @@ def run(namespace: argparse.Namespace) -> int:
         warm_up_for(path)
     except Exception:  # noqa: BLE001 - an optimisation must never fail a launch
         pass
+    from lxm3.cli.gc_tuning import tune_gc
     from lxm3.xm_cluster import experiment as experiment_module
 
-    _tune_gc()
+    tune_gc()  # again: the backend's modules, now imported, are frozen out of the scans too
     # `kill PID` and `lxm3 cancel` stop a launch as Ctrl-C does: its local jobs are stopped, not orphaned.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     from lxm3.xm_cluster import targets
@@ -109,20 +109,6 @@ def run(namespace: argparse.Namespace) -> int:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(130)
-
-
-def _tune_gc() -> None:
-    """Fewer cyclic-GC passes while a launcher builds a big sweep.
-
-    A 100,000-task sweep allocates a few objects per task (the launcher's dicts, their
-    SequentialArgs) that all live until the launch ends; with CPython's default threshold
-    (700) every pass rescans them, which took about half of building them. The objects
-    imported so far (modules, classes) are frozen out of the scans; garbage is still
-    collected, in passes 15x rarer.
-    """
-    gc.freeze()
-    _, second, third = gc.get_threshold()
-    gc.set_threshold(10_000, second, third)
 
 
 def _run_launcher(path: str, namespace: argparse.Namespace, experiment_module: Any) -> int:

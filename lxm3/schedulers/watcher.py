@@ -89,6 +89,8 @@ def _spread(job: WatchedJob, elements: dict[int, TaskStatus], codes: dict[int, i
         found = spread.get(key)
         if found is None:
             states[task] = TaskStatus(task, TaskState.PENDING, job_id=job.job_id)
+        elif found.index == task:
+            states[task] = found  # a launch's chunk: positions are the global ids already
         else:
             states[task] = TaskStatus(
                 task, found.state, found.exit_code, found.message, found.log_path, found.job_id

@@ -162,7 +162,7 @@ class SequentialArgs:
         append = out.append
         kwvalues = self._kwvalues
         for item in self._items:
-            if type(item) is str:
+            if isinstance(item, str):
                 value = kwvalues[item]
                 kind = type(value)
                 if kind is str or kind is int or kind is float:
