@@ -14,7 +14,6 @@ flaky `sacct` must not kill a week-long wait.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import threading
@@ -232,6 +231,8 @@ class StatusWatcher:
 
     async def wait(self, jobs: Sequence[SubmittedJob | WatchedJob]) -> dict[int, TaskStatus]:
         """Returns when every task of `jobs` is final, polling with backoff."""
+        import asyncio  # here: the store imports this module, and `lxm3 list` needs no event loop
+
         self.watch(jobs)
         next_interval = poll_intervals(start=self._scheduler.first_poll_interval)
         interval = next_interval()

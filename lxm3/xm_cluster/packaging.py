@@ -93,6 +93,10 @@ class Packager:
         return artifact
 
     def package(self, packageable: xm.Packageable) -> Command:
+        # The container builders register themselves on import; `lxm3.xm_cluster` no longer
+        # imports them eagerly (its names are lazy), so a launch packaging xm.Container gets them here.
+        import lxm3.xm_cluster.containers  # noqa: F401
+
         spec = packageable.executable_spec
         builder = _EXTRA_BUILDERS.get(type(spec))
         if builder is not None:
