@@ -83,6 +83,9 @@ def _log_dir(job: WatchedJob) -> str:
 def _spread(job: WatchedJob, elements: dict[int, TaskStatus], codes: dict[int, int]) -> dict[int, TaskStatus]:
     """A packed job's states by global task: its array tasks' states and each task's completion file."""
     spread = packing.spread(job.submitted, elements, codes, job.task_ids)
+    offset = job.submitted.chunk.offset
+    if len(spread) == len(job.task_ids) and job.task_ids == tuple(range(offset, offset + len(job.task_ids))):
+        return spread  # a launch's chunk, every task reported: keyed by global id already
     states = {}
     for key, task in job.positions():
         found = spread.get(key)
