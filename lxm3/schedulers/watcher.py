@@ -14,6 +14,7 @@ flaky `sacct` must not kill a week-long wait.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -161,17 +162,22 @@ class StatusWatcher:
         )
         for job_id, tasks in reported.items():
             self._reported.setdefault(job_id, {}).update(tasks)
-        # Completion files only where the scheduler's word is not the whole story yet.
+        # Completion files only where the scheduler's word is not the whole story yet, and not
+        # for a job none of whose array tasks started (all reported PENDING: no task ran, so no
+        # file to read; a held 100,000-task sweep then costs `lxm3 status` one command, not two).
         log_dirs = sorted(
             {
                 _log_dir(job)
                 for job in pending
-                if job.submitted.chunk.pack > 1
-                or (
-                    job.paths is not None
-                    and not self._scheduler.knows_exit_codes_first
-                    and not self._settled(job)
+                if (
+                    job.submitted.chunk.pack > 1
+                    or (
+                        job.paths is not None
+                        and not self._scheduler.knows_exit_codes_first
+                        and not self._settled(job)
+                    )
                 )
+                and not self._unstarted(job)
             }
         )
         try:
@@ -202,6 +208,12 @@ class StatusWatcher:
             if all(status.state.is_terminal for status in states.values()):
                 self._final.add(job.job_id)
                 self._reported.pop(job.job_id, None)  # its states are kept once, in `_states`
+
+    def _unstarted(self, job: WatchedJob) -> bool:
+        """Whether the scheduler reported every array task of `job`, all PENDING."""
+        known = self._reported.get(job.job_id, {})
+        size = job.submitted.chunk.array_size if job.submitted.chunk.pack > 1 else len(job.task_ids)
+        return len(known) >= size and all(status.state is TaskState.PENDING for status in known.values())
 
     def _settled(self, job: WatchedJob) -> bool:
         """Whether the scheduler reported every task of `job` final, with its exit code."""
@@ -234,8 +246,6 @@ class StatusWatcher:
 
     async def wait(self, jobs: Sequence[SubmittedJob | WatchedJob]) -> dict[int, TaskStatus]:
         """Returns when every task of `jobs` is final, polling with backoff."""
-        import asyncio  # here: the store imports this module, and `lxm3 list` needs no event loop
-
         self.watch(jobs)
         next_interval = poll_intervals(start=self._scheduler.first_poll_interval)
         interval = next_interval()
