@@ -9,6 +9,7 @@ Regenerate the golden scripts with `LXM3_UPDATE_GOLDEN=1 pytest tests/schedulers
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -183,6 +184,8 @@ def test_job_names_follow_qsub_rules() -> None:
     assert job_name("ünï") == "lxm3__n_"
     assert job_name("") == "lxm3_"
     assert len(job_name("x" * 1000)) == 200
+    for value in [*HOSTILE_VALUES, *SGE_VALUES]:
+        assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{0,199}", job_name(value)), value
 
 
 def test_directive_values_are_quoted_or_refused() -> None:
