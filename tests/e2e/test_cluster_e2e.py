@@ -12,6 +12,7 @@ The testbed being down makes these tests fail.
 from __future__ import annotations
 
 import re
+import shlex
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 
 from lxm3 import xm, xm_cluster
 from lxm3.schedulers.sge import GridEngineScheduler
+from lxm3.transport.ssh import SSHTransport
 from lxm3.xm.status import TaskState, TaskStatus
 from lxm3.xm_cluster import deploying, launching
 from tests.clusters import KIND_PARAMS_ON_TESTBED, Kind
@@ -32,6 +34,7 @@ from tests.e2e.conftest import (
     probe_dir,
     remote_root,
     slurm_testbed,
+    ssh,
     staging_name,
     write_cluster_config,
 )
@@ -276,10 +279,41 @@ def test_sweep_larger_than_the_array_limit_is_split(cluster: OnCluster, probe_pa
         assert scheduler.qacct_calls <= scheduler.lookup_calls <= scheduler.qstat_calls
 
 
-@pytest.mark.timeout(120)
-def test_relaunch_sends_no_artifact_bytes(
+class Recorder:
+    """Counts the remote commands and rsync uploads of a launch."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.commands: list[str] = []
+        self.uploads: list[list[str]] = []
+        run, upload = SSHTransport.run, SSHTransport.upload
+
+        def counting_run(transport: SSHTransport, argv: Any, **kwargs: Any) -> Any:
+            self.commands.append(" ".join(argv))
+            return run(transport, argv, **kwargs)
+
+        def counting_upload(transport: SSHTransport, local_dir: Any, remote_dir: str, **kwargs: Any) -> int:
+            self.uploads.append(list(kwargs.get("files") or []))
+            return upload(transport, local_dir, remote_dir, **kwargs)
+
+        monkeypatch.setattr(SSHTransport, "run", counting_run)
+        monkeypatch.setattr(SSHTransport, "upload", counting_upload)
+
+    def clear(self) -> None:
+        self.commands.clear()
+        self.uploads.clear()
+
+
+@pytest.mark.timeout(240)
+def test_relaunch_sends_no_artifact_bytes_and_recovers_from_a_cleaned_cluster(
     cluster: OnCluster, probe_package: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A relaunch of unchanged code is ONE remote command (deploy and submit together).
+
+    The first launch learns (and records locally) which content-addressed files the cluster
+    has; the next sends its small job files inside the submit command instead of a check and
+    an rsync. If a file believed present was removed on the cluster, the launch notices,
+    sends it again and still runs correctly (docs/reliability.md).
+    """
     missing: list[list[str]] = []
     prepare = launching.prepare_remote
 
@@ -289,21 +323,35 @@ def test_relaunch_sends_no_artifact_bytes(
         return result
 
     monkeypatch.setattr(deploying, "prepare_remote", spy)
-    sent = []
-    for attempt in range(2):
-        with xm_cluster.create_experiment(f"e2e-{cluster.name}-relaunch-{attempt}") as experiment:
+    submit = {"slurm": "sbatch", "sge": "qsub"}[cluster.name]
+
+    def sweep(seeds: list[int]) -> tuple[Any, Any, int]:
+        with xm_cluster.create_experiment(f"e2e-{cluster.name}-relaunch") as experiment:
             executable = cluster.package(experiment, probe_package)
-            work_unit = experiment.add(
-                xm.Job(executable, cluster.executor(), args={"attempt": attempt})
-            ).result()
+            array = xm_cluster.ArrayJob(executable, cluster.executor(), args=[{"seed": s} for s in seeds])
+            work_unit = experiment.add(array).result()
             work_unit.wait_until_complete()
-            sent.append(cast(xm_cluster.ClusterExperiment, experiment).bytes_sent)
+        records = cluster.files.read_records(only_job(work_unit).log_dir)
+        assert [records[task]["argv"] for task in sorted(records)] == [[f"--seed={s}"] for s in seeds]
+        return executable, work_unit, cast(xm_cluster.ClusterExperiment, experiment).bytes_sent
+
+    executable, _, first_sent = sweep([1, 2])  # learns what the cluster has
     assert any(name.startswith("artifacts/") for name in missing[0])
-    # The relaunch either checked and found everything in place, or (knowing the cluster has it)
-    # skipped the check and deployed inside its submit command.
-    assert all(names == [] for names in missing[1:]), (
-        "the relaunch found everything content-addressed in place"
-    )
     # The package holds 256 KiB of random bytes: the first launch must send them, the second not.
-    assert sent[0] > executable.artifact.size > 200_000
-    assert sent[1] < 32 * 1024, f"relaunch sent {sent[1]} bytes"
+    assert first_sent > executable.artifact.size > 200_000
+
+    recorder = Recorder(monkeypatch)
+    checks_before = len(missing)
+    _, _, sent = sweep([3, 4, 5])
+    submits = [command for command in recorder.commands if submit in command]
+    assert len(submits) == 1 and "base64 -d | tar -xzf -" in submits[0]
+    assert recorder.uploads == []  # no rsync at all
+    # It skipped the check, or checked and found everything content-addressed in place.
+    assert all(names == [] for names in missing[checks_before:])
+    assert sent < 32 * 1024, f"relaunch sent {sent} bytes"
+
+    # Someone cleans the artifacts on the cluster: the next launch sends them again.
+    ssh(f"rm -rf {shlex.quote(cluster.files.staging)}/artifacts")
+    recorder.clear()
+    sweep([6])
+    assert any(name.startswith("artifacts/") for files in recorder.uploads for name in files)
