@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import shlex
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -76,9 +75,7 @@ class OnCluster:
 
 
 @pytest.fixture(params=KIND_PARAMS_ON_TESTBED)
-def cluster(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[OnCluster]:
+def cluster(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> OnCluster:
     """The testbed's Slurm or Grid Engine as the only cluster, with this test's own staging dir."""
     kind: Kind = request.param
     if kind.name == "slurm":
@@ -92,7 +89,7 @@ def cluster(
     monkeypatch.setenv("LXM_CONFIG", str(config))
     monkeypatch.setenv("LXM3_POLL_MAX_INTERVAL", "0.5")
     files = SlurmCluster(config, staging) if kind.name == "slurm" else GridEngineCluster(config, staging)
-    yield OnCluster(kind, files)
+    return OnCluster(kind, files)
 
 
 def only_job(work_unit: Any) -> Any:
