@@ -4,8 +4,8 @@
 process (`python -m lxm3.cli.main`), with the test's store (`$LXM3_STORE`, set
 by the autouse `isolated_env`) and config, so what one command learns it can
 only have from the store and the staging dirs, as for a user. The commands that
-only read (`list`, `status`, `logs`, `metrics`, `fetch`, `version`) run inside
-the test process (tests/cli/inprocess.py), so coverage counts them; they still
+only read (`list`, `status`, `logs`, `metrics`, `version`; `fetch` writes only its
+destination) run inside the test process (tests/cli/inprocess.py), so coverage counts them; they still
 know the experiment only from the store, since the launch was another process.
 The Slurm fixtures are the e2e suite's.
 
@@ -98,7 +98,8 @@ def lxm3_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "lxm3.cli.main", *args]
 
 
-#: Commands that only read (the store, staging dirs, the scheduler): run in the test process.
+#: Commands that only read (the store, staging dirs, the scheduler; `fetch` also writes its
+#: destination) and need no process of their own: they run in the test process.
 READ_ONLY = frozenset({"list", "status", "logs", "metrics", "fetch", "version"})
 
 
