@@ -75,3 +75,16 @@ KIND_PARAMS_ON_TESTBED = [
     pytest.param(SLURM, id="slurm", marks=[pytest.mark.slurm, pytest.mark.ssh]),
     pytest.param(SGE, id="sge", marks=[pytest.mark.sge, pytest.mark.ssh]),
 ]
+
+
+def on_testbed(*names: str) -> list[Any]:
+    """Parameters naming targets ("local", "slurm", "sge"), each cluster one carrying its markers.
+
+    For fixtures and tests parametrized by target name: `-m slurm` / `-m sge` then select
+    their cluster cases (a bare string parameter would escape both markers).
+    """
+    marks = {
+        "slurm": [pytest.mark.slurm, pytest.mark.ssh],
+        "sge": [pytest.mark.sge, pytest.mark.ssh],
+    }
+    return [pytest.param(name, id=name, marks=marks.get(name, [])) for name in names]
