@@ -29,7 +29,6 @@ from lxm3.xm_cluster import results as task_results
 from lxm3.xm_cluster import targets
 from lxm3.xm_cluster.cancelling import CancelReport, cancel_by_target, cancel_recorded, held_in_error
 from lxm3.xm_cluster.dependency_status import relabel_results
-from lxm3.xm_cluster.experiment import raise_for_outcome
 from lxm3.xm_cluster.rerun import RERUN_STATES, RerunReport, resubmit
 from lxm3.xm_cluster.rerun_dependencies import (
     NEVER,
@@ -97,6 +96,9 @@ class ReloadedWorkUnit(xm.WorkUnit):
                         for job, statuses in results
                         for task, status in sorted(statuses.items())
                     ]
+                    # Imported here: `lxm3 status` and `list` load this module, not the launch machinery.
+                    from lxm3.xm_cluster.experiment import raise_for_outcome
+
                     raise_for_outcome(self.experiment_id, self.work_unit_id, outcomes)
                     return
             await asyncio.sleep(interval)
