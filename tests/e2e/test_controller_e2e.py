@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import pytest
 
+from tests.clusters import on_testbed
 from tests.e2e.conftest import (  # noqa: F401 - fixtures
     ALIAS,
     SSH_CONFIG,
@@ -68,7 +69,7 @@ def _kill_local(job_id: str) -> None:
     os.kill(int(job_id.rsplit("-", 1)[-1]), signal.SIGTERM)
 
 
-@pytest.fixture(params=["local", "slurm", "sge"])
+@pytest.fixture(params=on_testbed("local", "slurm", "sge"))
 def where(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Where:
     if request.param == "local":
         config = tmp_path / "lxm.toml"
