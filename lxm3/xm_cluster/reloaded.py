@@ -29,7 +29,6 @@ from lxm3.xm_cluster import results as task_results
 from lxm3.xm_cluster import targets
 from lxm3.xm_cluster.cancelling import CancelReport, cancel_by_target, cancel_recorded, held_in_error
 from lxm3.xm_cluster.dependency_status import relabel_results
-from lxm3.xm_cluster.experiment import raise_for_outcome
 from lxm3.xm_cluster.rerun import RERUN_STATES, RerunReport, resubmit
 from lxm3.xm_cluster.rerun_dependencies import (
     NEVER,
@@ -43,6 +42,7 @@ from lxm3.xm_cluster.rerun_dependencies import (
 from lxm3.xm_cluster.resolver import TargetResolver
 from lxm3.xm_cluster.status_reader import StatusReader
 from lxm3.xm_cluster.stored_jobs import StoredJob, group_jobs
+from lxm3.xm_cluster.unit_outcome import raise_for_outcome
 
 log = logging.getLogger(__name__)
 
