@@ -17,7 +17,6 @@ process identity in `lxm3.schedulers.local_process`.
 from __future__ import annotations
 
 import json
-import pickle
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 from lxm3.schedulers.local_process import process_alive, process_start_time, this_process
 from lxm3.store.connection import StoreConnection, StoreError, decode_row, default_store_path
-from lxm3.store.records import JobRecord
+from lxm3.store.records import JobRecord, executor_columns
 from lxm3.store.schema import MIGRATIONS
 
 __all__ = [
@@ -106,14 +105,7 @@ class ExperimentStore(StoreConnection):
         scripts with it. (A mapping with the row's column names is accepted too.)
         """
         record = job.to_row() if isinstance(job, JobRecord) else job
-        executor = record.get("executor")
-        executor_pickle = record.get("executor_pickle")
-        if executor is not None and not isinstance(executor, str):
-            try:
-                executor_pickle = pickle.dumps(executor)
-            except Exception:  # noqa: BLE001 - an unpicklable executor only loses `lxm3 rerun`
-                executor_pickle = None
-            executor = repr(executor)
+        executor, executor_pickle = executor_columns(record.get("executor"), record.get("executor_pickle"))
         # A parameter controller's units are imported with the controller process as owner.
         owner = record.get("owner")
         pid, host, start = tuple(owner) if owner else this_process()

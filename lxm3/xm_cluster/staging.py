@@ -96,7 +96,11 @@ class StagedJob:
         attempt: int = 1,
         log_dir: str | None = None,
     ) -> JobRecord:
-        """What the store keeps once its scripts were submitted (a launch, or a rerun's attempt)."""
+        """What the store keeps once its scripts were submitted (a launch, or a rerun's attempt).
+
+        With no `submitted` (the scheduler refused the job), the record has no chunks:
+        the journal keeps it to show the launch as failed.
+        """
         per_script = self.task_ids or [None] * len(self.scripts)
         return JobRecord(
             attempt=attempt,
@@ -111,7 +115,9 @@ class StagedJob:
             chunks=[
                 ChunkRecord.of(job, ids, script.request.index_map)
                 for job, script, ids in zip(submitted, self.scripts, per_script, strict=True)
-            ],
+            ]
+            if submitted
+            else [],
             # The object itself: the store keeps its repr and a pickle for `lxm3 rerun`.
             executor=executor,
             label=label,
