@@ -18,11 +18,11 @@ from typing import Any
 
 import attrs
 
-from lxm3.files import place_atomically
+from lxm3.files import atomic_write, place_atomically
 from lxm3.packaging.artifact import Artifact
-from lxm3.packaging.digest import file_digest
 from lxm3.runtime import task_runner
 from lxm3.runtime.job_paths import INDEX_NAME, TABLE_NAME, JobPaths
+from lxm3.runtime.shipped_runner import runner_file_name, shipped_runner
 from lxm3.runtime.task_table import write_task_table
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob, split_into_chunks
 from lxm3.store.records import ChunkRecord, JobRecord
@@ -43,15 +43,13 @@ __all__ = [
     "stage_scripts",
 ]
 
+#: The runner's entry module; it ships with its siblings as one zip (`shipped_runner`).
 RUNNER_SOURCE = Path(task_runner.__file__)
-_RUNNER_DIGEST: str | None = None
 
 
 def runner_name() -> str:
-    global _RUNNER_DIGEST
-    if _RUNNER_DIGEST is None:
-        _RUNNER_DIGEST = file_digest(RUNNER_SOURCE)
-    return f"runtime/task_runner-{_RUNNER_DIGEST[:12]}.py"
+    """The shipped runner under the staging root: `runtime/task_runner-<sha12>.pyz`."""
+    return f"runtime/{runner_file_name()}"
 
 
 @attrs.frozen
@@ -228,7 +226,7 @@ def stage_job(
     runner_rel = runner_name()
     runner_local = local_root / runner_rel
     if not runner_local.exists():
-        place_atomically(RUNNER_SOURCE, runner_local)
+        atomic_write(runner_local, shipped_runner()[0])
     content_addressed.append(runner_rel)
 
     spec: dict[str, Any] = {

@@ -7,7 +7,7 @@ Docker/Podman images (Local executor).
     job_spec.py  Command + executor + target -> the job spec's `container` field
 
 The command line itself is built on the execution host by the task runner
-(`lxm3.runtime.task_runner.container_argv`), which also finds the runtime
+(`lxm3.runtime.runner_containers.container_argv`), which also finds the runtime
 binary there. See docs/containers.md.
 """
 
