@@ -95,15 +95,18 @@ def _patch() -> None:
         setattr(module, name, timed)
 
     from lxm3.packaging import python_package
-    from lxm3.xm_cluster import launching, packaging
+    from lxm3.xm_cluster import batching, packaging, staging
 
+    # Wrapped where they are looked up at call time (the modules that call them).
     wrap(packaging, "build_python_package", "fn: build_python_package (total)")
     wrap(python_package, "write_zip", "fn: write_zip (zip the package)")
     wrap(python_package, "fingerprint_tree", "fn: fingerprint_tree (source stat walk)")
-    wrap(launching, "stage_job", "fn: stage_job (task table + scripts, incl. its ssh calls)")
-    wrap(launching, "write_task_table", "fn: write_task_table")
-    wrap(launching, "deploy", "fn: deploy (total)")
-    wrap(launching, "submit", "fn: submit (total)")
+    wrap(staging, "stage_job", "fn: stage_job (task table + scripts, incl. its ssh calls)")
+    wrap(staging, "write_task_table", "fn: write_task_table")
+    wrap(batching, "fast_deploy", "fn: fast_deploy (job files into the submit command)")
+    for name, kind in (("deploy", "fn: deploy (total)"), ("submit", "fn: submit (total)")):
+        if hasattr(batching, name):
+            wrap(batching, name, kind)
 
 
 def main() -> int:

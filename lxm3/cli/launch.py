@@ -83,8 +83,10 @@ def run(namespace: argparse.Namespace) -> int:
         warm_up_for(path)
     except Exception:  # noqa: BLE001 - an optimisation must never fail a launch
         pass
+    from lxm3.cli.gc_tuning import tune_gc
     from lxm3.xm_cluster import experiment as experiment_module
 
+    tune_gc()  # again: the backend's modules, now imported, are frozen out of the scans too
     # `kill PID` and `lxm3 cancel` stop a launch as Ctrl-C does: its local jobs are stopped, not orphaned.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     from lxm3.xm_cluster import targets

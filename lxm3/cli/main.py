@@ -50,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if namespace.command is None:
         parser.print_help()
         return 2
+    from lxm3.cli.gc_tuning import tune_gc
+
+    tune_gc()
     command = importlib.import_module(COMMANDS[namespace.command][0])
     try:
         return int(command.run(namespace) or 0)
@@ -62,8 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:  # pragma: no cover - console script shim
+    from lxm3.cli import gc_tuning
+
+    gc_tuning.enable()
     sys.exit(main())
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

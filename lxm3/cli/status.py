@@ -20,9 +20,12 @@ hold ("dependency on work unit 1 failed").
 from __future__ import annotations
 
 import argparse
+import operator
 from typing import Any
 
 from lxm3.cli.common import add_experiment_arg, run_reporting
+
+_STATE_VALUE = operator.attrgetter("state.value")
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -124,7 +127,9 @@ def _print_tables(
             if not jobs:
                 table.add_row(str(work_unit_id), "-", "-", state_text("UNKNOWN"), "no job recorded", "")
             for job, statuses in jobs:
-                by_state = collections.Counter(s.state for s in statuses.values())
+                # Counted by the state's value (a str: hashed in C), 100,000 tasks for a big sweep.
+                by_value = collections.Counter(map(_STATE_VALUE, statuses.values()))
+                by_state = {TaskState(value): number for value, number in by_value.items()}
                 counts: collections.Counter[str] = collections.Counter()
                 for task_state, number in by_state.items():
                     counts[public_state(task_state)] += number
@@ -139,7 +144,11 @@ def _print_tables(
                     counts_text(dict(counts)),
                     ", ".join(ids),
                 )
-                bad = [t for t, s in statuses.items() if s.state in (TaskState.FAILED, TaskState.CANCELLED)]
+                bad = (
+                    [t for t, s in statuses.items() if s.state in (TaskState.FAILED, TaskState.CANCELLED)]
+                    if TaskState.FAILED in by_state or TaskState.CANCELLED in by_state
+                    else []
+                )
                 if bad:
                     failed.append(f"work unit {work_unit_id} {job.name}: tasks {ranges(bad)}")
         out.print(table)

@@ -9,6 +9,7 @@ cost the same as a 10-task one. The reader is `task_runner.read_task`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,8 +41,12 @@ MAX_ARG_STRLEN = 32 * 4096
 _ENV_HEADROOM = 256 * 1024
 
 
+@functools.cache
 def arg_max() -> int:
-    """The OS limit on argv + environment, bytes (this machine's; clusters are alike)."""
+    """The OS limit on argv + environment, bytes (this machine's; clusters are alike).
+
+    Cached: a sysconf call per task was a measurable part of a 100,000-task table.
+    """
     try:
         return int(os.sysconf("SC_ARG_MAX"))
     except (ValueError, OSError, AttributeError):
@@ -80,10 +85,52 @@ def check_sizes(task_id: int, args: Sequence[str], env: Mapping[str, str]) -> No
 
 #: One encoder for every line: `json.dumps(..., separators=...)` builds a new one per call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
+#: The string escaper `_ENCODER` uses (ensure_ascii), for lines built without it.
+_QUOTE = json.encoder.encode_basestring_ascii
+_STR_ONLY = frozenset({str})
+
+
+#: Below this bound on a task's args (no env), neither limit of `check_sizes` can be reached.
+_ARGS_ONLY_BOUND = min(MAX_ARG_STRLEN, arg_max() - _ENV_HEADROOM + 1)
+
+
+def _checked_env(env: Mapping[str, str], task_id: int) -> dict[str, str]:
+    env_out: dict[str, str] = {}
+    for key, value in env.items():
+        if not key or "=" in key or "\0" in key:
+            raise TaskValueError(f"task {task_id}: invalid environment variable name {key!r}")
+        env_out[key] = _check_text(str(value), f"task {task_id}: env {key}")
+    return env_out
+
+
+def _check_bound(task_id: int, texts: Sequence[str], env: Mapping[str, str], arg_chars: int) -> None:
+    """`check_sizes`, skipped when a cheap upper bound already fits both limits.
+
+    UTF-8 takes at most 4 bytes a character, so a sweep's usual task (short flags) needs no
+    exact count, which would encode every value once more.
+    """
+    chars = arg_chars + sum(map(len, env)) + sum(map(len, env.values()))
+    bound = 4 * chars + 9 * len(texts) + 10 * len(env)
+    if bound >= MAX_ARG_STRLEN or bound > arg_max() - _ENV_HEADROOM:
+        check_sizes(task_id, texts, env)
 
 
 def encode_task(args: Sequence[Any], env: Mapping[str, str], task_id: int) -> bytes:
     """One task's line of the table."""
+    if set(map(type, args)) <= _STR_ONLY:
+        # The usual task (only plain strings): checked and written without per-item Python
+        # work. The line is the same bytes `_ENCODER` writes (same escaping, same separators).
+        joined = "\n".join(args)
+        if "\0" not in joined:
+            quote = _QUOTE
+            if not env:
+                if 4 * len(joined) + 9 * len(args) >= _ARGS_ONLY_BOUND:
+                    check_sizes(task_id, args, {})
+                return f'{{"args":[{",".join(map(quote, args))}],"env":{{}}}}\n'.encode()
+            env_out = _checked_env(env, task_id)
+            _check_bound(task_id, args, env_out, len(joined) - max(len(args) - 1, 0))
+            env_json = ",".join([f"{quote(key)}:{quote(value)}" for key, value in env_out.items()])
+            return f'{{"args":[{",".join(map(quote, args))}],"env":{{{env_json}}}}}\n'.encode()
     items: list[Any] = []
     for arg in args:
         if isinstance(arg, ShellSafeArg):
@@ -93,12 +140,9 @@ def encode_task(args: Sequence[Any], env: Mapping[str, str], task_id: int) -> by
             if "\0" in text:
                 _check_text(text, f"task {task_id}: argument")
             items.append(text)
-    env_out: dict[str, str] = {}
-    for key, value in env.items():
-        if not key or "=" in key or "\0" in key:
-            raise TaskValueError(f"task {task_id}: invalid environment variable name {key!r}")
-        env_out[key] = _check_text(str(value), f"task {task_id}: env {key}")
-    check_sizes(task_id, [item if isinstance(item, str) else item[SHELL_ITEM_KEY] for item in items], env_out)
+    env_out = _checked_env(env, task_id)
+    texts = [item if type(item) is str else item[SHELL_ITEM_KEY] for item in items]
+    _check_bound(task_id, texts, env_out, sum(map(len, texts)))
     return (_ENCODER.encode({"args": items, "env": env_out}) + "\n").encode("utf-8")
 
 

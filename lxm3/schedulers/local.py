@@ -23,10 +23,10 @@ from lxm3.runtime.task_runner import write_exit_code
 from lxm3.schedulers.base import (
     ArrayChunk,
     JobScript,
+    LazyTemplates,
     RenderRequest,
     Scheduler,
     SubmittedJob,
-    make_template_env,
 )
 from lxm3.transport.base import Transport
 from lxm3.xm.status import TaskState, TaskStatus
@@ -209,7 +209,7 @@ class LocalScheduler(Scheduler):
     knows_exit_codes_first = True
 
     def __init__(self, *, echo: bool = True) -> None:
-        self._templates = make_template_env()
+        self._templates = LazyTemplates()
         self._jobs: dict[str, LocalJob] = {}
         self._counter = 0
         self._lock = threading.Lock()

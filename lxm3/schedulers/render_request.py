@@ -11,12 +11,14 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
-import jinja2
 
 from lxm3.schedulers.array_jobs import ArrayChunk
+
+if TYPE_CHECKING:  # Jinja is imported when a script is rendered, not by `lxm3 status`
+    import jinja2
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -121,6 +123,8 @@ def shell_quote(value: object) -> str:
 
 def make_template_env(extra_dirs: Sequence[Path] = ()) -> jinja2.Environment:
     """Jinja environment over user overrides first, then the shipped templates."""
+    import jinja2
+
     loader = jinja2.FileSystemLoader([*map(str, extra_dirs), str(TEMPLATE_DIR)])
     env = jinja2.Environment(
         loader=loader,
@@ -132,3 +136,23 @@ def make_template_env(extra_dirs: Sequence[Path] = ()) -> jinja2.Environment:
     )
     env.filters["q"] = shell_quote
     return env
+
+
+class LazyTemplates:
+    """`make_template_env`, built on the first render.
+
+    A scheduler is also built to query or cancel (`lxm3 status`, `list`), which
+    never renders a script and so need not import Jinja.
+    """
+
+    def __init__(self, extra_dirs: Sequence[Path] = (), filters: Mapping[str, Any] | None = None) -> None:
+        self._extra_dirs = tuple(extra_dirs)
+        self._filters = dict(filters or {})
+        self._env: jinja2.Environment | None = None
+
+    def get_template(self, name: str) -> jinja2.Template:
+        if self._env is None:
+            env = make_template_env(self._extra_dirs)
+            env.filters.update(self._filters)
+            self._env = env
+        return self._env.get_template(name)

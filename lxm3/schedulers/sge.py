@@ -33,11 +33,11 @@ from pathlib import Path
 
 from lxm3.schedulers.base import (
     JobScript,
+    LazyTemplates,
     RenderRequest,
     Scheduler,
     SchedulerError,
     SubmittedJob,
-    make_template_env,
 )
 from lxm3.schedulers.sge_parsing import (
     _MAX_LISTED_FILES,
@@ -106,7 +106,7 @@ class GridEngineScheduler(Scheduler):
         from_env = os.environ.get("LXM3_TEMPLATE_DIR")
         if from_env:
             extra.extend(Path(d).expanduser() for d in from_env.split(os.pathsep) if d)
-        self._templates = make_template_env(extra)
+        self._templates = LazyTemplates(extra)
         #: Seconds a task may be gone from qstat with no accounting record or lxm3-exit line
         #: before it counts as cancelled (deleted while pending leaves no record).
         self.missing_grace = missing_grace

@@ -29,11 +29,11 @@ from typing import Any
 from lxm3.files import atomic_write
 from lxm3.schedulers.base import (
     JobScript,
+    LazyTemplates,
     RenderRequest,
     Scheduler,
     SchedulerError,
     SubmittedJob,
-    make_template_env,
     option_name,
 )
 from lxm3.schedulers.slurm_parsing import (
@@ -96,8 +96,7 @@ class SlurmScheduler(Scheduler):
         from_env = os.environ.get("LXM3_TEMPLATE_DIR")
         if from_env:
             extra.extend(Path(d).expanduser() for d in from_env.split(os.pathsep) if d)
-        self._templates = make_template_env(extra)
-        self._templates.filters["dq"] = sbatch_quote
+        self._templates = LazyTemplates(extra, {"dq": sbatch_quote})
         self._cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
 
     # ----- render -----

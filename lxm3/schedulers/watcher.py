@@ -84,11 +84,16 @@ def _log_dir(job: WatchedJob) -> str:
 def _spread(job: WatchedJob, elements: dict[int, TaskStatus], codes: dict[int, int]) -> dict[int, TaskStatus]:
     """A packed job's states by global task: its array tasks' states and each task's completion file."""
     spread = packing.spread(job.submitted, elements, codes, job.task_ids)
+    offset = job.submitted.chunk.offset
+    if len(spread) == len(job.task_ids) and job.task_ids == tuple(range(offset, offset + len(job.task_ids))):
+        return spread  # a launch's chunk, every task reported: keyed by global id already
     states = {}
     for key, task in job.positions():
         found = spread.get(key)
         if found is None:
             states[task] = TaskStatus(task, TaskState.PENDING, job_id=job.job_id)
+        elif found.index == task:
+            states[task] = found  # a launch's chunk: positions are the global ids already
         else:
             states[task] = TaskStatus(
                 task, found.state, found.exit_code, found.message, found.log_path, found.job_id
@@ -157,17 +162,25 @@ class StatusWatcher:
         )
         for job_id, tasks in reported.items():
             self._reported.setdefault(job_id, {}).update(tasks)
-        # Completion files only where the scheduler's word is not the whole story yet.
+        for job in pending:
+            if job.job_id not in reported:  # forgotten by the scheduler: its last word is stale
+                self._reported.pop(job.job_id, None)
+        # Completion files only where the scheduler's word is not the whole story yet, and not
+        # for a job none of whose array tasks started (all reported PENDING: no task ran, so no
+        # file to read; a held 100,000-task sweep then costs `lxm3 status` one command, not two).
         log_dirs = sorted(
             {
                 _log_dir(job)
                 for job in pending
-                if job.submitted.chunk.pack > 1
-                or (
-                    job.paths is not None
-                    and not self._scheduler.knows_exit_codes_first
-                    and not self._settled(job)
+                if (
+                    job.submitted.chunk.pack > 1
+                    or (
+                        job.paths is not None
+                        and not self._scheduler.knows_exit_codes_first
+                        and not self._settled(job)
+                    )
                 )
+                and not self._unstarted(job)
             }
         )
         try:
@@ -198,6 +211,12 @@ class StatusWatcher:
             if all(status.state.is_terminal for status in states.values()):
                 self._final.add(job.job_id)
                 self._reported.pop(job.job_id, None)  # its states are kept once, in `_states`
+
+    def _unstarted(self, job: WatchedJob) -> bool:
+        """Whether the scheduler reported every array task of `job`, all PENDING."""
+        known = self._reported.get(job.job_id, {})
+        size = job.submitted.chunk.array_size if job.submitted.chunk.pack > 1 else len(job.task_ids)
+        return len(known) >= size and all(status.state is TaskState.PENDING for status in known.values())
 
     def _settled(self, job: WatchedJob) -> bool:
         """Whether the scheduler reported every task of `job` final, with its exit code."""

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from lxm3.runtime.job_paths import JobPaths
 from lxm3.schedulers.base import SubmittedJob
-from lxm3.schedulers.watcher import WatchedJob
 from lxm3.xm.errors import ExperimentUnitError
 from lxm3.xm.status import TaskState, TaskStatus
+
+if TYPE_CHECKING:  # imported when used: `lxm3 list` reads records and needs no watcher (asyncio)
+    from lxm3.schedulers.watcher import WatchedJob
 
 
 class ReloadError(ExperimentUnitError):
@@ -74,6 +76,8 @@ class ChunkRecord:
 
     def watched(self, paths: JobPaths | None = None) -> WatchedJob:
         """This chunk as the status watcher follows it (positions mapped to its tasks)."""
+        from lxm3.schedulers.watcher import WatchedJob
+
         return WatchedJob(self.submitted, self.task_ids, paths)
 
     def global_id(self, task_key: int) -> int | None:

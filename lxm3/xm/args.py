@@ -40,6 +40,9 @@ def _define_xmanager_multi_arg_flag() -> None:
 _define_xmanager_multi_arg_flag()
 
 
+_STR_ONLY = frozenset({str})
+
+
 class _Positional:
     """A positional item; keyword items are stored as their bare name (a str)."""
 
@@ -76,6 +79,12 @@ class SequentialArgs:
         A string is refused (iterating it would give one argument per
         character); XManager's message says how to pass it instead.
         """
+        if type(collection) is dict and set(map(type, collection)) <= _STR_ONLY:
+            # A sweep's usual element (100,000 of them): names are distinct, so no slot logic.
+            fast = cls.__new__(cls)
+            fast._items = list(collection)
+            fast._kwvalues = dict(collection)
+            return fast
         result = cls()
         if collection is None:
             return result
@@ -124,6 +133,8 @@ class SequentialArgs:
         `xm.utils.ARG_ESCAPER` or `shlex.quote` to build a shell line) each
         raw value and flag name goes through it and `kwargs_joiner` joins them.
         """
+        if escaper is None and kwargs_joiner is None:
+            return self._to_argv()
         out: list[Any] = []
         for item in self._items:
             if isinstance(item, _Positional):
@@ -139,6 +150,34 @@ class SequentialArgs:
             values = value if _is_flat_sequence(value) else [value]
             for element in values:
                 out.append(_keyword(item, element, escaper, kwargs_joiner))
+        return out
+
+    def _to_argv(self) -> list[Any]:
+        """`to_list()` without escaper or joiner: run once per task of a sweep, so kept lean.
+
+        Plain str/int/float values (exact types: a subclass may format differently) are
+        rendered inline; anything else takes the general path, with the same result.
+        """
+        out: list[Any] = []
+        append = out.append
+        kwvalues = self._kwvalues
+        for item in self._items:
+            if isinstance(item, str):
+                value = kwvalues[item]
+                kind = type(value)
+                if kind is str or kind is int or kind is float:
+                    append(f"--{item}={value}")
+                elif value is None:
+                    continue
+                elif kind is bool:
+                    append(f"--{item}" if value else f"--no{item}")
+                else:
+                    values = value if _is_flat_sequence(value) else [value]
+                    for element in values:
+                        append(_keyword(item, element, None, None))
+            else:
+                positional = item.value
+                append(positional if type(positional) is str else _plain(positional))
         return out
 
     def to_dict(self, kwargs_only: bool = False) -> dict[str, Any]:

@@ -47,7 +47,11 @@ class JobTasks:
         for args, env in self.pairs:
             # Jobs keep env values as given (XManager); they become strings here, where tasks are rendered.
             merged = {**base_env, **env} if base_env else env
-            rendered = {key: value if type(value) is str else str(value) for key, value in merged.items()}
+            rendered = (
+                {key: value if type(value) is str else str(value) for key, value in merged.items()}
+                if merged
+                else {}
+            )
             if plain and isinstance(args, SequentialArgs):
                 yield args.to_list(), rendered
             else:
@@ -94,6 +98,10 @@ class _Zipped(Sequence[tuple[Any, dict[str, str]]]):
 
     def __len__(self) -> int:
         return len(self._first)
+
+    def __iter__(self) -> Iterator[tuple[Any, dict[str, str]]]:
+        # Sequence's default iterates by index (two lookups and a tuple per task).
+        return zip(self._first, self._second, strict=True)
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):

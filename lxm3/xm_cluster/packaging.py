@@ -25,6 +25,10 @@ SpecBuilder = Callable[["Packager", xm.Packageable], Command]
 _EXTRA_BUILDERS: dict[type, SpecBuilder] = {}
 
 
+#: Specs the packager builds itself (see `package`).
+_BUILT_IN = (PythonPackage, UniversalPackage, PexBinary)
+
+
 def register_spec_builder(spec_type: type, builder: SpecBuilder) -> None:
     """Lets a module teach the packager a new spec type (e.g. SingularityContainer)."""
     _EXTRA_BUILDERS[spec_type] = builder
@@ -89,6 +93,13 @@ class Packager:
     def package(self, packageable: xm.Packageable) -> Command:
         spec = packageable.executable_spec
         builder = _EXTRA_BUILDERS.get(type(spec))
+        if builder is None and type(spec) not in _BUILT_IN:
+            # The container builders (and the executors they need) are registered on the
+            # first spec that needs one, not imported by every launch.
+            from lxm3.xm_cluster.containers.builders import register
+
+            register()
+            builder = _EXTRA_BUILDERS.get(type(spec))
         if builder is not None:
             return builder(self, packageable)
         if isinstance(spec, (PythonPackage, UniversalPackage, PexBinary)):

@@ -11,7 +11,7 @@ belong to the latest one. The new attempt is written to the store as a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -21,9 +21,11 @@ from lxm3.store.db import ExperimentStore
 from lxm3.store.records import JobRecord, ReloadError
 from lxm3.transport.base import Transport
 from lxm3.xm.status import TaskState
-from lxm3.xm_cluster import deploying, targets
-from lxm3.xm_cluster.staging import StagedJob, stage_scripts
+from lxm3.xm_cluster import targets
 from lxm3.xm_cluster.stored_jobs import StoredJob
+
+if TYPE_CHECKING:  # staging (Jinja, container specs) is imported only when a rerun stages
+    from lxm3.xm_cluster.staging import StagedJob
 
 #: States a rerun resubmits.
 RERUN_STATES = (TaskState.FAILED, TaskState.CANCELLED)
@@ -61,6 +63,8 @@ def restage(
     dependency: Any = None,
 ) -> StagedJob:
     """Stages the scripts that rerun `tasks` of a recorded job (its table and spec are staged already)."""
+    from lxm3.xm_cluster.staging import StagedJob, stage_scripts
+
     base = job.first
     rel = job_rel(job.experiment_id, job.work_unit_id, base.name)
     remote_root, local_root = _roots(base, rel)
@@ -102,6 +106,8 @@ def resubmit(
     `dependency` (a `ResolvedDependency`) holds the rerun on the jobs it waits for
     (a re-armed dependent, see `rerun_dependencies`).
     """
+    from lxm3.xm_cluster import deploying
+
     base = job.first
     executor = base.restore_executor()
     staged = restage(job, tasks, attempt, target, executor, dependency)

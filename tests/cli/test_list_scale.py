@@ -25,7 +25,8 @@ LIST_AND_REPORT = (
     "with contextlib.redirect_stdout(out):\n"
     "    code = main(['list', '--json', '--limit', '5'])\n"
     "print(json.dumps({'code': code, 'list': json.loads(out.getvalue()),"
-    " 'xm_cluster': 'lxm3.xm_cluster' in sys.modules}))\n"
+    " 'xm_cluster': 'lxm3.xm_cluster' in sys.modules,"
+    " 'heavy': [m for m in ('asyncio', 'lxm3.xm.core', 'jinja2') if m in sys.modules]}))\n"
 )
 
 
@@ -79,6 +80,9 @@ def test_finished_experiments_are_listed_from_the_store_alone(tmp_path: Path) ->
     )
     report = json.loads(result.stdout)
     assert report["code"] == 0 and not report["xm_cluster"], "no experiment machinery for finished ones"
+    assert report["heavy"] == [], (
+        "nor the XManager API, asyncio or Jinja (import time is most of `lxm3 list`)"
+    )
     first = report["list"][0]
     assert first["experiment_id"] == rerun
     assert first["tasks"] == {"COMPLETED": 2, "FAILED": 1}, "each task's latest attempt counts"

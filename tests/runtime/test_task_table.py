@@ -107,3 +107,33 @@ def test_any_text_round_trips_exactly(
     write_task_table(directory, tasks)
     for task_id, (args, env) in enumerate(tasks):
         assert read(directory, task_id) == {"args": args, "env": env}
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    args=st.lists(st.text(st.characters(blacklist_characters="\0")), max_size=6),
+    env=st.dictionaries(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True), text, max_size=3),
+)
+def test_a_plain_task_line_is_the_json_encoders_bytes(args: list[str], env: dict[str, str]) -> None:
+    # Plain-string tasks take a fast path that builds the line itself; it must be byte-identical
+    # to the encoder's (lone surrogates included: the strategy's characters allow them).
+    expected = (json.dumps({"args": args, "env": env}, separators=(",", ":")) + "\n").encode()
+    assert encode_task(args, env, 0) == expected
+    assert encode_task(args, env, 0) == encode_task([*args, xm.ShellSafeArg("x")], env, 0).replace(
+        b',{"sh":"x"}]', b"]"
+    ).replace(b'[{"sh":"x"}]', b"[]")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "match"),
+    [
+        # 40,000 four-byte characters: 160,000 bytes, over one argument's limit though short in len().
+        (["\U0001f600" * 40_000], {}, "argument 0 is 160000 bytes"),
+        (["ok", "x" * (128 * 1024)], {}, "argument 1 is 131072 bytes"),
+        ([], {"BIG": "é" * 70_000}, "env BIG is 140005 bytes"),
+        (["y" * 100_000] * 40, {}, "its arguments and environment take"),
+    ],
+)
+def test_oversized_tasks_are_refused_on_every_path(args: list[str], env: dict[str, str], match: str) -> None:
+    with pytest.raises(TaskValueError, match=match):
+        encode_task(args, env, 3)

@@ -301,3 +301,30 @@ def test_a_rerun_maps_array_positions_to_its_tasks(clock: FakeClock, tmp_path: P
     states = watcher.statuses([job])
     assert sorted(states) == [2, 7]
     assert (states[7].state, states[2].state) == (TaskState.COMPLETED, TaskState.RUNNING)
+
+
+@pytest.mark.parametrize("pack", [1, 4])
+def test_no_completion_files_are_read_while_every_array_task_is_pending(
+    clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pack: int
+) -> None:
+    # A held sweep: none of its tasks ran, so `lxm3 status` asks the scheduler and nothing else.
+    paths = JobPaths(str(tmp_path))
+    Path(paths.log_dir).mkdir()
+    reads: list[Sequence[str]] = []
+    real_read = watcher_module.read_exit_files
+
+    def counted(transport: Transport, log_dirs: Sequence[str]) -> list[dict[int, int]]:
+        reads.append(list(log_dirs))
+        return real_read(transport, log_dirs)
+
+    monkeypatch.setattr(watcher_module, "read_exit_files", counted)
+    scheduler = ScriptedScheduler(clock, TaskState.PENDING)
+    watcher, _ = make_watcher(scheduler)
+    job = WatchedJob.of(SubmittedJob("5", ArrayChunk(0, 8, pack=pack), "/x/job-0.sh"), paths=paths)
+    watcher.watch([job])
+    watcher.refresh()
+    assert reads in ([], [[]]), "no log dir read while everything is pending"
+    assert {s.state for s in watcher.statuses([job]).values()} == {TaskState.PENDING}
+    scheduler.state = TaskState.RUNNING
+    watcher.refresh()
+    assert reads[-1], "once an array task runs, its tasks' files are read"

@@ -184,3 +184,34 @@ def test_repr_shows_the_rendered_items() -> None:
 def test_shell_safe_arg_refuses_to_become_a_plain_string() -> None:
     with pytest.raises(RuntimeError, match="ShellSafe semantics"):
         f"{xm.ShellSafeArg('$HOME')}"
+
+
+class _Ordered(dict):  # type: ignore[type-arg]
+    """A dict subclass: takes the general (Mapping) path, not the plain-dict one."""
+
+
+def test_the_fast_paths_render_as_the_general_path() -> None:
+    import enum
+
+    class Colour(enum.IntEnum):
+        RED = 1
+
+    class Name(str):
+        pass
+
+    values = [1, 2.5, 1e-05, "x", "", True, False, None, [1, "2"], (3,), [[1], [2]], Colour.RED]
+    values += [Name("n"), float("nan"), -0.0, 10**30, xm.ShellSafeArg("$HOME")]
+    mapping = {f"k{n}": value for n, value in enumerate(values)}
+    fast = SequentialArgs.from_collection(mapping)
+    general = SequentialArgs.from_collection(_Ordered(mapping))
+    assert fast == general
+    joined = general.to_list(kwargs_joiner=lambda flag, value: _join(flag, value))
+    assert fast.to_list() == joined
+    positional = SequentialArgs.from_collection(values)
+    assert positional.to_list() == [v if isinstance(v, (str, xm.ShellSafeArg)) else str(v) for v in values]
+
+
+def _join(flag: str, value: object) -> object:
+    if isinstance(value, xm.ShellSafeArg):
+        return xm.ShellSafeArg(f"{flag}={value.arg}")
+    return f"{flag}={value}"

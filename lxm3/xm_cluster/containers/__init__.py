@@ -3,7 +3,7 @@ Docker/Podman images (Local executor).
 
     specs.py     SingularityContainer, DockerContainer; where an image comes from
     images.py    local .sif -> content-addressed artifact; docker-daemon:// -> .sif (cached)
-    builders.py  spec -> Command (registered with lxm3.xm_cluster.packaging on import)
+    builders.py  spec -> Command (registered with lxm3.xm_cluster.packaging when first needed)
     job_spec.py  Command + executor + target -> the job spec's `container` field
 
 The command line itself is built on the execution host by the task runner
@@ -11,10 +11,31 @@ The command line itself is built on the execution host by the task runner
 binary there. See docs/containers.md.
 """
 
-# Registering the spec builders here means importing xm_cluster (which imports the specs) enables them.
-from lxm3.xm_cluster.containers.builders import register as _register
-from lxm3.xm_cluster.containers.specs import DockerContainer, SingularityContainer
+from __future__ import annotations
 
-_register()
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lxm3.xm_cluster.containers.specs import DockerContainer, SingularityContainer
+
+# Names imported on first use, and the spec builders registered by the packager when it meets a
+# spec it has no builder for (`Packager.package`): staging imports `job_spec` from here on every
+# launch, which must not import the builders (and every executor) with it.
+_EXPORTS = {
+    "DockerContainer": "lxm3.xm_cluster.containers.specs",
+    "SingularityContainer": "lxm3.xm_cluster.containers.specs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["DockerContainer", "SingularityContainer"]

@@ -1,9 +1,40 @@
-"""Executors: where a job runs and with what resources (one module per executor)."""
+"""Executors: where a job runs and with what resources (one module per executor).
 
-from lxm3.xm_cluster.executors.base import DockerOptions, SingularityOptions
-from lxm3.xm_cluster.executors.gridengine import GridEngine, GridEngineSpec
-from lxm3.xm_cluster.executors.local import Local, LocalSpec
-from lxm3.xm_cluster.executors.slurm import Slurm, SlurmSpec
+Names are imported on first use: a Slurm launch does not import Grid Engine's executor.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lxm3.xm_cluster.executors.base import DockerOptions, SingularityOptions
+    from lxm3.xm_cluster.executors.gridengine import GridEngine, GridEngineSpec
+    from lxm3.xm_cluster.executors.local import Local, LocalSpec
+    from lxm3.xm_cluster.executors.slurm import Slurm, SlurmSpec
+
+_EXPORTS = {
+    "DockerOptions": "lxm3.xm_cluster.executors.base",
+    "SingularityOptions": "lxm3.xm_cluster.executors.base",
+    "GridEngine": "lxm3.xm_cluster.executors.gridengine",
+    "GridEngineSpec": "lxm3.xm_cluster.executors.gridengine",
+    "Local": "lxm3.xm_cluster.executors.local",
+    "LocalSpec": "lxm3.xm_cluster.executors.local",
+    "Slurm": "lxm3.xm_cluster.executors.slurm",
+    "SlurmSpec": "lxm3.xm_cluster.executors.slurm",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DockerOptions",
