@@ -35,19 +35,24 @@ def _open_private(path: Path) -> str:
     """
     if not path.parent.exists():
         path.parent.mkdir(parents=True, mode=0o700)
-    try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as error:  # EACCES, EPERM, EROFS
-        if path.exists() and os.access(path, os.R_OK):
-            return "read-only"
-        raise StoreError(f"cannot open the experiment store {path}: {error.strerror}") from None
-    try:
-        if os.fstat(descriptor).st_mode & 0o077:
-            os.fchmod(descriptor, 0o600)  # made by an older lxm3
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+    if path.exists():
+        # Never open (and close) a descriptor of an existing store: closing ANY descriptor of a
+        # file drops every POSIX lock this process holds on it, SQLite's included, so a second
+        # store object would let another process delete the WAL under this one's connections.
+        if not os.access(path, os.W_OK):  # EACCES, EROFS
+            if os.access(path, os.R_OK):
+                return "read-only"
+            raise StoreError(f"cannot open the experiment store {path}: Permission denied")
+        try:
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)  # made by an older lxm3
+        except OSError:
+            pass
+    else:
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        except OSError as error:  # EACCES, EPERM, EROFS
+            raise StoreError(f"cannot open the experiment store {path}: {error.strerror}") from None
     probe = path.parent / f".{path.name}.w{os.getpid()}"
     try:  # SQLite must create its -wal file beside it (os.access is blind to read-only mounts)
         probe.touch()

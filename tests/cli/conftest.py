@@ -1,9 +1,13 @@
 """Fixtures for the lifecycle CLI tests: a flaky sweep project and a way to run `lxm3` afresh.
 
-Every `lxm3` command runs as a NEW process (`python -m lxm3.cli.main`), with
-the test's store (`$LXM3_STORE`, set by the autouse `isolated_env`) and
-config, so what one command learns it can only have from the store and the
-staging dirs, as for a user. The Slurm fixtures are the e2e suite's.
+`lxm3 launch`, `rerun`, `cancel`, `clean` and `logs --follow` run as a NEW
+process (`python -m lxm3.cli.main`), with the test's store (`$LXM3_STORE`, set
+by the autouse `isolated_env`) and config, so what one command learns it can
+only have from the store and the staging dirs, as for a user. The commands that
+only read (`list`, `status`, `logs`, `metrics`, `version`; `fetch` writes only its
+destination) run inside the test process (tests/cli/inprocess.py), so coverage counts them; they still
+know the experiment only from the store, since the launch was another process.
+The Slurm fixtures are the e2e suite's.
 
 The sweep's task (`flaky.py`) is steered through a control dir that is NOT
 part of the package (so a rerun sees the change):
@@ -25,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from tests.cli.inprocess import lxm3_in_process
 from tests.e2e.conftest import probe_dir, remote_root, slurm_cluster, slurm_testbed  # noqa: F401 - fixtures
 
 FLAKY = """\
@@ -93,9 +98,26 @@ def lxm3_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "lxm3.cli.main", *args]
 
 
-def run_lxm3(*args: str, check: int | None = 0, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Runs `lxm3 ARGS` in a new process; asserts its exit code unless `check` is None."""
-    result = subprocess.run(lxm3_argv(*args), capture_output=True, text=True, timeout=timeout)
+#: Commands that only read (the store, staging dirs, the scheduler; `fetch` also writes its
+#: destination) and need no process of their own: they run in the test process.
+READ_ONLY = frozenset({"list", "status", "logs", "metrics", "fetch", "version"})
+
+
+def run_lxm3(
+    *args: str, check: int | None = 0, timeout: float = 120, in_process: bool | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs `lxm3 ARGS`; asserts its exit code unless `check` is None.
+
+    By default a read-only command (`READ_ONLY`, not `--follow`) runs in this process and any
+    other in a new one; `in_process` forces either. `timeout` bounds a new process only (an
+    in-process command is bounded by pytest-timeout).
+    """
+    if in_process is None:
+        in_process = bool(args) and args[0] in READ_ONLY and "--follow" not in args and "-f" not in args
+    if in_process:
+        result = lxm3_in_process(*args)
+    else:
+        result = subprocess.run(lxm3_argv(*args), capture_output=True, text=True, timeout=timeout)
     if check is not None:
         assert result.returncode == check, (
             f"lxm3 {' '.join(args)} exited {result.returncode}, wanted {check}\n"

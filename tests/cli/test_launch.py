@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import lxm3
+from tests.cli.inprocess import lxm3_in_process
 
 LXM3 = Path(sys.executable).with_name("lxm3")
 
@@ -48,8 +49,10 @@ def test_version() -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", lxm3.__version__)
 
 
-def test_missing_launcher_is_exit_2_with_one_line(tmp_path: Path) -> None:
-    result = lxm3_cli("launch", "no_such_launcher.py", cwd=tmp_path)
+def test_missing_launcher_is_exit_2_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Refused before anything is loaded: run in this process (coverage counts it).
+    monkeypatch.chdir(tmp_path)
+    result = lxm3_in_process("launch", "no_such_launcher.py")
     assert result.returncode == 2
     assert assert_one_error_line(result.stderr) == "lxm3: error: launcher no_such_launcher.py does not exist"
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.clusters import on_testbed
 from tests.compat import projects
 from tests.compat.conftest import Workspace, task_logs
 
@@ -77,7 +78,7 @@ def test_clean_takes_0_4_flags(workspace: Workspace) -> None:
     not Path(os.environ.get("LXM3_TESTBED_SSH_CONFIG", "/tmp/lxm3-testbed/ssh/ssh_config")).is_file(),
     reason="needs the testbed's sshd (tests/testbed/up.sh)",
 )
-@pytest.mark.parametrize("scheduler", ["slurm", "sge"])
+@pytest.mark.parametrize("scheduler", on_testbed("slurm", "sge"))
 def test_shell_holds_a_client_of_the_configured_cluster(workspace: Workspace, scheduler: str) -> None:
     ssh_config = os.environ.get("LXM3_TESTBED_SSH_CONFIG", "/tmp/lxm3-testbed/ssh/ssh_config")
     alias = os.environ.get("LXM3_TESTBED_ALIAS", "testcluster")

@@ -26,6 +26,8 @@ from typing import Any
 import attrs
 import pytest
 
+from tests.hostile import hostile_env
+
 SSH_CONFIG = os.environ.get("LXM3_TESTBED_SSH_CONFIG", "/tmp/lxm3-testbed/ssh/ssh_config")
 ALIAS = os.environ.get("LXM3_TESTBED_ALIAS", "testcluster")
 REMOTE_USER = os.environ.get("LXM3_TESTBED_USER", "hpcuser")
@@ -59,6 +61,10 @@ _READ_LOGS = (
     "        logs[os.path.basename(path)] = handle.read()\n"
     "print(json.dumps(logs))\n"
 )
+
+
+#: Exported by every job script through the cluster config's `env` (so it is in the script itself).
+CLUSTER_ENV = hostile_env(prefix="PROBE_CLUSTER_")
 
 
 def ssh(script: str, *, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -130,17 +136,16 @@ class SlurmCluster:
         return ssh(f"squeue -h -t all -j {','.join(job_ids)} -o '%i|%T'", check=False).stdout
 
 
-@pytest.fixture
-def slurm_cluster(
-    slurm_testbed: SlurmTestbed,
-    remote_root: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
-) -> SlurmCluster:
-    """A `lxm.toml` whose only cluster is the testbed, with this test's own staging dir."""
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:80]
-    staging = f"{remote_root}/{name}"
+def staging_name(request: pytest.FixtureRequest) -> str:
+    """This test's name as a staging folder name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:80]
+
+
+def write_cluster_config(
+    tmp_path: Path, testbed: SlurmTestbed, staging: str, env: dict[str, str] | None = None
+) -> Path:
+    """`<tmp_path>/lxm.toml`: the testbed as the only cluster, staging at `staging`, exporting `env`."""
+    env_lines = [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in (env or {}).items()]
     config = tmp_path / "lxm.toml"
     config.write_text(
         "\n".join(
@@ -150,14 +155,29 @@ def slurm_cluster(
                 f"staging = {json.dumps(str(tmp_path / 'local-staging'))}",
                 "[[clusters]]",
                 'name = "testcluster"',
-                f"server = {json.dumps(slurm_testbed.alias)}",
-                f"ssh_config = {json.dumps(slurm_testbed.ssh_config)}",
+                f"server = {json.dumps(testbed.alias)}",
+                f"ssh_config = {json.dumps(testbed.ssh_config)}",
                 "[clusters.storage]",
                 f"staging = {json.dumps(staging)}",
+                *(["[clusters.env]", *env_lines] if env_lines else []),
                 "",
             ]
         )
     )
+    return config
+
+
+@pytest.fixture
+def slurm_cluster(
+    slurm_testbed: SlurmTestbed,
+    remote_root: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> SlurmCluster:
+    """A `lxm.toml` whose only cluster is the testbed, with this test's own staging dir."""
+    staging = f"{remote_root}/{staging_name(request)}"
+    config = write_cluster_config(tmp_path, slurm_testbed, staging)
     monkeypatch.setenv("LXM_CONFIG", str(config))
     monkeypatch.setenv("LXM3_POLL_MAX_INTERVAL", "0.5")
     return SlurmCluster(config, staging)

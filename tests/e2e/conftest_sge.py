@@ -2,8 +2,8 @@
 
     sge_testbed        the testbed's ssh config + alias, with Grid Engine answering; checked once
     sge_remote_root    a random staging root on the cluster for the session, removed at the end
-    sge_cluster        a per-test lxm.toml selecting that cluster (own staging subdir, a hostile
-                       cluster `env` value), and helpers to read what the tasks left there
+    sge_cluster        a per-test lxm.toml selecting that cluster (own staging subdir, the hostile
+                       cluster `env` values of CLUSTER_ENV), and helpers to read what the tasks left there
 
 The probe package (`probe_package`) comes from conftest.py. The testbed being
 down is a FAILURE of these tests, never a skip.
@@ -11,8 +11,6 @@ down is a FAILURE of these tests, never a skip.
 
 from __future__ import annotations
 
-import json
-import re
 import secrets
 import shlex
 import subprocess
@@ -21,10 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ALIAS, REMOTE_USER, SSH_CONFIG, SlurmCluster, SlurmTestbed, ssh
-
-#: Exported by every job script through the cluster config's `env` (so it is in the script itself).
-CLUSTER_ENV = {"PROBE_CLUSTER": "a 'b' \"c\" $d `e` \\f #g\ttab ünï *"}
+from tests.e2e.conftest import (
+    ALIAS,
+    CLUSTER_ENV,
+    REMOTE_USER,
+    SSH_CONFIG,
+    SlurmCluster,
+    SlurmTestbed,
+    ssh,
+    staging_name,
+    write_cluster_config,
+)
 
 
 @pytest.fixture(scope="session")
@@ -67,28 +72,8 @@ def sge_cluster(
     request: pytest.FixtureRequest,
 ) -> GridEngineCluster:
     """A `lxm.toml` whose only cluster is the testbed, with this test's own staging dir."""
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:80]
-    staging = f"{sge_remote_root}/{name}"
-    env_lines = [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in CLUSTER_ENV.items()]
-    config = tmp_path / "lxm.toml"
-    config.write_text(
-        "\n".join(
-            [
-                'project = "e2e"',
-                "[local.storage]",
-                f"staging = {json.dumps(str(tmp_path / 'local-staging'))}",
-                "[[clusters]]",
-                'name = "testcluster"',
-                f"server = {json.dumps(sge_testbed.alias)}",
-                f"ssh_config = {json.dumps(sge_testbed.ssh_config)}",
-                "[clusters.storage]",
-                f"staging = {json.dumps(staging)}",
-                "[clusters.env]",
-                *env_lines,
-                "",
-            ]
-        )
-    )
+    staging = f"{sge_remote_root}/{staging_name(request)}"
+    config = write_cluster_config(tmp_path, sge_testbed, staging, CLUSTER_ENV)
     monkeypatch.setenv("LXM_CONFIG", str(config))
     monkeypatch.setenv("LXM3_POLL_MAX_INTERVAL", "0.5")
     return GridEngineCluster(config, staging)

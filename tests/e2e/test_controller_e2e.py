@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 import pytest
 
+from tests.clusters import on_testbed
 from tests.e2e.conftest import remote_root, slurm_cluster, slurm_testbed, ssh  # noqa: F401 - fixtures
 from tests.e2e.conftest_sge import sge_cluster, sge_remote_root, sge_testbed  # noqa: F401 - fixtures
 
@@ -59,7 +60,7 @@ def _kill_local(job_id: str) -> None:
     os.kill(int(job_id.rsplit("-", 1)[-1]), signal.SIGTERM)
 
 
-@pytest.fixture(params=["local", "slurm", "sge"])
+@pytest.fixture(params=on_testbed("local", "slurm", "sge"))
 def where(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Where:
     if request.param == "local":
         config = tmp_path / "lxm.toml"

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from lxm3 import xm, xm_cluster
+from tests.clusters import on_testbed
 from tests.e2e.conftest import _READ_LOGS, SSH_CONFIG, SlurmCluster, ssh
 
 pytestmark = [pytest.mark.ssh]
@@ -28,7 +29,7 @@ LIMITED_ALIAS = "testcluster-limited"
 LIMITED_USER = "hpclimited"
 
 
-@pytest.fixture(params=["slurm", "sge"])
+@pytest.fixture(params=on_testbed("slurm", "sge"))
 def limited_cluster(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[str, SlurmCluster]:

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.cli.conftest import all_final, lxm3_argv, run_lxm3, status_json, wait_for
+from tests.clusters import on_testbed
 from tests.e2e.conftest import probe_dir, remote_root, slurm_cluster, slurm_testbed
 from tests.e2e.conftest_sge import sge_cluster, sge_remote_root, sge_testbed
 
@@ -101,7 +102,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(params=["local", "slurm", "sge"])
+@pytest.fixture(params=on_testbed("local", "slurm", "sge"))
 def executor(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """Selects the target: a config with this test's own staging dirs."""
     if request.param == "slurm":

@@ -19,7 +19,7 @@ from lxm3.packaging.archive import write_zip
 from lxm3.runtime import task_runner
 from lxm3.runtime.shipped_runner import RUNNER_MODULES, runner_sources
 from lxm3.runtime.task_table import INDEX_NAME, TABLE_NAME, write_task_table
-from tests.hostile import HOSTILE_VALUES
+from tests.hostile import HOSTILE_VALUES, hostile_env
 
 RUNNER = Path(task_runner.__file__)
 
@@ -98,12 +98,13 @@ HOSTILE = HOSTILE_VALUES
 
 
 def test_args_arrive_byte_for_byte_and_output_goes_to_the_task_logs(tmp_path: Path) -> None:
-    job = Job(tmp_path, [(["first"], {}), (HOSTILE, {"PROBE_KEYS": "X", "X": "$HOME `x`"})])
+    env = hostile_env(prefix="X")
+    job = Job(tmp_path, [(["first"], {}), (HOSTILE, {"PROBE_KEYS": " ".join(env), **env})])
     result = job.run(1)
     assert result.returncode == 0, result.stderr
     report = job.report(1)
     assert report["argv"] == HOSTILE
-    assert report["env"]["X"] == "$HOME `x`"
+    assert {key: report["env"][key] for key in env} == env
     assert (job.logs / "1.err").read_text() == "probe stderr\n"
     assert job.exit_code(1) == 0
     assert not (job.root / "pwned").exists() and not any(job.workroot.iterdir())

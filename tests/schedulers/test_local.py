@@ -17,6 +17,7 @@ from lxm3.schedulers.local import LocalScheduler
 from lxm3.transport.local import LocalTransport
 from lxm3.xm.status import TaskState, TaskStatus
 from lxm3.xm_cluster.executors.local import Local
+from tests.hostile import hostile_env
 
 TRANSPORT = LocalTransport()
 
@@ -96,11 +97,13 @@ def test_task_killed_by_a_signal_reports_128_plus_signal(tmp_path: Path) -> None
 def test_rendered_script_runs_the_runner_with_the_global_task_id(tmp_path: Path) -> None:
     runner = tmp_path / "runner.py"
     runner.write_text(
-        "import json, os, sys\nprint(json.dumps([sys.argv[1:], os.environ['LXM_TASK_ID'], os.environ.get('HOSTILE')]))\n"
+        "import json, os, sys\n"
+        "env = {k: v for k, v in os.environ.items() if k.startswith('HOSTILE_')}\n"
+        "print(json.dumps([sys.argv[1:], os.environ['LXM_TASK_ID'], env]))\n"
     )
     weird = tmp_path / "we ird $dir 'q' `x`"
-    hostile = "a b $HOME `id` \"q\" 'q'"
-    req = request(tmp_path, 3, offset=10, job_dir=weird, python=sys.executable, env={"HOSTILE": hostile})
+    hostile = hostile_env()
+    req = request(tmp_path, 3, offset=10, job_dir=weird, python=sys.executable, env=hostile)
     scheduler = LocalScheduler(echo=False)
     script = weird / "job-0.sh"
     script.write_text(scheduler.render(req))

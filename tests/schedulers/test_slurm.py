@@ -169,44 +169,6 @@ def test_memory_and_time_are_rendered_in_slurm_units() -> None:
     assert Slurm(xm.JobRequirements(memory=0, cpu=0)).requirement_directives() == []
 
 
-def test_script_computes_the_global_task_id_and_passes_env_byte_for_byte(tmp_path: Path) -> None:
-    """Runs the rendered script with bash as Slurm would (array index in the env)."""
-    dump = tmp_path / "dump.py"
-    dump.write_text(
-        "import json, os, sys\n"
-        "json.dump({'argv': sys.argv[1:], 'env': {k: v for k, v in os.environ.items() if k.startswith('HOSTILE_')}},"
-        " open(os.environ['OUT'], 'w'))\n"
-    )
-    env_values = {f"HOSTILE_{i}": value for i, value in enumerate([*HOSTILE, "new\nline"])}
-    case = request(
-        Slurm(),
-        chunk=ArrayChunk(101, 50),
-        num_tasks=151,
-        runner_path=str(dump),
-        spec_path=str(tmp_path / "spec with space.json"),
-        env=env_values,
-    )
-    script = tmp_path / "job.sh"
-    script.write_text(SlurmScheduler().render(case))
-    out = tmp_path / "out.json"
-    clean_env = {"PATH": os.environ["PATH"], "OUT": str(out), "SLURM_ARRAY_TASK_ID": "7"}
-    subprocess.run(["bash", str(script)], env=clean_env, check=True)
-    result = json.loads(out.read_text())
-    assert result["argv"] == [str(tmp_path / "spec with space.json"), "108"]
-    assert result["env"] == env_values
-
-
-def test_index_map_picks_the_task_id_by_array_index(tmp_path: Path) -> None:
-    index_map = tmp_path / "rerun.idx"
-    index_map.write_text("3\n17\n42\n")
-    case = request(Slurm(), chunk=ArrayChunk(0, 3), num_tasks=50, index_map=str(index_map), python="echo")
-    script = tmp_path / "job.sh"
-    script.write_text(SlurmScheduler().render(case))
-    env = {"PATH": os.environ["PATH"], "SLURM_ARRAY_TASK_ID": "1"}
-    out = subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True, text=True).stdout
-    assert out.split()[-1] == "17"
-
-
 def test_user_template_directory_overrides_the_shipped_template(tmp_path: Path) -> None:
     (tmp_path / "slurm.sh.j2").write_text(
         '{% extends "job.sh.j2" %}\n{% block directives %}#SBATCH --comment=mine\n{% endblock %}\n'

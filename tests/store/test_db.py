@@ -7,6 +7,8 @@ import os
 import pickle
 import socket
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,6 +129,30 @@ def test_a_store_crosses_fork_safely(tmp_path: Path) -> None:
     process.join(30)
     assert process.exitcode == 0
     assert sorted(r["title"] for r in store.experiments()) == ["child", "parent"]
+
+
+def test_a_second_store_object_keeps_the_first_ones_locks(tmp_path: Path) -> None:
+    """Closing any descriptor of a file drops this process's POSIX locks on it, SQLite's too.
+
+    If opening a second store object on the same file did that, another process closing the
+    last connection it sees would delete the WAL under the first object's open connection
+    (seen as "disk I/O error" and "database disk image is malformed" when `lxm3 status` ran
+    in the test process while `lxm3 cancel` wrote the store).
+    """
+    path = tmp_path / "store.sqlite3"
+    first = ExperimentStore(path)
+    assert first.jobs(1) == []  # holds a connection (and its locks)
+    ExperimentStore(path)
+    other = (
+        "import sqlite3, sys\n"
+        "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "db.execute('PRAGMA journal_mode=WAL')\n"
+        "db.execute('PRAGMA user_version')\n"
+        "db.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", other, str(path)], check=True)
+    assert path.with_name(path.name + "-wal").exists(), "another process took itself for the last one"
+    assert first.jobs(1) == []
 
 
 def test_jobs_keep_executor_task_ids_and_final_states(tmp_path: Path) -> None:
