@@ -834,10 +834,11 @@ class Bench:
         # Micro: the runner's own task lookup (read_task) for the same tasks.
         runner = f"{remote}/ours/runtime"
         py = (
-            "import glob, importlib.util, json, sys, time\n"
-            f"path = sorted(glob.glob({runner!r} + '/task_runner-*.py'))[0]\n"
-            "spec = importlib.util.spec_from_file_location('runner', path)\n"
-            "runner = importlib.util.module_from_spec(spec); spec.loader.exec_module(runner)\n"
+            "import glob, json, sys, time\n"
+            # The shipped runner is a zip of its modules: import its entry module from it.
+            f"path = sorted(glob.glob({runner!r} + '/task_runner-*.pyz'))[0]\n"
+            "sys.path.insert(0, path)\n"
+            "import task_runner as runner\n"
             "out = {}\n"
             "for label, job_dir, task in json.loads(sys.argv[1]):\n"
             "    best = []\n"

@@ -1,8 +1,8 @@
 """The task runner: what every job script on every backend executes.
 
-This file is copied verbatim to the cluster (content-addressed) and run there
-with the cluster's `python3`, so it uses the standard library only and works
-on Python 3.6+. One task model for every backend:
+This module and its three siblings are shipped to the cluster (content-addressed)
+and run there with the cluster's `python3`, so they use the standard library only
+and work on Python 3.6+. One task model for every backend:
 
     python3 task_runner.py JOB_SPEC.json TASK_ID
     python3 task_runner.py JOB_SPEC.json [--parallel N] TASK_ID TASK_ID...   (a packed array task)
@@ -25,14 +25,13 @@ starts), and a metrics file in it that the program may append JSON lines to
 (`LXM_METRICS_FILE`, see `lxm3.report`).
 
 With a `container` in the job spec, step 3 runs the program inside a
-Singularity/Apptainer (or, locally, Docker/Podman) container instead: the
-runtime binary is found here at run time, the working directory is bound at
-the same path and used as the container's cwd, args stay an argv list, and
-the task's env reaches the program through the runtime's own channels
-(APPTAINERENV_/SINGULARITYENV_ with `--no-eval`, or `docker run -e KEY`).
+Singularity/Apptainer (or, locally, Docker/Podman) container instead
+(`runner_containers`); a job that waits on others first checks that its
+dependency still holds (`runner_dependencies`); outputs and after-files are
+`runner_outputs`. Those modules ship with this one in one content-addressed
+zip (`lxm3.runtime.shipped_runner`), run as `python3 task_runner-<sha>.pyz`.
 """
 
-import glob
 import json
 import os
 import shutil
@@ -43,6 +42,37 @@ import sys
 import tempfile
 import typing  # noqa: F401 - used in type comments (py3.6-compatible)
 import zipfile
+
+if __package__:  # imported as lxm3.runtime.task_runner, by lxm3 itself and its tests
+    from . import runner_containers, runner_dependencies, runner_outputs
+else:  # `python3 task_runner.py` or the shipped zip: the runner's modules sit beside this one
+    import runner_containers  # type: ignore[import-not-found, no-redef]
+    import runner_dependencies  # type: ignore[import-not-found, no-redef]
+    import runner_outputs  # type: ignore[import-not-found, no-redef]
+
+# The names lxm3 0.5 offered here, where callers (and the runner below) still find them.
+SINGULARITY_BINARIES = runner_containers.SINGULARITY_BINARIES
+DOCKER_BINARIES = runner_containers.DOCKER_BINARIES
+ContainerError = runner_containers.ContainerError
+find_container_binary = runner_containers.find_container_binary
+singularity_env_prefix = runner_containers.singularity_env_prefix
+version_supports_no_eval = runner_containers.version_supports_no_eval
+probe_no_eval = runner_containers.probe_no_eval
+container_argv = runner_containers.container_argv
+container_env = runner_containers.container_env
+task_env_keys = runner_containers.task_env_keys
+wrap_in_container = runner_containers.wrap_in_container
+METRICS_NAME = runner_outputs.METRICS_NAME
+output_dir_of = runner_outputs.output_dir_of
+copy_after_files = runner_outputs.copy_after_files
+copy_one = runner_outputs.copy_one
+resolve = runner_outputs.resolve
+DEPENDENCY_NOT_MET = runner_dependencies.DEPENDENCY_NOT_MET
+read_exit_file = runner_dependencies.read_exit_file
+term_holds = runner_dependencies.term_holds
+term_codes = runner_dependencies.term_codes
+unmet_reason = runner_dependencies.unmet_reason
+dependency_block = runner_dependencies.dependency_block
 
 INDEX_ENTRY = struct.Struct("<Q")
 SHELL_ITEM_KEY = "sh"
@@ -110,285 +140,6 @@ def entrypoint_argv(spec, args):
     raise ValueError("unknown entrypoint kind %r" % (entry["kind"],))
 
 
-#: Singularity-family runtimes, in the order the runner looks for them on PATH.
-SINGULARITY_BINARIES = ("apptainer", "singularity")
-#: Docker-family runtimes (Local executor only), in the same sense.
-DOCKER_BINARIES = ("docker", "podman")
-
-
-class ContainerError(RuntimeError):
-    """The container runtime cannot be found or the container spec is unusable."""
-
-
-def find_container_binary(container, env, which=shutil.which):
-    """The runtime to run: $LXM3_SINGULARITY_BINARY (or $LXM3_DOCKER_BINARY), else the
-    configured binary, else the first of apptainer/singularity (docker/podman) on PATH.
-
-    Resolved here, on the execution host at run time, because only this host
-    knows what its PATH (after `module load`, say) holds.
-    """
-    docker = container.get("runtime") == "docker"
-    variable = "LXM3_DOCKER_BINARY" if docker else "LXM3_SINGULARITY_BINARY"
-    explicit = [(env.get(variable), "$" + variable), (container.get("binary"), "the cluster config")]
-    for choice, source in explicit:
-        if choice:
-            found = which(choice, path=env.get("PATH"))
-            if not found:
-                raise ContainerError(
-                    "container runtime %r (from %s) is not an executable on this host" % (choice, source)
-                )
-            return found
-    candidates = DOCKER_BINARIES if docker else SINGULARITY_BINARIES
-    for name in candidates:
-        found = which(name, path=env.get("PATH"))
-        if found:
-            return found
-    raise ContainerError(
-        "none of %s is on PATH on this host; set [clusters.singularity] binary in the lxm3 config or $%s"
-        % (", ".join(candidates), variable)
-    )
-
-
-def singularity_env_prefix(binary):
-    """APPTAINERENV_ for Apptainer (also when reached through a `singularity` symlink)."""
-    real = os.path.basename(os.path.realpath(binary))
-    return (
-        "APPTAINERENV_"
-        if "apptainer" in real or "apptainer" in os.path.basename(binary)
-        else "SINGULARITYENV_"
-    )
-
-
-def version_supports_no_eval(version_text):
-    """Whether `--version` output names a runtime with `--no-eval` (Apptainer >= 1.1, SingularityCE >= 3.10).
-
-    Without it the runtime shell-evaluates SINGULARITYENV_/APPTAINERENV_ values
-    (`$HOME` would expand), so values would not arrive byte for byte.
-    """
-    words = version_text.strip().split()
-    if len(words) < 3 or words[1] != "version":
-        return False
-    try:
-        numbers = [int(part) for part in words[2].split("-")[0].split(".")[:2]]
-    except ValueError:
-        return False
-    if len(numbers) < 2:
-        return False
-    if words[0] == "apptainer":
-        return numbers >= [1, 1]
-    if words[0] == "singularity-ce":
-        return numbers >= [3, 10]
-    return False
-
-
-def probe_no_eval(binary, env):
-    try:
-        out = subprocess.run(
-            [binary, "--version"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60
-        )
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return version_supports_no_eval(out.stdout.decode("utf-8", "replace"))
-
-
-def container_argv(container, binary, workdir, env_keys, argv, no_eval=True):
-    """The command that runs argv in the container, with workdir bound and used as cwd.
-
-    Singularity/Apptainer: `BIN exec|run [--nv] [--no-eval] --bind W:W --pwd W
-    [--bind SRC:DST]... [OPTIONS] IMAGE ARGV`; the env travels in prefixed
-    variables (see container_env). Docker/Podman: `BIN run --rm --init [--gpus all]
-    [--user UID:GID] -v W:W -w W [-e KEY]... [-v SRC:DST]... [OPTIONS]
-    [--entrypoint ARGV0] IMAGE ARGV...`; `-e KEY` without a value makes the
-    client copy KEY from its own environment, byte for byte.
-    """
-    options = list(container.get("options", []))
-    binds = [tuple(pair) for pair in container.get("bind", [])]
-    for src, dst in [(workdir, workdir)] + binds:
-        # dst may carry mount options (`/data:ro`); paths themselves cannot hold ':' or ','.
-        if ":" in src or "," in src + dst:
-            raise ContainerError(
-                "bind %r -> %r: a path contains ':' or ',', which the runtime cannot parse" % (src, dst)
-            )
-    if container.get("runtime") == "docker":
-        command = [binary, "run", "--rm", "--init"]
-        if container.get("nv"):
-            command += ["--gpus", "all"]
-        user_given = any(o in ("-u", "--user") or o.startswith("--user=") for o in options)
-        if os.path.basename(binary).startswith("docker") and not user_given:
-            # Files the task writes in the shared workdir stay the user's (rootless podman maps this itself).
-            command += ["--user", "%d:%d" % (os.getuid(), os.getgid())]
-        command += ["-v", "%s:%s" % (workdir, workdir), "-w", workdir]
-        for key in env_keys:
-            command += ["-e", key]
-        for src, dst in binds:
-            command += ["-v", "%s:%s" % (src, dst)]
-        command += options
-        if container.get("verb", "exec") == "exec" and argv:
-            return command + ["--entrypoint", argv[0], container["image"]] + list(argv[1:])
-        return command + [container["image"]] + list(argv)
-    command = [binary, container.get("verb", "exec")]
-    if container.get("nv"):
-        command.append("--nv")
-    if no_eval and "--no-eval" not in options:
-        command.append("--no-eval")
-    command += ["--bind", "%s:%s" % (workdir, workdir), "--pwd", workdir]
-    for src, dst in binds:
-        command += ["--bind", "%s:%s" % (src, dst)]
-    command += options
-    command.append(container["image"])
-    return command + list(argv)
-
-
-def container_env(container, binary, env, env_keys):
-    """The client's environment: for Singularity/Apptainer each task variable also as
-    APPTAINERENV_KEY (SINGULARITYENV_KEY), so it wins over the image's own value."""
-    result = dict(env)
-    if container.get("runtime") != "docker":
-        prefix = singularity_env_prefix(binary)
-        for key in env_keys:
-            if key in env:
-                result[prefix + key] = env[key]
-    return result
-
-
-def task_env_keys(spec, record):
-    """The variables lxm3 sets for the task (not the host's), which must reach the container."""
-    keys = (
-        set(spec.get("env", {}))
-        | set(record.get("env", {}))
-        | {"LXM_TASK_ID", "LXM_NUM_TASKS", "LXM_WORKDIR", "LXM_OUTPUT_DIR", "LXM_METRICS_FILE"}
-    )
-    if spec["entrypoint"]["kind"] == "module":
-        keys.add("PYTHONPATH")
-    return sorted(keys)
-
-
-def wrap_in_container(container, workdir, env, env_keys, argv, same_paths=()):
-    """(argv, env) that run the program in the job's container on this host.
-
-    `same_paths` (the task's output dir) are bound at the same path, so
-    LXM_OUTPUT_DIR and LXM_METRICS_FILE mean the same inside and out.
-    """
-    binary = find_container_binary(container, env)
-    no_eval = container.get("runtime") != "docker" and probe_no_eval(binary, env)
-    container = dict(container, bind=list(container.get("bind", [])) + [[p, p] for p in same_paths])
-    command = container_argv(container, binary, workdir, env_keys, argv, no_eval=no_eval)
-    return command, container_env(container, binary, env, env_keys)
-
-
-METRICS_NAME = "metrics.jsonl"
-
-
-def output_dir_of(spec, base, task_id):
-    """`<job dir>/outputs/<task>`: where the task's results stay after the work dir is gone."""
-    return os.path.join(resolve(base, spec.get("outputs") or "outputs"), str(task_id))
-
-
-def copy_after_files(workdir, patterns, output_dir):
-    """Copies what `patterns` (globs relative to the work dir) match into output_dir.
-
-    Paths keep their place below the work dir (`eval/*.json` -> `<out>/eval/x.json`);
-    matches outside the work dir (`../x`, symlinks out) are skipped. Returns the
-    problems met, one line each, so one unreadable file does not lose the others.
-    """
-    problems = []
-    root = os.path.realpath(workdir)
-    for pattern in patterns:
-        for match in sorted(glob.glob(os.path.join(glob.escape(workdir), pattern), recursive=True)):
-            real = os.path.realpath(match)
-            if real == root or not real.startswith(root + os.sep):
-                continue
-            relative = os.path.relpath(match, workdir)
-            try:
-                if os.path.isdir(match):
-                    for folder, _, names in os.walk(match):
-                        for name in names:
-                            source = os.path.join(folder, name)
-                            copy_one(source, os.path.join(output_dir, os.path.relpath(source, workdir)))
-                else:
-                    copy_one(match, os.path.join(output_dir, relative))
-            except OSError as error:
-                problems.append("cannot copy %s: %s" % (relative, error))
-    return problems
-
-
-def copy_one(source, destination):
-    """Copies a file under a temporary name, then renames it: a reader never sees half of it."""
-    parent = os.path.dirname(destination)
-    os.makedirs(parent, exist_ok=True)
-    temporary = os.path.join(parent, ".lxm3-%d-%s" % (os.getpid(), os.path.basename(destination)))
-    shutil.copy2(source, temporary)
-    os.rename(temporary, destination)
-
-
-def resolve(base, path):
-    return path if os.path.isabs(path) else os.path.join(base, path)
-
-
-#: The exit code of a task that never ran because its dependency can no longer hold;
-#: lxm3 reports such a task CANCELLED with the reason (never FAILED).
-DEPENDENCY_NOT_MET = 121
-
-
-def read_exit_file(log_dir, task_id):
-    """The code in `<log_dir>/<task>.exit`, or None when the task left none (never ran, killed)."""
-    try:
-        with open(os.path.join(log_dir, "%d.exit" % task_id)) as handle:
-            return int(handle.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def term_holds(condition, codes):
-    """Whether a condition holds for a unit whose tasks ended with `codes` (None: no exit file).
-
-    Only called once the scheduler says every task of the unit ended, so a
-    missing exit file means the task was cancelled or killed: not a success.
-    """
-    if condition == "succeeded":
-        return all(code == 0 for code in codes)
-    if condition == "failed":
-        return any(code != 0 for code in codes)
-    return True  # finished, started: the scheduler's hold already established them
-
-
-def term_codes(term, task_id, read_code=read_exit_file):
-    """The exit codes a term looks at: every task of its unit, or only task `task_id` (per task)."""
-    codes = []
-    for job in term["jobs"]:
-        if term.get("per_task"):
-            codes.append(read_code(job["log_dir"], task_id))
-        else:
-            codes.extend(read_code(job["log_dir"], task) for task in range(job["num_tasks"]))
-    return codes
-
-
-def unmet_reason(term):
-    """Why a term can never hold, in the words `lxm3 status` shows."""
-    if term["condition"] == "failed":
-        return "dependency on %s did not fail" % (term["what"],)
-    return "dependency on %s failed" % (term["what"],)
-
-
-def dependency_block(dependency, task_id, read_code=read_exit_file):
-    """None when the job spec's dependency holds for this task, else the reason it never will.
-
-    The scheduler held the task until the units it waits on ended; what it
-    could not check itself (Grid Engine's holds wait for any end; a split
-    array's "failed") is checked here, from the units' recorded exit files.
-    """
-    terms = dependency.get("terms", [])
-    results = [(term, term_holds(term["condition"], term_codes(term, task_id, read_code))) for term in terms]
-    if not results:
-        return None
-    if dependency.get("mode") == "any":
-        return None if any(ok for _, ok in results) else unmet_reason(results[0][0])
-    for term, ok in results:
-        if not ok:
-            return unmet_reason(term)
-    return None
-
-
 def run_pack(spec_path, task_ids, parallel):
     """Runs several sweep tasks in one array task: each as its own runner process.
 
@@ -415,7 +166,7 @@ def run_pack(spec_path, task_ids, parallel):
     queue = list(task_ids)
     while queue or running:
         while queue and len(running) < parallel and not received:
-            process = subprocess.Popen([sys.executable, os.path.abspath(__file__), spec_path, str(queue[0])])
+            process = subprocess.Popen([sys.executable, own_path(), spec_path, str(queue[0])])
             running[process.pid] = process
             codes[queue.pop(0)] = process
         if received:
@@ -433,6 +184,13 @@ def run_pack(spec_path, task_ids, parallel):
         if code:
             return 128 - code if code < 0 else code
     return 0
+
+
+def own_path():
+    """What `python3 PATH` runs as this runner again: this file, or the shipped zip holding it."""
+    here = os.path.abspath(__file__)
+    folder = os.path.dirname(here)
+    return folder if os.path.isfile(folder) else here
 
 
 def parse_pack(args):

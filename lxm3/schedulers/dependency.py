@@ -29,7 +29,7 @@ from typing import Any
 
 import attrs
 
-from lxm3.runtime.task_runner import DEPENDENCY_NOT_MET
+from lxm3.runtime.runner_dependencies import DEPENDENCY_NOT_MET
 from lxm3.schedulers.base import ArrayChunk
 from lxm3.xm.dependencies import DependencyError
 
@@ -90,7 +90,7 @@ class Term:
         return job_id
 
     def runner_spec(self) -> dict[str, Any]:
-        """What the task runner needs to check this term (see `task_runner.dependency_block`)."""
+        """What the task runner needs to check this term (see `runner_dependencies.dependency_block`)."""
         return {
             "what": self.what,
             "condition": self.condition,

@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from lxm3.runtime.task_runner import DEPENDENCY_NOT_MET, term_holds, unmet_reason, write_exit_code
+from lxm3.runtime.runner_dependencies import DEPENDENCY_NOT_MET, term_holds, unmet_reason
+from lxm3.runtime.task_runner import write_exit_code
 from lxm3.schedulers.base import (
     ArrayChunk,
     JobScript,

@@ -9,29 +9,23 @@ recorded in `PRAGMA user_version`; each runs once, inside the transaction
 that checks the version, so two processes opening an old store never both
 migrate it.
 
-The schema is in `lxm3.store.schema`, the typed job record in
-`lxm3.store.records`, process identity in `lxm3.schedulers.local_process`.
+The schema is in `lxm3.store.schema`, opening the file and its connections
+in `lxm3.store.connection`, the typed job record in `lxm3.store.records`,
+process identity in `lxm3.schedulers.local_process`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import pickle
-import socket
-import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lxm3.errors import LxmError
 from lxm3.schedulers.local_process import process_alive, process_start_time, this_process
-from lxm3.store.records import JobRecord
-from lxm3.store.schema import _JSON_COLUMNS, MIGRATIONS
+from lxm3.store.connection import StoreConnection, StoreError, decode_row, default_store_path
+from lxm3.store.records import JobRecord, executor_columns
+from lxm3.store.schema import MIGRATIONS
 
 __all__ = [
     "MIGRATIONS",
@@ -44,125 +38,8 @@ __all__ = [
 ]
 
 
-class StoreError(LxmError, RuntimeError):
-    """The experiment database cannot be opened or is damaged."""
-
-
-def _open_private(path: Path) -> str:
-    """Creates the store file 0600 in a 0700 dir (it holds args and env); "read-only" if it cannot be written.
-
-    SQLite gives its -wal and -shm files the database file's permissions.
-    """
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
-    if path.exists():
-        # Never open (and close) a descriptor of an existing store: closing ANY descriptor of a
-        # file drops every POSIX lock this process holds on it, SQLite's included, so a second
-        # store object would let another process delete the WAL under this one's connections.
-        if not os.access(path, os.W_OK):  # EACCES, EROFS
-            if os.access(path, os.R_OK):
-                return "read-only"
-            raise StoreError(f"cannot open the experiment store {path}: Permission denied")
-        try:
-            if path.stat().st_mode & 0o077:
-                os.chmod(path, 0o600)  # made by an older lxm3
-        except OSError:
-            pass
-    else:
-        try:
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        except OSError as error:  # EACCES, EPERM, EROFS
-            raise StoreError(f"cannot open the experiment store {path}: {error.strerror}") from None
-    probe = path.parent / f".{path.name}.w{os.getpid()}"
-    try:  # SQLite must create its -wal file beside it (os.access is blind to read-only mounts)
-        probe.touch()
-        probe.unlink()
-    except OSError:
-        return "read-only"
-    return "read-write"
-
-
-def default_store_path() -> Path:
-    explicit = os.environ.get("LXM3_STORE")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "lxm3" / "experiments.sqlite3"
-
-
-class ExperimentStore:
-    """Process- and thread-safe access to the experiment database."""
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or default_store_path()
-        self._local = threading.local()
-        #: Set when the file can only be read: reads work, writes raise StoreError.
-        self.read_only = False
-        if _open_private(self.path) == "read-only":
-            self.read_only = True
-            return
-        try:
-            with self._transaction() as db:
-                self._migrate(db)
-        except sqlite3.DatabaseError as error:
-            raise StoreError(f"cannot open the experiment store {self.path}: {error}") from None
-
-    def _connection(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        # A connection must never cross a fork (multiprocessing): open a fresh one in the child.
-        if db is None or getattr(self._local, "pid", None) != os.getpid():
-            if self.read_only:
-                db = sqlite3.connect(
-                    f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, isolation_level=None
-                )
-                db.row_factory = sqlite3.Row
-                self._local.db = db
-                self._local.pid = os.getpid()
-                return db
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA busy_timeout=30000")
-            db.execute("PRAGMA journal_mode=WAL")
-            self._local.db = db
-            self._local.pid = os.getpid()
-        return db
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        if self.read_only:
-            raise StoreError(f"the experiment store {self.path} is read-only; this command needs to write it")
-        db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-    @staticmethod
-    def _migrate(db: sqlite3.Connection) -> None:
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            for statement in filter(str.strip, script.split(";")):
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {number}")
-
-    @property
-    def identity(self) -> str:
-        """A stable id of this store (host + file), to tell its experiments apart on a shared cluster."""
-        return hashlib.sha256(f"{socket.gethostname()}\0{self.path.resolve()}".encode()).hexdigest()[:16]
-
-    @property
-    def schema_version(self) -> int:
-        return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
-
-    def close(self) -> None:
-        """Closes this thread's connection (others close when their threads end)."""
-        db = getattr(self._local, "db", None)
-        if db is not None and getattr(self._local, "pid", None) == os.getpid():
-            db.close()
-        self._local.db = None
+class ExperimentStore(StoreConnection):
+    """Process- and thread-safe access to the experiment database: what it records and reads back."""
 
     # ----- writes -----
     def create_experiment(self, title: str, **fields: Any) -> int:
@@ -228,14 +105,7 @@ class ExperimentStore:
         scripts with it. (A mapping with the row's column names is accepted too.)
         """
         record = job.to_row() if isinstance(job, JobRecord) else job
-        executor = record.get("executor")
-        executor_pickle = record.get("executor_pickle")
-        if executor is not None and not isinstance(executor, str):
-            try:
-                executor_pickle = pickle.dumps(executor)
-            except Exception:  # noqa: BLE001 - an unpicklable executor only loses `lxm3 rerun`
-                executor_pickle = None
-            executor = repr(executor)
+        executor, executor_pickle = executor_columns(record.get("executor"), record.get("executor_pickle"))
         # A parameter controller's units are imported with the controller process as owner.
         owner = record.get("owner")
         pid, host, start = tuple(owner) if owner else this_process()
@@ -332,7 +202,7 @@ class ExperimentStore:
         row = (
             self._connection().execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
         )
-        return _decode(row) if row else None
+        return decode_row(row) if row else None
 
     def experiments(self, limit: int | None = 50) -> list[dict[str, Any]]:
         """The most recent experiments first (all of them when `limit` is None)."""
@@ -341,7 +211,7 @@ class ExperimentStore:
             .execute("SELECT * FROM experiments ORDER BY id DESC LIMIT ?", (-1 if limit is None else limit,))
             .fetchall()
         )
-        return [_decode(row) for row in rows]
+        return [decode_row(row) for row in rows]
 
     def last_cluster_targets(self, launcher: str) -> list[str]:
         """The cluster targets the most recent launch of `launcher` used (not `local`)."""
@@ -367,7 +237,7 @@ class ExperimentStore:
             .execute("SELECT * FROM attempts WHERE experiment_id = ? ORDER BY attempt", (experiment_id,))
             .fetchall()
         )
-        return [_decode(row) for row in rows]
+        return [decode_row(row) for row in rows]
 
     def work_units(self, experiment_id: int) -> list[dict[str, Any]]:
         rows = (
@@ -377,7 +247,7 @@ class ExperimentStore:
             )
             .fetchall()
         )
-        return [_decode(row) for row in rows]
+        return [decode_row(row) for row in rows]
 
     def jobs(self, experiment_id: int, work_unit_id: int | None = None) -> list[dict[str, Any]]:
         """Job rows of every attempt, oldest first."""
@@ -387,7 +257,7 @@ class ExperimentStore:
             query += " AND work_unit_id = ?"
             params += (work_unit_id,)
         rows = self._connection().execute(query + " ORDER BY id", params).fetchall()
-        return [_decode(row) for row in rows]
+        return [decode_row(row) for row in rows]
 
     def job_records(self, experiment_id: int, work_unit_id: int | None = None) -> list[JobRecord]:
         """The typed records of every job attempt, oldest first."""
@@ -430,21 +300,10 @@ class ExperimentStore:
                 .fetchall()
             )
             for row in rows:
-                result[row["experiment_id"]].append(_decode(row))
+                result[row["experiment_id"]].append(decode_row(row))
         return result
 
 
 def open_store(config_store_path: str | None = None) -> ExperimentStore:
     """The store a launch with this config uses: the config's `[store] path`, else the default."""
     return ExperimentStore(Path(config_store_path).expanduser() if config_store_path else None)
-
-
-def _decode(row: sqlite3.Row) -> dict[str, Any]:
-    result = dict(row)
-    for key in _JSON_COLUMNS:
-        if key in result and isinstance(result[key], str):
-            try:
-                result[key] = json.loads(result[key])
-            except ValueError:
-                pass
-    return result

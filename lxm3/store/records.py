@@ -30,6 +30,21 @@ class ReloadError(ExperimentUnitError):
     """A recorded job cannot be reached, restored or resubmitted."""
 
 
+def executor_columns(executor: Any, executor_pickle: bytes | None = None) -> tuple[Any, bytes | None]:
+    """An executor as the store keeps it: its repr for people, a pickle for `lxm3 rerun`.
+
+    A string (already a repr, read back from a row or a journal) is kept with
+    the pickle given; an executor that cannot be pickled only loses `lxm3 rerun`.
+    """
+    if executor is None or isinstance(executor, str):
+        return executor, executor_pickle
+    try:
+        blob: bytes | None = pickle.dumps(executor)
+    except Exception:  # noqa: BLE001 - an unpicklable executor only loses `lxm3 rerun`
+        blob = None
+    return repr(executor), blob
+
+
 @attrs.frozen
 class ChunkRecord:
     """One submitted scheduler job of an attempt, and the global task id at each array position."""

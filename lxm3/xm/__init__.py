@@ -12,8 +12,9 @@ other XManager name with it.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from lxm3.lazy import LazyNames
 
 # Eager (small, stdlib only): importing it defines XManager's absl flag, which a launcher's
 # flags may set, before `app.run` parses them.
@@ -184,19 +185,15 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
 }
 
 
+_LAZY = LazyNames(__name__, _EXPORTS)
+
+
 def __getattr__(name: str) -> Any:
-    try:
-        module_name, attribute = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    module = importlib.import_module(module_name)
-    value = module if attribute is None else getattr(module, attribute)
-    globals()[name] = value
-    return value
+    return _LAZY.get(name)
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return _LAZY.names()
 
 
 __all__ = [

@@ -11,10 +11,10 @@ Jinja templates that only a launch needs.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from lxm3.config import Config, define_flags
+from lxm3.lazy import LazyNames
 
 if TYPE_CHECKING:
     from lxm3.xm.executables import CommandList, ModuleName
@@ -61,19 +61,15 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
 }
 
 
+_LAZY = LazyNames(__name__, _EXPORTS)
+
+
 def __getattr__(name: str) -> Any:
-    try:
-        module_name, attribute = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    module = importlib.import_module(module_name)
-    value = module if attribute is None else getattr(module, attribute)
-    globals()[name] = value
-    return value
+    return _LAZY.get(name)
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return _LAZY.names()
 
 
 define_flags()

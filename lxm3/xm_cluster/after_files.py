@@ -7,7 +7,7 @@ The work dir is scratch (removed when the task ends); what the globs match is
 copied into the task's output dir (`<job dir>/outputs/<task>/`, kept) whatever
 the exit code, keeping paths below the work dir. The executor's globs and the
 job's add up. Globs are checked here, at the line of the launch script that
-names them; the runner (`lxm3.runtime.task_runner.copy_after_files`) copies.
+names them; the runner (`lxm3.runtime.runner_outputs.copy_after_files`) copies.
 """
 
 from __future__ import annotations

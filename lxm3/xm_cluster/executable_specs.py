@@ -9,7 +9,7 @@ that is not executable) raise there, at the line that made them.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import attrs
 
@@ -45,14 +45,26 @@ class Fileset:
         return dict(self._files)
 
 
+def fileset_files(filesets: Iterable[Fileset]) -> dict[str, str]:
+    """Every file of the filesets, local source -> destination in the archive (a later one wins)."""
+    files: dict[str, str] = {}
+    for fileset in filesets:
+        files.update(fileset.files)
+    return files
+
+
 def _check_entrypoint(instance: object, attribute: attrs.Attribute, value: object) -> None:
     if not isinstance(value, (ModuleName, CommandList)):
         raise TypeError(f"{attribute.name} must be xm.ModuleName or xm.CommandList, got {value!r}")
 
 
 @attrs.define
-class PythonPackage(job_blocks.ExecutableSpec):
-    """A pip-installable project run as `python3 -m module` (or commands) on the cluster."""
+class PythonProjectSpec(job_blocks.ExecutableSpec):
+    """The fields every Python project spec shares: `PythonPackage` and the project images.
+
+    One definition, so their checks and conversions cannot drift apart; a
+    subclass's own fields go right after `entrypoint` (`own_fields_after_entrypoint`).
+    """
 
     entrypoint: ModuleName | CommandList = attrs.field(validator=_check_entrypoint)
     path: str = attrs.field(default=".", converter=resolve_relative_to_launcher)
@@ -63,6 +75,23 @@ class PythonPackage(job_blocks.ExecutableSpec):
     @property
     def name(self) -> str:
         return _name_from_path(self.path)
+
+
+def own_fields_after_entrypoint(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute]:
+    """An attrs `field_transformer`: a subclass's own fields right after the inherited `entrypoint`.
+
+    attrs puts inherited fields first, but lxm3 0.4.2 took `PythonContainer(entrypoint,
+    base_image, requirements, path, ...)` positionally, and launch scripts still do.
+    (mypy's attrs plugin does not know of the reordering: it sees inherited fields first.)
+    """
+    inherited = [field for field in fields if getattr(field, "inherited", False)]
+    own = [field for field in fields if not getattr(field, "inherited", False)]
+    return [*inherited[:1], *own, *inherited[1:]]
+
+
+@attrs.define
+class PythonPackage(PythonProjectSpec):
+    """A pip-installable project run as `python3 -m module` (or commands) on the cluster."""
 
 
 @attrs.define

@@ -20,7 +20,6 @@ import attrs
 
 from lxm3.schedulers.base import SubmittedJob
 from lxm3.store.db import ExperimentStore
-from lxm3.store.records import ChunkRecord, JobRecord
 from lxm3.xm.status import TaskState
 from lxm3.xm_cluster.interrupts import GUARD, LaunchInterruptedError
 from lxm3.xm_cluster.staging import StagedJob
@@ -85,20 +84,8 @@ class StoreJournal:
         submitted: list[SubmittedJob],
         failure: str | None = None,
     ) -> None:
-        record = JobRecord(
-            name=staged.name,
-            target_name=pending.target.name,
-            scheduler_name=pending.target.scheduler.name,
-            num_tasks=staged.num_tasks,
-            remote_dir=staged.remote_dir,
-            local_dir=str(staged.local_root / staged.job_rel),
-            artifacts=staged.content_addressed,
-            chunks=[ChunkRecord.of(s) for s in submitted],
-            # The object itself: the store keeps its repr and a pickle for `lxm3 rerun`.
-            executor=pending.executor,
-            label=pending.label,
-        )
         try:
+            record = staged.record(pending.target, submitted, pending.executor, label=pending.label)
             row = self._store.add_job(self._experiment_id, pending.work_unit_id, record)
             if failure is not None:
                 message = f"not launched: {failure}"

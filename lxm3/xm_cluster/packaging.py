@@ -17,7 +17,7 @@ from lxm3.packaging.artifact import Artifact, ArtifactCache
 from lxm3.packaging.pex_binary import build_pex_binary, run_command
 from lxm3.packaging.python_package import build_python_package
 from lxm3.packaging.universal_package import build_universal_package
-from lxm3.xm_cluster.executable_specs import PexBinary, PythonPackage, UniversalPackage
+from lxm3.xm_cluster.executable_specs import PexBinary, PythonPackage, UniversalPackage, fileset_files
 from lxm3.xm_cluster.executables import Command, Entrypoint
 
 #: Extra spec handlers registered by other modules (containers): spec type -> builder.
@@ -63,12 +63,9 @@ class Packager:
             if key in self._memo:
                 return self._memo[key]
         if isinstance(spec, PythonPackage):
-            resources: dict[str, str] = {}
-            for fileset in spec.resources:
-                resources.update(fileset.files)
             artifact = build_python_package(
                 Path(spec.path),
-                resources=resources,
+                resources=fileset_files(spec.resources),
                 extra_packages=spec.extra_packages,
                 pip_args=spec.pip_args,
                 cache=self.cache,
@@ -78,16 +75,13 @@ class Packager:
                 Path(spec.path), spec.build_script, build_args=spec.build_args, cache=self.cache
             )
         elif isinstance(spec, PexBinary):
-            files: dict[str, str] = {}
-            for fileset in spec.dependencies:
-                files.update(fileset.files)
             artifact = build_pex_binary(
                 Path(spec.path),
                 spec.name,
                 spec.entrypoint.module_name,
                 packages=spec.packages,
                 modules=spec.modules,
-                files=files,
+                files=fileset_files(spec.dependencies),
                 cache=self.cache,
             )
         else:

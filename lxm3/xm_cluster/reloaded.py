@@ -43,6 +43,7 @@ from lxm3.xm_cluster.rerun_dependencies import (
 from lxm3.xm_cluster.resolver import TargetResolver
 from lxm3.xm_cluster.status_reader import StatusReader
 from lxm3.xm_cluster.stored_jobs import StoredJob, group_jobs
+from lxm3.xm_cluster.unit_outcome import raise_for_outcome
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,6 @@ class ReloadedWorkUnit(xm.WorkUnit):
                         for job, statuses in results
                         for task, status in sorted(statuses.items())
                     ]
-                    # Imported here: `lxm3 status` and `list` load this module, not the launch machinery.
-                    from lxm3.xm_cluster.experiment import raise_for_outcome
-
                     raise_for_outcome(self.experiment_id, self.work_unit_id, outcomes)
                     return
             await asyncio.sleep(interval)

@@ -4,134 +4,52 @@ A launch (`stage_job`) writes the job's files, then its scripts; a rerun
 (`lxm3.xm_cluster.rerun`) reuses the recorded files and stages new scripts for
 some of the tasks. Both go through `stage_scripts`, which splits the tasks into
 array chunks and, for scattered tasks, writes the index maps the scripts read.
-Every path comes from a `JobPaths` (see `lxm3.runtime.job_paths` for the layout).
+Every path comes from a `JobPaths` (see `lxm3.runtime.job_paths` for the layout);
+what the tasks are comes from `lxm3.xm_cluster.job_tasks`.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from lxm3.files import place_atomically
+from lxm3.files import atomic_write, place_atomically
 from lxm3.packaging.artifact import Artifact
-from lxm3.packaging.digest import file_digest
 from lxm3.runtime import task_runner
 from lxm3.runtime.job_paths import INDEX_NAME, TABLE_NAME, JobPaths
+from lxm3.runtime.shipped_runner import runner_file_name, shipped_runner
 from lxm3.runtime.task_table import write_task_table
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob, split_into_chunks
 from lxm3.store.records import ChunkRecord, JobRecord
-from lxm3.xm.args import SequentialArgs, merge_args
-from lxm3.xm_cluster.after_files import job_after_files
-from lxm3.xm_cluster.array_job import ArrayJob
 from lxm3.xm_cluster.containers.job_spec import container_job_spec
-from lxm3.xm_cluster.executables import Command
+from lxm3.xm_cluster.job_tasks import JobTasks, job_tasks
 from lxm3.xm_cluster.targets import Target
 
+# Re-exported: the work unit, the controller and launching import them from here.
+__all__ = [
+    "RUNNER_SOURCE",
+    "JobTasks",
+    "StagedJob",
+    "job_tasks",
+    "private_dirs",
+    "render_scripts",
+    "runner_name",
+    "stage_job",
+    "stage_scripts",
+]
+
+#: The runner's entry module; it ships with its siblings as one zip (`shipped_runner`).
 RUNNER_SOURCE = Path(task_runner.__file__)
-_RUNNER_DIGEST: str | None = None
 
 
 def runner_name() -> str:
-    global _RUNNER_DIGEST
-    if _RUNNER_DIGEST is None:
-        _RUNNER_DIGEST = file_digest(RUNNER_SOURCE)
-    return f"runtime/task_runner-{_RUNNER_DIGEST[:12]}.py"
-
-
-@attrs.frozen
-class JobTasks:
-    """A job's tasks: the executable's baked-in args/env merged with each task's.
-
-    Tasks are produced lazily (`iter_tasks`), so a 100,000-task sweep is
-    streamed into the task table instead of held in memory twice.
-    """
-
-    name: str
-    executable: Command
-    executor: Any
-    pairs: Sequence[tuple[Any, dict[str, str]]]
-    #: ArrayJob(pack=...): tasks per array task (None: lxm3 decides), and how many at once.
-    pack: int | None = None
-    pack_parallel: int = 1
-    #: Globs the runner copies from the work dir into each task's output dir at its end.
-    after_files: Sequence[str] = ()
-
-    @property
-    def num_tasks(self) -> int:
-        return len(self.pairs)
-
-    def iter_tasks(self) -> Iterator[tuple[list[Any], dict[str, str]]]:
-        base_args, base_env = self.executable.args, self.executable.env_vars
-        # No baked-in args (the usual sweep): each task's own args as they are, without a merged copy.
-        plain = not merge_args(base_args).to_list()
-        for args, env in self.pairs:
-            # Jobs keep env values as given (XManager); they become strings here, where tasks are rendered.
-            merged = {**base_env, **env} if base_env else env
-            rendered = (
-                {key: value if type(value) is str else str(value) for key, value in merged.items()}
-                if merged
-                else {}
-            )
-            if plain and isinstance(args, SequentialArgs):
-                yield args.to_list(), rendered
-            else:
-                yield merge_args(base_args, args).to_list(), rendered
-
-    @property
-    def tasks(self) -> list[tuple[list[Any], dict[str, str]]]:
-        return list(self.iter_tasks())
-
-
-def job_tasks(job: Any) -> JobTasks:
-    """The tasks of an xm.Job (one task) or an ArrayJob (one per element)."""
-    executable = job.executable
-    if not isinstance(executable, Command):
-        raise TypeError(
-            f"job {job.name!r}: its executable must come from experiment.package(), got {executable!r}"
-        )
-    if isinstance(job, ArrayJob):
-        pairs: Sequence[tuple[Any, dict[str, str]]] = _Zipped(job.args, job.env_vars)
-        return JobTasks(
-            job.name or executable.name,
-            executable,
-            job.executor,
-            pairs,
-            job.pack,
-            job.pack_parallel,
-            job_after_files(job.executor, job),
-        )
-    pairs = [(job.args, job.env_vars)]
-    return JobTasks(
-        job.name or executable.name,
-        executable,
-        job.executor,
-        pairs,
-        after_files=job_after_files(job.executor, job),
-    )
-
-
-class _Zipped(Sequence[tuple[Any, dict[str, str]]]):
-    """A zip of two equal-length lists that does not copy them."""
-
-    def __init__(self, first: Sequence[Any], second: Sequence[dict[str, str]]) -> None:
-        self._first, self._second = first, second
-
-    def __len__(self) -> int:
-        return len(self._first)
-
-    def __iter__(self) -> Iterator[tuple[Any, dict[str, str]]]:
-        # Sequence's default iterates by index (two lookups and a tuple per task).
-        return zip(self._first, self._second, strict=True)
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return list(zip(self._first[index], self._second[index], strict=True))
-        return self._first[index], self._second[index]
+    """The shipped runner under the staging root: `runtime/task_runner-<sha12>.pyz`."""
+    return f"runtime/{runner_file_name()}"
 
 
 @attrs.frozen
@@ -176,7 +94,11 @@ class StagedJob:
         attempt: int = 1,
         log_dir: str | None = None,
     ) -> JobRecord:
-        """What the store keeps once its scripts were submitted (a launch, or a rerun's attempt)."""
+        """What the store keeps once its scripts were submitted (a launch, or a rerun's attempt).
+
+        With no `submitted` (the scheduler refused the job), the record has no chunks:
+        the journal keeps it to show the launch as failed.
+        """
         per_script = self.task_ids or [None] * len(self.scripts)
         return JobRecord(
             attempt=attempt,
@@ -191,7 +113,9 @@ class StagedJob:
             chunks=[
                 ChunkRecord.of(job, ids, script.request.index_map)
                 for job, script, ids in zip(submitted, self.scripts, per_script, strict=True)
-            ],
+            ]
+            if submitted
+            else [],
             # The object itself: the store keeps its repr and a pickle for `lxm3 rerun`.
             executor=executor,
             label=label,
@@ -302,7 +226,7 @@ def stage_job(
     runner_rel = runner_name()
     runner_local = local_root / runner_rel
     if not runner_local.exists():
-        place_atomically(RUNNER_SOURCE, runner_local)
+        atomic_write(runner_local, shipped_runner()[0])
     content_addressed.append(runner_rel)
 
     spec: dict[str, Any] = {

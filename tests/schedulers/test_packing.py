@@ -209,8 +209,11 @@ def test_slurm_limits_parse_and_decide(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_python_36_compatible_runner_syntax() -> None:
-    from lxm3.runtime import task_runner
+    from lxm3.runtime.shipped_runner import runner_sources
 
-    source = Path(task_runner.__file__).read_text()
-    assert 'f"' not in source and "f'" not in source, "no f-strings: the runner must run on Python 3.6"
+    for path in runner_sources().values():
+        source = path.read_text()
+        assert 'f"' not in source and "f'" not in source, (
+            f"no f-strings in {path.name}: the runner must run on Python 3.6"
+        )
     assert sys.version_info >= (3, 8)

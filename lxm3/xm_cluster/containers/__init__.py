@@ -7,14 +7,15 @@ Docker/Podman images (Local executor).
     job_spec.py  Command + executor + target -> the job spec's `container` field
 
 The command line itself is built on the execution host by the task runner
-(`lxm3.runtime.task_runner.container_argv`), which also finds the runtime
+(`lxm3.runtime.runner_containers.container_argv`), which also finds the runtime
 binary there. See docs/containers.md.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from lxm3.lazy import LazyNames
 
 if TYPE_CHECKING:
     from lxm3.xm_cluster.containers.specs import DockerContainer, SingularityContainer
@@ -28,14 +29,11 @@ _EXPORTS = {
 }
 
 
+_LAZY = LazyNames(__name__, _EXPORTS)
+
+
 def __getattr__(name: str) -> Any:
-    try:
-        module_name = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+    return _LAZY.get(name)
 
 
 __all__ = ["DockerContainer", "SingularityContainer"]

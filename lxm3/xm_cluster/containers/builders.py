@@ -22,7 +22,7 @@ from typing import Any
 from lxm3 import xm
 from lxm3.packaging.artifact import ArtifactCache
 from lxm3.packaging.errors import PackagingError
-from lxm3.runtime.task_runner import DOCKER_BINARIES, SINGULARITY_BINARIES
+from lxm3.runtime.runner_containers import DOCKER_BINARIES, SINGULARITY_BINARIES
 from lxm3.xm_cluster.containers.images import daemon_artifact, sif_artifact
 from lxm3.xm_cluster.containers.project_images import (
     PDMProject,

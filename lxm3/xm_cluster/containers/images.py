@@ -28,7 +28,7 @@ from lxm3.files import atomic_write
 from lxm3.packaging.artifact import Artifact, ArtifactCache
 from lxm3.packaging.digest import file_digest
 from lxm3.packaging.errors import PackagingError
-from lxm3.runtime.task_runner import SINGULARITY_BINARIES
+from lxm3.runtime.runner_containers import SINGULARITY_BINARIES
 
 log = logging.getLogger(__name__)
 

@@ -25,17 +25,9 @@ import tempfile
 import attrs
 
 from lxm3.packaging.errors import PackagingError
-from lxm3.xm import job_blocks
-from lxm3.xm.executables import CommandList, ModuleName
-from lxm3.xm_cluster.executable_specs import Fileset, PythonPackage
-from lxm3.xm_cluster.paths import resolve_relative_to_launcher
+from lxm3.xm_cluster.executable_specs import PythonPackage, PythonProjectSpec, own_fields_after_entrypoint
 
 _TAIL_LINES = 10
-
-
-def _check_entrypoint(instance: object, attribute: attrs.Attribute, value: object) -> None:
-    if not isinstance(value, (ModuleName, CommandList)):
-        raise TypeError(f"{attribute.name} must be xm.ModuleName or xm.CommandList, got {value!r}")
 
 
 def image_name(path: str) -> str:
@@ -45,17 +37,13 @@ def image_name(path: str) -> str:
     return name or "project"
 
 
-@attrs.define
-class PythonContainer(job_blocks.ExecutableSpec):
+@attrs.define(field_transformer=own_fields_after_entrypoint)
+class PythonContainer(PythonProjectSpec):
     """A project whose dependencies (`requirements`, a pip requirements file) are built into an image."""
 
-    entrypoint: ModuleName | CommandList = attrs.field(validator=_check_entrypoint)
-    base_image: str = attrs.field(converter=str)
+    # After `entrypoint`, in lxm3 0.4.2's positional order (mypy's attrs plugin sees them last).
+    base_image: str = attrs.field(converter=str)  # type: ignore[misc]
     requirements: str = "requirements.txt"
-    path: str = attrs.field(default=".", converter=resolve_relative_to_launcher)
-    resources: list[Fileset] = attrs.field(factory=list, converter=list)
-    extra_packages: list[str] = attrs.field(factory=list, converter=list)
-    pip_args: list[str] = attrs.field(factory=list, converter=list)
 
     @property
     def name(self) -> str:
@@ -81,17 +69,13 @@ class PythonContainer(job_blocks.ExecutableSpec):
             )
 
 
-@attrs.define
-class PDMProject(job_blocks.ExecutableSpec):
+@attrs.define(field_transformer=own_fields_after_entrypoint)
+class PDMProject(PythonProjectSpec):
     """A PDM project whose locked dependencies (`lock_file`) are built into an image."""
 
-    entrypoint: ModuleName | CommandList = attrs.field(validator=_check_entrypoint)
-    base_image: str = attrs.field(converter=str)
+    # After `entrypoint`, in lxm3 0.4.2's positional order (mypy's attrs plugin sees them last).
+    base_image: str = attrs.field(converter=str)  # type: ignore[misc]
     lock_file: str = "pdm.lock"
-    path: str = attrs.field(default=".", converter=resolve_relative_to_launcher)
-    resources: list[Fileset] = attrs.field(factory=list, converter=list)
-    extra_packages: list[str] = attrs.field(factory=list, converter=list)
-    pip_args: list[str] = attrs.field(factory=list, converter=list)
 
     @property
     def name(self) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import pickle
 import socket
 import time
 from collections.abc import Iterable, Mapping
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from lxm3.store.db import ExperimentStore, process_start_time
-from lxm3.store.records import JobRecord
+from lxm3.store.records import JobRecord, executor_columns
 
 JOURNAL_NAME = "journal.jsonl"
 STOP_NAME = "stop"
@@ -66,14 +65,7 @@ def replayable_jobs(events: Iterable[Mapping[str, Any]]) -> dict[int, list[dict[
 def jsonable_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """A store job record as journal JSON: the executor object becomes its repr + base64 pickle."""
     result = {key: value for key, value in record.items() if key not in ("executor", "executor_pickle")}
-    executor = record.get("executor")
-    blob = record.get("executor_pickle")
-    if executor is not None and not isinstance(executor, str):
-        try:
-            blob = pickle.dumps(executor)
-        except Exception:  # noqa: BLE001 - an unpicklable executor only loses `lxm3 rerun`
-            blob = None
-        executor = repr(executor)
+    executor, blob = executor_columns(record.get("executor"), record.get("executor_pickle"))
     result["executor"] = executor
     result["executor_pickle_b64"] = base64.b64encode(blob).decode() if blob else None
     return result

@@ -47,7 +47,8 @@ from lxm3.xm.status import TaskState
 from lxm3.xm_cluster import staging, targets
 from lxm3.xm_cluster.controller import activate, active_spec_path
 from lxm3.xm_cluster.controller.journal import Journal, JournalStore, replayable_jobs
-from lxm3.xm_cluster.experiment import ClusterExperiment, ClusterWorkUnit, LaunchedJob, _flatten
+from lxm3.xm_cluster.experiment import ClusterExperiment
+from lxm3.xm_cluster.work_unit import ClusterWorkUnit, LaunchedJob, flatten_jobs
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class ControllerWorkUnit(ClusterWorkUnit):
         experiment = self._cluster_experiment
         by_name = {str(record["name"]): record for record in records}
         launched = []
-        for job in _flatten(job_group):
+        for job in flatten_jobs(job_group):
             tasks = staging.job_tasks(job)
             record = by_name.get(staging._safe_name(tasks.name))
             if record is None:

@@ -5,8 +5,9 @@ Names are imported on first use: a Slurm launch does not import Grid Engine's ex
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from lxm3.lazy import LazyNames
 
 if TYPE_CHECKING:
     from lxm3.xm_cluster.executors.base import DockerOptions, SingularityOptions
@@ -26,14 +27,11 @@ _EXPORTS = {
 }
 
 
+_LAZY = LazyNames(__name__, _EXPORTS)
+
+
 def __getattr__(name: str) -> Any:
-    try:
-        module_name = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+    return _LAZY.get(name)
 
 
 __all__ = [
