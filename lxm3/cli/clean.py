@@ -300,7 +300,8 @@ def _run(namespace: argparse.Namespace) -> int:
             continue
         if not place.belongs_to(store.identity):
             console().print(
-                f"{place.label}: {place.root} belongs to another lxm3 store ({place.owner}); not touched"
+                f"{place.label}: {place.root} belongs to another lxm3 store ({place.owner}); not touched",
+                markup=False,
             )
             continue
         for rel in sorted(place.entries, key=_sort_key):

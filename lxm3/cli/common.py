@@ -115,6 +115,17 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+def literal(value: object) -> str:
+    """`value` shown as written: user text (titles, job names, args, error lines) is not markup.
+
+    Rich reads `[...]` in a printed string as a style: a title `sweep [lr=0.1]`
+    lost its brackets, and an error line holding `[/]` crashed `lxm3 status`.
+    """
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
 def state_text(state: str) -> str:
     """Rich markup for a state name."""
     return f"[{STATE_STYLES.get(state, 'white')}]{state}[/]"

@@ -165,7 +165,7 @@ def _run(namespace: argparse.Namespace) -> int:
 
     from rich.table import Table
 
-    from lxm3.cli.common import console, counts_text, open_store, print_json, state_text
+    from lxm3.cli.common import console, counts_text, literal, open_store, print_json, state_text
     from lxm3.cli.errors import fail
 
     store = open_store(namespace)
@@ -175,7 +175,7 @@ def _run(namespace: argparse.Namespace) -> int:
     else:
         out = console()
         if not summaries:
-            out.print(f"no experiments yet in {store.path}")
+            out.print(f"no experiments yet in {store.path}", markup=False)
         else:
             table = Table(box=None, pad_edge=False)
             for column in ("ID", "TITLE", "CREATED", "WU", "STATE", "TASKS", "WHERE"):
@@ -186,7 +186,9 @@ def _run(namespace: argparse.Namespace) -> int:
                     .astimezone()
                     .strftime("%Y-%m-%d %H:%M")
                 )
-                title = summary["title"] + (" [bright_black](cleaned)[/]" if summary["cleaned"] else "")
+                title = literal(summary["title"]) + (
+                    " [bright_black](cleaned)[/]" if summary["cleaned"] else ""
+                )
                 if summary["attempts"] > 1:
                     title += f" [bright_black](rerun x{summary['attempts'] - 1})[/]"
                 table.add_row(
@@ -196,7 +198,7 @@ def _run(namespace: argparse.Namespace) -> int:
                     str(summary["work_units"]),
                     state_text(summary["state"]),
                     counts_text(summary["tasks"]),
-                    ", ".join(summary["targets"]) or "-",
+                    literal(", ".join(summary["targets"]) or "-"),
                 )
             out.print(table)
     for error in errors:

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from lxm3.cli.common import add_experiment_arg, run_reporting
+from lxm3.cli.common import add_experiment_arg, literal, run_reporting
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -101,7 +101,7 @@ def _run(namespace: argparse.Namespace) -> int:
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
-    return "-" if value is None else str(value)
+    return "-" if value is None else literal(value)
 
 
 def table(experiment_id: int, tasks: Sequence[Any]) -> Any:
@@ -117,11 +117,11 @@ def table(experiment_id: int, tasks: Sequence[Any]) -> Any:
         grid.add_column("job")
     grid.add_column("task", justify="right")
     for name in arg_names:
-        grid.add_column(name, style="bright_black")
+        grid.add_column(literal(name), style="bright_black")
     for name in metric_names:
-        grid.add_column(name, justify="right", style="bold")
+        grid.add_column(literal(name), justify="right", style="bold")
     for task in tasks:
-        row = [str(task.work_unit_id), *([task.job] if with_jobs else []), str(task.index)]
+        row = [str(task.work_unit_id), *([literal(task.job)] if with_jobs else []), str(task.index)]
         row += [_cell(task.args.get(name)) for name in arg_names]
         row += [_cell(task.metrics.get(name)) for name in metric_names]
         grid.add_row(*row)

@@ -39,7 +39,7 @@ def _render(
     from rich.table import Table
     from rich.text import Text
 
-    from lxm3.cli.common import counts_text, public_state
+    from lxm3.cli.common import counts_text, literal, public_state
 
     table = Table(box=None, pad_edge=False, show_header=True)
     for column in ("WU", "JOB", "", "TASKS"):
@@ -50,7 +50,7 @@ def _render(
         counts = collections.Counter(public_state(s.state) for s in statuses.values())
         table.add_row(
             str(wu),
-            job.name,
+            literal(job.name),
             ProgressBar(total=max(1, len(statuses)), completed=done, width=30),
             counts_text(dict(counts)),
         )
@@ -121,7 +121,7 @@ def wait_with_progress(
                     if line != last_line or errors:
                         out.print(f"lxm3: experiment {experiment.experiment_id}: {line}")
                         for error in errors:
-                            out.print(f"lxm3: cannot ask {error} (retrying)")
+                            out.print(f"lxm3: cannot ask {error} (retrying)", markup=False)
                         last_line = line
                 if _final(results):
                     break

@@ -100,16 +100,16 @@ def _print_tables(
 
     from rich.table import Table
 
-    from lxm3.cli.common import console, counts_text, local_time, public_state, ranges, state_text
+    from lxm3.cli.common import console, counts_text, literal, local_time, public_state, ranges, state_text
     from lxm3.xm.status import TaskState, aggregate_state
     from lxm3.xm_cluster.dependency_status import dependency_lines
 
     out = console()
     record = experiment.record
     attempts = experiment.store.attempts(experiment.experiment_id)
-    header = f"[bold]experiment {experiment.experiment_id}[/] {record['title']!r}, launched {local_time(record['created'])}"
+    header = f"[bold]experiment {experiment.experiment_id}[/] {literal(repr(record['title']))}, launched {local_time(record['created'])}"
     if record.get("project"):
-        header += f", project {record['project']}"
+        header += f", project {literal(record['project'])}"
     if len(attempts) > 1:
         header += f", {len(attempts) - 1} rerun(s)"
     if record.get("cleaned"):
@@ -138,8 +138,8 @@ def _print_tables(
                 where = f"{job.first.target_name} ({job.first.scheduler_name})"
                 table.add_row(
                     str(work_unit_id),
-                    job.name,
-                    where,
+                    literal(job.name),
+                    literal(where),
                     state_text(state),
                     counts_text(dict(counts)),
                     ", ".join(ids),
@@ -150,14 +150,14 @@ def _print_tables(
                     else []
                 )
                 if bad:
-                    failed.append(f"work unit {work_unit_id} {job.name}: tasks {ranges(bad)}")
+                    failed.append(f"work unit {work_unit_id} {literal(job.name)}: tasks {ranges(bad)}")
         out.print(table)
         for line in dependency_lines(experiment.store.dependencies(experiment.experiment_id), results):
-            out.print(line)
+            out.print(line, markup=False)
         from lxm3.xm_cluster.controller.sync import controller_notes
 
         for note in controller_notes(experiment):
-            out.print(note)
+            out.print(note, markup=False)
         if failed:
             out.print("not completed: " + "; ".join(failed))
             out.print(
@@ -174,12 +174,12 @@ def _print_tables(
             for task, status in sorted(statuses.items()):
                 owner = owners.get(task, job.first)
                 table.add_row(
-                    job.name,
+                    literal(job.name),
                     str(task),
                     state_text(public_state(status.state)),
                     "" if status.exit_code is None else str(status.exit_code),
                     str(owner.attempt),
-                    status.job_id or "",
-                    status.message,
+                    literal(status.job_id or ""),
+                    literal(status.message),
                 )
     out.print(table)

@@ -48,7 +48,7 @@ def print_studies(out: Any, experiment: Any) -> None:
     """One table per study: trial, work unit, state, value, params; the best marked."""
     from rich.table import Table
 
-    from lxm3.cli.common import state_text
+    from lxm3.cli.common import literal, state_text
 
     for name, settings, trials in recorded_studies(experiment):
         goal = str(settings.get("goal", "minimize"))
@@ -56,11 +56,18 @@ def print_studies(out: Any, experiment: Any) -> None:
         best = points[-1][1] if points else None
         done = sum(1 for t in trials if t.state == "COMPLETED")
         title = (
-            f"study {name!r}: {settings.get('algorithm')} search to {goal} {settings.get('metric')}, "
+            f"study {literal(repr(name))}: {literal(settings.get('algorithm'))} search to {goal} {literal(settings.get('metric'))}, "
             f"{len(trials)} trial(s), {done} completed, best {_value(best)}"
         )
         table = Table(title=title, title_justify="left", box=None, pad_edge=False)
-        for column in ("TRIAL", "WU", "STATE", str(settings.get("metric", "VALUE")).upper(), "PARAMS", ""):
+        for column in (
+            "TRIAL",
+            "WU",
+            "STATE",
+            literal(str(settings.get("metric", "VALUE")).upper()),
+            "PARAMS",
+            "",
+        ):
             table.add_column(column)
         for trial in trials:
             mark = "best" if best is not None and trial.value == best and trial.state == "COMPLETED" else ""
@@ -69,8 +76,8 @@ def print_studies(out: Any, experiment: Any) -> None:
                 "-" if trial.work_unit_id is None else str(trial.work_unit_id),
                 state_text(trial.state),
                 _value(trial.value),
-                _params(trial.params),
-                mark or trial.message[:60],
+                literal(_params(trial.params)),
+                mark or literal(trial.message[:60]),
             )
         out.print(table)
 

@@ -306,3 +306,16 @@ def test_sigterm_stops_a_local_launch_like_ctrl_c(
     launcher.send_signal(signal.SIGTERM)
     assert launcher.wait(30) == 130
     assert task_states(wait_for(experiment_id, all_final, timeout=10))[1] == {0: ("CANCELLED", None)}
+
+
+def test_user_text_is_shown_as_written_not_read_as_rich_markup(
+    flaky_project: Path, local_config: Path, control: Path
+) -> None:
+    # `[/]` with nothing to close made rich raise; `[lr=0.1]` and `[bold]` vanished as styles.
+    title = "sweep [lr=0.1] [bold]x[/bold] [/]"
+    experiment_id = launch(flaky_project, control, f"--title={title}", "--tasks=1")
+    wait_for(experiment_id, all_final)
+    listed = run_lxm3("list").stdout
+    assert title in listed
+    status = run_lxm3("status", str(experiment_id)).stdout
+    assert repr(title) in status
