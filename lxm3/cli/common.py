@@ -88,9 +88,7 @@ def run_reporting(body: Callable[[], int]) -> int:
     except Exception as error:  # noqa: BLE001 - shown as one line with an exit code
         if os.environ.get("LXM3_DEBUG") == "1":
             return report(error)
-        if type(error).__name__ in ("ReloadError", "StoreError", "ConfigError", "NotFoundError"):
-            return fail(str(error))
-        return report(error)
+        return report(error)  # an LxmError (config, store, not found, reload...) as its one line
     finally:
         # No SSH master left running after `lxm3 list/status/...` (nor its control dir). Only a
         # command that loaded the backend can have opened one: `lxm3 list` need not load it.

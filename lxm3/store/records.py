@@ -19,15 +19,14 @@ import attrs
 
 from lxm3.runtime.job_paths import JobPaths
 from lxm3.schedulers.base import SubmittedJob
-from lxm3.xm.errors import ExperimentUnitError
+from lxm3.xm.errors import ReloadError
 from lxm3.xm.status import TaskState, TaskStatus
 
 if TYPE_CHECKING:  # imported when used: `lxm3 list` reads records and needs no watcher (asyncio)
     from lxm3.schedulers.watcher import WatchedJob
 
 
-class ReloadError(ExperimentUnitError):
-    """A recorded job cannot be reached, restored or resubmitted."""
+__all__ = ["ChunkRecord", "JobRecord", "ReloadError", "executor_columns"]
 
 
 def executor_columns(executor: Any, executor_pickle: bytes | None = None) -> tuple[Any, bytes | None]:

@@ -46,7 +46,8 @@ class NotFoundError(LxmError, KeyError):
 
 
 class ReloadError(ExperimentUnitError):
-    """A stored experiment or unit could not be reloaded."""
+    """A stored experiment or unit could not be reloaded: a recorded job cannot be reached,
+    restored or resubmitted."""
 
 
 class JobTypeError(TypeError, ValueError):
