@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +68,36 @@ def chosen_outputs(experiment: Any, work_units: list[int] | None) -> list[Any]:
     return outputs
 
 
-def _run(namespace: argparse.Namespace) -> int:
+def _launched_outputs(namespace: argparse.Namespace) -> tuple[Any, list[Any]]:
+    """The experiment and its chosen outputs; with --follow, waits for a launch still submitting.
+
+    `lxm3 fetch EXP --follow` started beside `lxm3 launch` can run before the
+    launch has recorded its first job: while the launcher process lives, its
+    jobs are on their way, so they are waited for rather than reported missing.
+    """
     from lxm3.cli.common import open_experiment
+    from lxm3.schedulers.local_process import process_alive
+    from lxm3.xm_cluster.reload import ReloadError
+
+    while True:
+        experiment = open_experiment(namespace)
+        try:
+            return experiment, chosen_outputs(experiment, namespace.wu)
+        except ReloadError:
+            record = experiment.record
+            launching = process_alive(record.get("pid"), record.get("host"), record.get("pid_start"))
+            if not namespace.follow or not launching:
+                raise
+        time.sleep(min(namespace.interval, 1.0))
+
+
+def _run(namespace: argparse.Namespace) -> int:
     from lxm3.cli.errors import fail
     from lxm3.xm_cluster import fetching
 
     if namespace.interval <= 0:
         return fail("--interval must be more than 0 seconds", 2)
-    experiment = open_experiment(namespace)
-    jobs = chosen_outputs(experiment, namespace.wu)
+    experiment, jobs = _launched_outputs(namespace)
     if namespace.task is not None:
         largest = max(job.num_tasks for job in jobs)
         wrong = [t for t in namespace.task if not 0 <= t < largest]
