@@ -237,13 +237,13 @@ def test_stop_cancels_running_and_pending_tasks(cluster: OnCluster, probe_packag
 
 @pytest.mark.timeout(240)
 def test_sweep_larger_than_the_array_limit_is_split(cluster: OnCluster, probe_package: Any) -> None:
-    """MaxArraySize=101 (Slurm) and max_aj_tasks=101 (SGE): 250 tasks become arrays of 101, 101 and 48."""
+    """MaxArraySize=101 (Slurm) and max_aj_tasks=101 (SGE): 205 tasks become arrays of 101, 101 and 3."""
     with xm_cluster.create_experiment(f"e2e-{cluster.name}-split") as experiment:
         executable = cluster.package(experiment, probe_package)
         job = xm_cluster.ArrayJob(
             executable=executable,
             executor=cluster.executor(),
-            args=[{"i": i, "sq": i * i} for i in range(250)],
+            args=[{"i": i, "sq": i * i} for i in range(205)],
         )
         started = time.monotonic()
         work_unit = experiment.add(job).result()
@@ -251,21 +251,21 @@ def test_sweep_larger_than_the_array_limit_is_split(cluster: OnCluster, probe_pa
         work_unit.wait_until_complete()
         total_seconds = time.monotonic() - started
     launched = only_job(work_unit)
-    assert [(s.chunk.offset, s.chunk.count) for s in launched.submitted] == [(0, 101), (101, 101), (202, 48)]
+    assert [(s.chunk.offset, s.chunk.count) for s in launched.submitted] == [(0, 101), (101, 101), (202, 3)]
     assert len({s.job_id for s in launched.submitted}) == 3
     scripts = [cluster.files.read_file(s.script_path) for s in launched.submitted]
     first = cluster.kind.first_array_index
     assert [cluster.array_directives(script) for script in scripts] == [
-        [f"{first}-{first + count - 1}"] for count in (101, 101, 48)
+        [f"{first}-{first + count - 1}"] for count in (101, 101, 3)
     ]
     records = cluster.files.read_records(launched.log_dir)
-    assert sorted(records) == list(range(250))
+    assert sorted(records) == list(range(205))
     for task, record in records.items():
         assert record["task"] == task
         assert record["argv"] == [f"--i={task}", f"--sq={task * task}"]
     watcher = launched.target.watcher
     print(
-        f"\n{cluster.name} 250-task sweep: launch {launch_seconds:.2f} s (package excluded), "
+        f"\n{cluster.name} 205-task sweep: launch {launch_seconds:.2f} s (package excluded), "
         f"done after {total_seconds:.1f} s; {watcher.queries} watcher queries"
     )
     scheduler = launched.target.scheduler

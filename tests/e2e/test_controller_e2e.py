@@ -278,6 +278,9 @@ def add_to_config(where: Where, env: dict[str, str], singularity_binary: str | N
     where.config.write_text(text)
 
 
+# The runner gives the runtime / python3 the same command on every scheduler: Local and Slurm
+# show it; Grid Engine runs every other controller test (the suite's 30-minute budget).
+@pytest.mark.parametrize("where", on_testbed("local", "slurm"), indirect=True)
 def test_controller_in_an_image_runs_through_the_singularity_stand_in(
     where: Where, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -324,6 +327,9 @@ def test_controller_in_an_image_runs_through_the_singularity_stand_in(
     )
 
 
+# The runner gives the runtime / python3 the same command on every scheduler: Local and Slurm
+# show it; Grid Engine runs every other controller test (the suite's 30-minute budget).
+@pytest.mark.parametrize("where", on_testbed("local", "slurm"), indirect=True)
 def test_a_cluster_python_older_than_3_10_fails_the_controller_with_one_line(
     where: Where, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
