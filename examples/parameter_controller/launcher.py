@@ -17,6 +17,7 @@ from lxm3.contrib import parameter_controller
 
 _EXECUTOR = flags.DEFINE_enum("executor", "local", ["local", "slurm", "sge"], "Where to run.")
 _SLEEP = flags.DEFINE_float("sleep", 1.0, "Seconds each stage takes.")
+_TRAIN_SLEEP = flags.DEFINE_float("train_sleep", None, "Seconds each train takes (default: --sleep).")
 _FAIL = flags.DEFINE_string("fail_stage", "", "Make this stage fail (to see a controller fail).")
 _IMAGE = flags.DEFINE_string(
     "controller_image", "", "A Singularity/Apptainer image whose python3 runs the controller."
@@ -42,7 +43,8 @@ def main(_: list[str]) -> None:
         [executable] = experiment.package([xm.Packageable(spec, executor_spec=executor.Spec())])
 
         def stage(name: str, **args: object) -> xm.Job:
-            flags_ = {"stage": name, "sleep": _SLEEP.value, **args}
+            sleep = _TRAIN_SLEEP.value if name == "train" and _TRAIN_SLEEP.value is not None else _SLEEP.value
+            flags_ = {"stage": name, "sleep": sleep, **args}
             if _FAIL.value == name:
                 flags_["fail"] = True
             return xm.Job(executable, executor, args=flags_, name=name)

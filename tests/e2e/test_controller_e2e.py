@@ -190,7 +190,7 @@ def status_round_trips(experiment_id: int) -> tuple[int, int, int]:
 
 def test_cancel_mid_pipeline_stops_the_controller_then_its_units(where: Where) -> None:
     # Trains long enough that the cancel surely lands while they run, however loaded the testbed.
-    experiment_id = launch(where, "--sleep=90")
+    experiment_id = launch(where, "--sleep=1", "--train_sleep=90")
     wait_for(experiment_id, lambda s: s.get(2) == "RUNNING" or s.get(3) == "RUNNING", "the trains to run")
     if where.executor != "local":
         # The controller's journal rides on the status query: `lxm3 status` and `lxm3 list` of
@@ -216,7 +216,7 @@ def test_cancel_mid_pipeline_stops_the_controller_then_its_units(where: Where) -
 
 def test_killed_controller_resumes_on_rerun_without_duplicating_units(where: Where) -> None:
     # A cluster may run the two trains one after the other (the controller holds a CPU too).
-    experiment_id = launch(where, "--sleep=20")
+    experiment_id = launch(where, "--sleep=1", "--train_sleep=20")
     wait_for(experiment_id, lambda s: s.get(2) == "RUNNING" or s.get(3) == "RUNNING", "the trains to run")
     [controller_job] = job_ids(experiment_id)[CONTROLLER]
     where.kill_job(controller_job)
