@@ -16,27 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from lxm3.schedulers.base import ArrayChunk, RenderRequest
+from lxm3.schedulers.base import ArrayChunk
 from tests.clusters import KIND_PARAMS, Kind
 from tests.hostile import HOSTILE_VALUES, one_line
+from tests.schedulers.requests import render_request
 
 pytestmark = pytest.mark.parametrize("kind", KIND_PARAMS)
 
 
-def request(executor: object, *, chunk: ArrayChunk, num_tasks: int, **overrides: object) -> RenderRequest:
-    values: dict[str, object] = dict(
-        job_name="train",
-        label="7_1_train",
-        executor=executor,
-        chunk=chunk,
-        num_tasks=num_tasks,
-        job_dir="/scratch/me/lxm3/experiments/7/1/train",
-        log_dir="/scratch/me/lxm3/experiments/7/1/train/logs",
-        runner_path="/scratch/me/lxm3/runtime/task_runner-0123456789ab.py",
-        spec_path="/scratch/me/lxm3/experiments/7/1/train/job.json",
-    )
-    values.update(overrides)
-    return RenderRequest(**values)  # type: ignore[arg-type]
+request = render_request
 
 
 def run_script(script: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -39,6 +39,7 @@ from lxm3.xm.status import TaskState, TaskStatus
 from lxm3.xm_cluster.executors.gridengine import GridEngine
 from tests.hostile import HOSTILE_VALUES, SGE_VALUES, one_line
 from tests.schedulers.fakes import RecordingTransport, chunked_scripts, fake_bin, result
+from tests.schedulers.requests import render_request
 
 TESTS = Path(__file__).resolve().parent.parent
 GOLDEN = TESTS / "golden" / "sge"
@@ -57,22 +58,7 @@ def qsub_cannot_read(value: str) -> bool:
 DIRECTIVE_VALUES = [value for value in [*HOSTILE_VALUES, *SGE_VALUES] if not qsub_cannot_read(value)]
 
 
-def request(
-    executor: object, *, chunk: ArrayChunk = ArrayChunk(0, 1), num_tasks: int = 1, **overrides: object
-) -> RenderRequest:
-    values: dict[str, object] = dict(
-        job_name="train",
-        label="7_1_train",
-        executor=executor,
-        chunk=chunk,
-        num_tasks=num_tasks,
-        job_dir="/scratch/me/lxm3/experiments/7/1/train",
-        log_dir="/scratch/me/lxm3/experiments/7/1/train/logs",
-        runner_path="/scratch/me/lxm3/runtime/task_runner-0123456789ab.py",
-        spec_path="/scratch/me/lxm3/experiments/7/1/train/job.json",
-    )
-    values.update(overrides)
-    return RenderRequest(**values)  # type: ignore[arg-type]
+request = render_request
 
 
 GOLDEN_CASES: dict[str, RenderRequest] = {

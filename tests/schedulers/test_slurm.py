@@ -9,6 +9,7 @@ the captured fixtures with `bash tests/fixtures/slurm/capture.sh`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -37,6 +38,7 @@ from lxm3.xm.status import TaskState, TaskStatus
 from lxm3.xm_cluster.executors.slurm import Slurm
 from tests.hostile import HOSTILE_VALUES, SLURM_VALUES, one_line
 from tests.schedulers.fakes import RecordingTransport, chunked_scripts, fake_bin, result
+from tests.schedulers.requests import render_request
 
 TESTS = Path(__file__).resolve().parent.parent
 GOLDEN = TESTS / "golden" / "slurm"
@@ -47,22 +49,8 @@ IDS = json.loads((FIXTURES / "ids.json").read_text())
 HOSTILE = one_line([*HOSTILE_VALUES, *SLURM_VALUES])
 
 
-def request(
-    executor: object, *, chunk: ArrayChunk = ArrayChunk(0, 1), num_tasks: int = 1, **overrides: object
-) -> RenderRequest:
-    values: dict[str, object] = dict(
-        job_name="train",
-        label="sweep_1_train",
-        executor=executor,
-        chunk=chunk,
-        num_tasks=num_tasks,
-        job_dir="/scratch/me/lxm3/experiments/7/1/train",
-        log_dir="/scratch/me/lxm3/experiments/7/1/train/logs",
-        runner_path="/scratch/me/lxm3/runtime/task_runner-0123456789ab.py",
-        spec_path="/scratch/me/lxm3/experiments/7/1/train/job.json",
-    )
-    values.update(overrides)
-    return RenderRequest(**values)  # type: ignore[arg-type]
+#: Slurm's golden files name the job `sweep_1_train`.
+request = functools.partial(render_request, label="sweep_1_train")
 
 
 GOLDEN_CASES: dict[str, RenderRequest] = {
