@@ -65,10 +65,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:  # pragma: no cover - console script shim
+    from lxm3.cli.warm import client
+
+    served = client.try_run(sys.argv[1:])
+    if served is not None:
+        sys.exit(served)
     from lxm3.cli import gc_tuning
 
     gc_tuning.enable()
-    sys.exit(main())
+    try:
+        code = main()
+    finally:
+        from lxm3.cli.warm import spawn
+
+        spawn.after_command()
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -109,6 +109,8 @@ class Config:
     clusters: tuple[ClusterConfig, ...] = ()
     store_path: str | None = None
     source: str | None = None
+    #: Seconds a warm `lxm3` process waits for the next command (`keep_warm`; 0: off).
+    keep_warm: int = 600
 
     def cluster(self, name: str | None = None) -> ClusterConfig:
         """The named cluster, else `$LXM_CLUSTER`, else the first one."""

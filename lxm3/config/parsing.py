@@ -40,7 +40,7 @@ _CLUSTER_KEYS = {
     "max_jobs": int,
 }
 _LOCAL_KEYS = {"storage": dict, "env": dict, "singularity": dict, "python": str}
-_TOP_KEYS = {"project": str, "local": dict, "clusters": list, "store": dict}
+_TOP_KEYS = {"project": str, "local": dict, "clusters": list, "store": dict, "keep_warm": object}
 
 
 def _check_keys(where: str, section: str, data: Mapping[str, Any], allowed: Mapping[str, type]) -> None:
@@ -128,8 +128,13 @@ def parse_persist(value: object, where: str = "ssh_persist") -> int:
 
 def _ssh_persist(where: str, section: str, data: Mapping[str, Any]) -> int:
     """`ssh_persist = "10m"` (default), `"90s"`, `600` or `0` (off) -> seconds."""
+    return _duration(where, data, "ssh_persist", section)
+
+
+def _duration(where: str, data: Mapping[str, Any], key: str, section: str = "") -> int:
+    """A `"10m"`-style duration key (default ten minutes) -> seconds, or a one-line ConfigError."""
     try:
-        return parse_persist(data.get("ssh_persist", DEFAULT_PERSIST_SECONDS), f"{section}ssh_persist")
+        return parse_persist(data.get(key, DEFAULT_PERSIST_SECONDS), f"{section}{key}")
     except ValueError as error:
         raise ConfigError(f"{where}: {error}") from None
 
@@ -185,4 +190,5 @@ def parse_config(data: Mapping[str, Any], source: str) -> Config:
         clusters=tuple(clusters),
         store_path=store.get("path"),
         source=source,
+        keep_warm=_duration(source, data, "keep_warm"),
     )

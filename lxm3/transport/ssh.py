@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lxm3.transport import ssh_control
+from lxm3.transport import ssh_control, terminal
 from lxm3.transport.base import CommandResult, Transport, TransportError, check_result
 
 _SSH_FAILED = 255
@@ -210,14 +210,12 @@ class SSHTransport(Transport):
             "-N", "-f",
             self.host,
         ]  # fmt: skip
-        # stdin stays the terminal so an interactive password/2FA prompt can be answered.
-        result = subprocess.run(
-            argv, env=self._askpass_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        if result.returncode != 0:
-            detail = result.stderr.strip().splitlines()
+        # Where the user's terminal is, so an interactive password/2FA prompt can be answered.
+        returncode, stderr = terminal.run(argv, self._askpass_env())
+        if returncode != 0:
+            detail = stderr.strip().splitlines()
             self._connect_error = TransportError(
-                f"cannot connect to {self.label}: {detail[-1] if detail else 'ssh exit ' + str(result.returncode)}"
+                f"cannot connect to {self.label}: {detail[-1] if detail else 'ssh exit ' + str(returncode)}"
             )
             raise self._connect_error
         self._connected = True

@@ -25,34 +25,19 @@ import fcntl
 import hashlib
 import os
 import socket
-import stat
 import subprocess
 from collections.abc import Iterator, Sequence
 
 #: The default of `[[clusters]] ssh_persist`: ten minutes.
 from lxm3.config import DEFAULT_PERSIST_SECONDS, parse_persist
+from lxm3.transport.private_dir import private_dir
 
 __all__ = ["DEFAULT_PERSIST_SECONDS", "parse_persist"]
 
 
 def control_dir() -> str | None:
     """This user's private socket directory (created 0700), or None if it is not safe to use."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    base = runtime if runtime and os.path.isdir(runtime) else None
-    path = os.path.join(base, "lxm3-ssh") if base else f"/tmp/lxm3-ssh-{os.getuid()}"
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    except OSError:
-        return None
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        return None
-    return path
+    return private_dir("lxm3-ssh")
 
 
 def socket_name(parts: Sequence[object]) -> str:
