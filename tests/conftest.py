@@ -32,6 +32,9 @@ def isolated_env(
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("LXM3_LOCAL_ECHO", "0")
     monkeypatch.setenv("LXM3_POLL_MAX_INTERVAL", "0.5")
+    # No warm server is left behind by the `lxm3` processes tests start (tests/cli/test_warm.py
+    # turns it on, in a runtime dir of its own).
+    monkeypatch.setenv("LXM3_KEEP_WARM", "0")
     for name in (
         "LXM_CONFIG",
         "LXM_CLUSTER",

@@ -28,6 +28,8 @@ TO_PROCESS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 #: How long to wait for a server that is still importing (its `.starting` mark is this fresh).
 STARTING_WAIT_S = 3.0
 DIRECTORY_NAME = "lxm3-warm"
+#: Unix socket paths longer than this cannot be bound everywhere (macOS: 104 bytes with the NUL).
+MAX_SOCKET_PATH = 100
 
 
 class Miss:
@@ -60,6 +62,8 @@ def try_run(argv: list[str]) -> int | None:
     if directory is None:
         return None
     path = socket_path(directory, stamp.compute())
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        return None  # (a deep $XDG_RUNTIME_DIR: no server can listen there)
     missed = Miss(path, list(sys.path), dict(os.environ))
     sock = _connect(path)
     if sock is None:

@@ -90,7 +90,7 @@ class Server:
         self.idle_seconds = idle_seconds
         self.children: dict[int, socket.socket] = {}
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        draft = f"{path}.{os.getpid()}.draft"
+        draft = os.path.join(os.path.dirname(path), f".{os.getpid()}.draft")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(draft)
         self.listener.bind(draft)
@@ -220,6 +220,8 @@ def main(argv: list[str]) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return 0  # another server for this socket is starting or serving
+    os.ftruncate(lock, 0)
+    os.write(lock, f"{os.getpid()}\n".encode())  # (who to stop: `lxm3` users and tests read it)
     try:
         warm_up()
         roots = imports.allowed_roots()

@@ -50,9 +50,11 @@ def compute(environ: dict[str, str] | None = None) -> str:
             errors="replace"
         )
     )
-    for entry in sys.path:
+    for position, entry in enumerate(sys.path):
+        # (not the first entry's mtime: it is the command's own directory, the venv's bin/ or,
+        # with `python -m`, the working directory, where files come and go)
         try:
-            mtime = os.stat(entry or ".").st_mtime_ns if entry else -1
+            mtime = os.stat(entry).st_mtime_ns if entry and position > 0 else -1
         except OSError:
             mtime = -1
         digest.update(f"path\0{entry}\0{mtime}\n".encode(errors="replace"))
