@@ -558,6 +558,10 @@ class Bench:
         else:
             argv = [str(self.venv(tool) / "bin/lxm3"), "launch", *(["--dry-run"] if dry_run else []), *flags]
         log_path = run_dir / f"{tool}-{'dry' if dry_run else 'launch'}-{tasks}-{sweep}.log"
+        # Written only when a warm lxm3 process served the launch (lxm3/cli/warm): its CPU and memory.
+        usage_path = run_dir / f"warm-usage-{tool}.txt"
+        usage_path.unlink(missing_ok=True)
+        env["LXM3_WARM_USAGE"] = str(usage_path)
         assert self.relay is not None
         up0, down0 = self.relay.counters()
         with open(log_path, "w") as log_file:
@@ -585,6 +589,7 @@ class Bench:
             "wire_bytes_down": down1 - down0,
             "transport_bytes_sent": stats.get("bytes_sent"),
             "experiment_id": stats.get("experiment_id"),
+            "served_by_warm_process": usage_path.exists(),
             "log": str(log_path),
         }
 

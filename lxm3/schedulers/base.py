@@ -93,6 +93,12 @@ class Scheduler(abc.ABC):
     #: them as its own subprocesses), so reading the completion files would add nothing.
     knows_exit_codes_first: ClassVar[bool] = False
 
+    def preload_templates(self) -> None:
+        """Compiles this scheduler's templates now rather than at the first render."""
+        templates = getattr(self, "_templates", None)
+        if templates is not None:
+            templates.preload()
+
     @abc.abstractmethod
     def render(self, request: RenderRequest) -> str:
         """The job script for one chunk."""

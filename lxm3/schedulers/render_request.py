@@ -138,6 +138,12 @@ def make_template_env(extra_dirs: Sequence[Path] = ()) -> jinja2.Environment:
     return env
 
 
+#: One Jinja environment per (template dirs, filters), shared by the schedulers of a process, so
+#: a template is compiled once per process (and once per warm lxm3 server, for all the commands
+#: it serves: lxm3/cli/warm). Jinja re-reads a template whose file changed (`auto_reload`).
+_ENVIRONMENTS: dict[tuple[object, ...], jinja2.Environment] = {}
+
+
 class LazyTemplates:
     """`make_template_env`, built on the first render.
 
@@ -150,9 +156,25 @@ class LazyTemplates:
         self._filters = dict(filters or {})
         self._env: jinja2.Environment | None = None
 
-    def get_template(self, name: str) -> jinja2.Template:
+    def _environment(self) -> jinja2.Environment:
         if self._env is None:
-            env = make_template_env(self._extra_dirs)
-            env.filters.update(self._filters)
+            key = (self._extra_dirs, tuple(sorted(self._filters.items())))
+            env = _ENVIRONMENTS.get(key)
+            if env is None:
+                env = make_template_env(self._extra_dirs)
+                env.filters.update(self._filters)
+                _ENVIRONMENTS[key] = env
             self._env = env
-        return self._env.get_template(name)
+        return self._env
+
+    def get_template(self, name: str) -> jinja2.Template:
+        return self._environment().get_template(name)
+
+    def preload(self) -> None:
+        """Compiles every shipped template this environment can (a warm server's start-up)."""
+        env = self._environment()
+        for path in sorted(TEMPLATE_DIR.glob("*.j2")):
+            try:
+                env.get_template(path.name)
+            except Exception:  # noqa: BLE001 - (a template using another scheduler's filters)
+                continue

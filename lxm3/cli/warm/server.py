@@ -47,6 +47,17 @@ WARM_MODULES = (
     "lxm3.xm",
     "lxm3.xm_cluster",
     "lxm3.xm_cluster.experiment",
+    "lxm3.xm_cluster.cluster_target",
+    "lxm3.xm_cluster.task_packing",
+    "lxm3.xm_cluster.controller",
+    "lxm3.transport.ssh",
+    "lxm3.schedulers.slurm",
+    "lxm3.schedulers.sge",
+    "lxm3.schedulers.local",
+    "lxm3.schedulers.limits",
+    "concurrent.futures.thread",
+    "gzip",
+    "jinja2",
     "absl.app",
     "absl.flags",
     "absl.logging",
@@ -72,6 +83,13 @@ def warm_up() -> None:
         for attribute in getattr(module, "__all__", ()):
             with contextlib.suppress(Exception):
                 getattr(module, attribute)
+    with contextlib.suppress(Exception):
+        from lxm3.schedulers.local import LocalScheduler
+        from lxm3.schedulers.sge import GridEngineScheduler
+        from lxm3.schedulers.slurm import SlurmScheduler
+
+        for scheduler in (SlurmScheduler(), GridEngineScheduler(), LocalScheduler(echo=False)):
+            scheduler.preload_templates()
 
 
 def _peer_uid(conn: socket.socket) -> int | None:
