@@ -42,7 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="store_true", help="print lxm3's version and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # A known command gets only its own parser (argparse makes each in ~1 ms, paid by every
+    # command); anything else gets them all, for the help and the "invalid choice" list.
+    chosen = args[:1] if args[:1] and args[0] in COMMANDS else list(COMMANDS)
     for name, (module, help_text) in COMMANDS.items():
+        if name not in chosen:
+            continue
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         if name == "launch" or args[:1] == [name]:
             importlib.import_module(module).add_parser(sub)

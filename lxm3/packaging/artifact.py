@@ -78,15 +78,29 @@ class ArtifactCache:
 
 
 def fingerprint_tree(root: Path, extra: str) -> str:
-    """A cheap key for "these sources, built this way": paths, sizes and mtimes."""
-    from lxm3.packaging.archive import iter_tree
+    """A cheap key for "these sources, built this way": paths, sizes and mtimes.
 
+    The files are those `archive.iter_tree` packs, walked with plain strings:
+    every relaunch pays this walk, and pathlib objects were most of its cost.
+    """
+    from lxm3.packaging.archive import SKIPPED_NAMES
+
+    top = str(root)
+    cut = len(os.path.join(top, ""))
+    entries: list[tuple[str, str]] = []
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_NAMES)
+        for filename in filenames:
+            if not filename.endswith((".pyc", ".pyo")):
+                path = os.path.join(dirpath, filename)
+                entries.append((path[cut:].replace(os.sep, "/"), path))
+    entries.sort()
     hasher = hashlib.sha256(extra.encode())
-    for path, name in iter_tree(root):
+    for name, path in entries:
         head = name.split("/", 1)[0]
         # Build byproducts that pip/setuptools write into the source tree.
         if head in ("build", "dist") or ".egg-info" in name:
             continue
-        info = path.stat()
+        info = os.stat(path)
         hasher.update(f"{name}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_mode}\n".encode())
     return hasher.hexdigest()

@@ -63,18 +63,28 @@ def local_failures() -> list[str]:
 
 
 def _git_state(path: str) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the launcher's checkout; both None outside a git repository.
+
+    The two git commands run side by side: every launch waits for them.
+    """
+    commands = (["git", "rev-parse", "HEAD"], ["git", "status", "--porcelain"])
+    processes: list[subprocess.Popen[str]] = []
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=5
-        )
-        if commit.returncode != 0:
-            return None, None
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=path, capture_output=True, text=True, timeout=5
-        )
-        return commit.stdout.strip(), bool(dirty.stdout.strip())
+        for argv in commands:
+            processes.append(
+                subprocess.Popen(argv, cwd=path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            )
+        (commit, _), (status, _) = (process.communicate(timeout=5) for process in processes)
     except (OSError, subprocess.SubprocessError):
         return None, None
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    if processes[0].returncode != 0:
+        return None, None
+    return commit.strip(), bool(status.strip())
 
 
 class ClusterExperiment(xm.Experiment):
