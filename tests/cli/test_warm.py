@@ -175,28 +175,31 @@ def test_a_signal_to_lxm3_reaches_the_served_command(
     assert outcomes[0][0] != 0
 
 
-def test_lxm3_keep_warm_0_or_config_leaves_no_server(warm: Path, plumbing: Path, tmp_path: Path) -> None:
-    out = tmp_path / "r.json"
-    config = tmp_path / "lxm.toml"
-    config.write_text(f'project = "t"\nkeep_warm = 0\n[local.storage]\nstaging = "{tmp_path / "staging"}"\n')
-    result = subprocess.run(
-        lxm3_argv("launch", str(plumbing), f"--out={out}"),
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, LXM_CONFIG=str(config)),
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    result = subprocess.run(
-        lxm3_argv("list"),
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, LXM3_KEEP_WARM="0"),
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
+def test_keep_warm_0_starts_no_server_and_retires_a_running_one(warm: Path, tmp_path: Path) -> None:
+    off = tmp_path / "off.toml"
+    off.write_text('project = "t"\nkeep_warm = 0\n')
+    on = tmp_path / "on.toml"
+    on.write_text('project = "t"\n')
+
+    def list_with(config: Path, **env: str) -> subprocess.CompletedProcess[bytes]:
+        usage = tmp_path / "usage"
+        usage.unlink(missing_ok=True)
+        environ = dict(os.environ, LXM_CONFIG=str(config), LXM3_WARM_USAGE=str(usage), **env)
+        result = subprocess.run(lxm3_argv("list"), env=environ, capture_output=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result
+
+    list_with(off)
+    list_with(on, LXM3_KEEP_WARM="0")
     time.sleep(1.0)
     assert not list(warm.glob("*.sock")) and not list(warm.glob("*.starting"))
+    list_with(on)
+    socket_path = wait_for_server(warm)
+    pid = int(Path(f"{socket_path}.lock").read_text())
+    list_with(off)
+    assert (tmp_path / "usage").exists(), "a running server still serves the command that turns it off"
+    assert not socket_path.exists()
+    wait_gone(pid)
 
 
 def test_an_idle_server_leaves_after_keep_warm(warm: Path, tmp_path: Path) -> None:
@@ -213,11 +216,15 @@ def test_an_idle_server_leaves_after_keep_warm(warm: Path, tmp_path: Path) -> No
         timeout=120,
     )
     assert served.returncode == 0 and (tmp_path / "u").exists()
+    wait_gone(pid)
+    assert not socket_path.exists()
+
+
+def wait_gone(pid: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and alive(pid):
         time.sleep(0.1)
-    assert not alive(pid), "the server outlived keep_warm"
-    assert not socket_path.exists()
+    assert not alive(pid), "the server is still running"
 
 
 def alive(pid: int) -> bool:

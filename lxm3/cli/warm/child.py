@@ -111,9 +111,17 @@ def _terminal_runner(conn: socket.socket) -> Any:
     return run
 
 
-def run(conn: socket.socket, message: dict[str, Any], fds: list[int], learn_to: str) -> int:
+def retire(socket_path: str) -> None:
+    """Takes the server's socket away: no new command reaches it, and it leaves once idle."""
+    try:
+        os.unlink(socket_path)
+    except OSError:
+        pass
+
+
+def run(conn: socket.socket, message: dict[str, Any], fds: list[int], socket_path: str) -> int:
     """Runs the handed-over command in this (forked) process; returns its exit status."""
-    atexit.register(imports.record, learn_to, set(sys.modules))
+    atexit.register(imports.record, f"{socket_path}.imports", set(sys.modules))
     # Own session and process group: the caller forwards a Ctrl-C to the whole group, as the
     # terminal would have sent it to `lxm3` and everything it started in the foreground.
     os.setsid()
@@ -123,8 +131,12 @@ def run(conn: socket.socket, message: dict[str, Any], fds: list[int], learn_to: 
         signal.signal(signum, handler)
     conn.settimeout(None)
     protocol.send(conn, {"pid": os.getpid()})
+    from lxm3.cli.warm import spawn
     from lxm3.transport import terminal
 
+    if spawn.keep_warm_seconds() == 0:
+        # `keep_warm = 0` in this command's config: this is the server's last command.
+        retire(socket_path)
     terminal.install(_terminal_runner(conn))
     from lxm3.cli import gc_tuning
     from lxm3.cli.main import main

@@ -140,7 +140,7 @@ class Server:
                 remaining = self.idle_seconds - (time.monotonic() - last_activity)
                 if remaining <= 0:
                     return None
-            timeout = None if self.children else min(remaining, 60.0)
+            timeout = None if self.children else min(remaining, 5.0)
             for key, _events in self.selector.select(timeout):
                 if key.fileobj is self.listener:
                     request = self._accept()
@@ -257,7 +257,7 @@ def main(argv: list[str]) -> int:
     os.close(lock)
     from lxm3.cli.warm import child
 
-    return child.run(request.conn, request.message, request.fds, f"{path}.imports")
+    return child.run(request.conn, request.message, request.fds, path)
 
 
 if __name__ == "__main__":
