@@ -36,6 +36,10 @@ from lxm3.cli.warm import imports, protocol
 #: What a command imports on its way (`lxm3 launch` of a Slurm/Grid Engine/Local sweep,
 #: `status`, `list`); its own dependencies (absl, attrs, asyncio, jinja2, rich) come along.
 WARM_MODULES = (
+    "lxm3.cli.warm.child",
+    "lxm3.cli.warm.spawn",
+    "lxm3.transport.terminal",
+    "lxm3.config",
     "lxm3.cli.main",
     "lxm3.cli.launch",
     "lxm3.cli.status",
