@@ -146,6 +146,7 @@ class Relay:
         self.up = 0
         self.down = 0
         self.active = 0
+        self.accepted = 0  # connections made through the relay (each is an SSH handshake)
         self._lock = threading.Lock()
         self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -169,6 +170,7 @@ class Relay:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self.active += 1
+                self.accepted += 1
             state = {"open": 2}
             threading.Thread(target=self._pump, args=(client, upstream, "up", state), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, "down", state), daemon=True).start()
@@ -564,6 +566,7 @@ class Bench:
         env["LXM3_WARM_USAGE"] = str(usage_path)
         assert self.relay is not None
         up0, down0 = self.relay.counters()
+        connections0 = self.relay.accepted
         with open(log_path, "w") as log_file:
             started = time.perf_counter()
             process = subprocess.Popen(
@@ -590,6 +593,7 @@ class Bench:
             "transport_bytes_sent": stats.get("bytes_sent"),
             "experiment_id": stats.get("experiment_id"),
             "served_by_warm_process": usage_path.exists(),
+            "ssh_connections": self.relay.accepted - connections0,
             "log": str(log_path),
         }
 
