@@ -287,3 +287,15 @@ def test_an_ssh_login_for_a_served_launch_runs_where_the_terminal_is(
     masters = log.read_text().split()
     assert len(masters) == 2 and masters[0] == first_master
     assert int(masters[1]) == served.pid, "the served launch's SSH login ran outside the lxm3 process"
+
+
+def test_only_processes_that_would_import_the_same_code_share_a_server(tmp_path: Path) -> None:
+    """The socket's name changes with what shapes imports, and with nothing else."""
+    from lxm3.cli.warm import stamp
+
+    base = {"HOME": "/home/a", "PATH": "/usr/bin", "LANG": "C.UTF-8", "HOSTILE_00": "x"}
+    reference = stamp.compute(base)
+    assert stamp.compute(dict(base)) == reference
+    assert stamp.compute({**base, "HOME": "/home/b", "HOSTILE_00": "y", "LXM_CONFIG": "/x"}) == reference
+    for changed in ({"PYTHONPATH": str(tmp_path)}, {"LANG": "de_DE.UTF-8"}, {"LC_ALL": "C"}, {"TZ": "UTC"}):
+        assert stamp.compute({**base, **changed}) != reference, changed
