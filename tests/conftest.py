@@ -33,8 +33,9 @@ def isolated_env(
     monkeypatch.setenv("LXM3_LOCAL_ECHO", "0")
     monkeypatch.setenv("LXM3_POLL_MAX_INTERVAL", "0.5")
     # No warm server is left behind by the `lxm3` processes tests start (tests/cli/test_warm.py
-    # turns it on, in a runtime dir of its own).
-    monkeypatch.setenv("LXM3_KEEP_WARM", "0")
+    # turns it on, in a runtime dir of its own). `TEST_KEEP_WARM=1` runs the suite with warm
+    # serving on instead: every `lxm3` a test starts after the first is then served.
+    monkeypatch.setenv("LXM3_KEEP_WARM", os.environ.get("TEST_KEEP_WARM", "0"))
     for name in (
         "LXM_CONFIG",
         "LXM_CLUSTER",
