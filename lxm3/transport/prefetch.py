@@ -146,6 +146,8 @@ class Answers:
 
     def take(self, argv: Sequence[str]) -> CommandResult | None:
         """The answer fetched ahead for argv, waiting for the fetch if it is on its way; None: ask."""
+        if self._done.is_set() and not self._answers:
+            return None  # the usual case, without quoting argv
         key = _key(argv)
         with self._lock:
             waiting = self._pending is None or key in self._pending
