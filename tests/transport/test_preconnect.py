@@ -159,6 +159,11 @@ def test_a_first_launch_connects_to_the_only_cluster_and_asks_its_first_question
         assert limits.cached_static("only", transport.label) is not None
         home = transport.expand_user("~")
         assert home.startswith("/") and transport.answers.given == 3
+        # The entry names no scheduler and the testbed has both: Grid Engine's question was asked too.
+        from lxm3.schedulers.sge import GridEngineScheduler
+
+        assert GridEngineScheduler().max_array_size(transport) > 0
+        assert transport.answers.given == 4
         assert transport.run(["echo", "then"]).stdout == "then\n"
         assert (transport.connections, transport.commands) == (1, 2), (
             "one connection, one fetch + one command"
