@@ -90,7 +90,7 @@ def take(config: Config, cluster: ClusterConfig) -> Transport | None:
 
 
 def close_unused() -> None:
-    """Closes connections the launch never picked up.
+    """Closes connections the launch never picked up (and a master they started: `SSHTransport.discard`).
 
     One still in its handshake (a host that does not answer) is left to its
     thread rather than waited for: a launch that never needed it must not wait
@@ -104,4 +104,4 @@ def close_unused() -> None:
     for key, transport in unused:
         if key in shaken and not shaken[key].is_set():
             continue
-        transport.close()
+        getattr(transport, "discard", transport.close)()

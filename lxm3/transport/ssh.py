@@ -251,6 +251,23 @@ class SSHTransport(Transport):
                 shutil.rmtree(self._control_dir, ignore_errors=True)
                 self._control_dir = None
 
+    def discard(self) -> None:
+        """Ends a connection nothing used (a pre-connect guess that was wrong).
+
+        Unlike `close`, a shared master that THIS transport started is stopped
+        too (`-O stop`: sessions of other processes on it may finish first), so
+        a wrong guess does not keep a login for `ssh_persist`; one it merely
+        reused stays up.
+        """
+        with self._lock:
+            if self._shared_path is not None and self.connections > 0:
+                subprocess.run(
+                    ["ssh", *self._common_options(), "-O", "stop", self.host],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+        self.close()
+
     # ----- commands -----
     def run(
         self,
