@@ -62,6 +62,11 @@ def _cached(cluster: str, host: str) -> dict[str, Any] | None:
     return data
 
 
+def cached_static(cluster: str, host: str) -> dict[str, Any] | None:
+    """The static limits cached for `cluster` on `host`, if fresh (None: the next capacity check asks)."""
+    return _cached(cluster, host)
+
+
 def _store(cluster: str, data: dict[str, Any]) -> None:
     path = _cache_path(cluster)
     try:

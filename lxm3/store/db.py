@@ -213,15 +213,15 @@ class ExperimentStore(StoreConnection):
         )
         return [decode_row(row) for row in rows]
 
-    def last_cluster_targets(self, launcher: str) -> list[str]:
-        """The cluster targets the most recent launch of `launcher` used (not `local`)."""
+    def last_cluster_targets(self, launcher: str) -> list[str] | None:
+        """The cluster targets the most recent launch of `launcher` used (not `local`); None: never launched."""
         row = (
             self._connection()
             .execute("SELECT id FROM experiments WHERE launcher = ? ORDER BY id DESC LIMIT 1", (launcher,))
             .fetchone()
         )
         if row is None:
-            return []
+            return None
         rows = (
             self._connection()
             .execute(

@@ -27,6 +27,10 @@ class CommandResult:
     stderr: str
 
 
+#: The command `expand_user` asks the host (the home directory, as its shell sees it).
+HOME_ARGV = ("sh", "-c", 'printf "%s" "$HOME"')
+
+
 class TransportError(LxmError, RuntimeError):
     """A command or transfer failed; the message carries the command's own error."""
 
@@ -68,7 +72,7 @@ class Transport(abc.ABC):
         """Expands a leading `~` as the host's shell would."""
         if not path.startswith("~"):
             return path
-        home = self.run(["sh", "-c", 'printf "%s" "$HOME"']).stdout
+        home = self.run(HOME_ARGV).stdout
         return home + path[1:] if path == "~" or path.startswith("~/") else path
 
     def close(self) -> None:

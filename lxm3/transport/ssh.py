@@ -28,12 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from lxm3.transport import ssh_control, terminal
-from lxm3.transport.base import CommandResult, Transport, TransportError, check_result
+from lxm3.transport.base import HOME_ARGV, CommandResult, Transport, TransportError, check_result
+from lxm3.transport.prefetch import Answers
 
 _SSH_FAILED = 255
 #: OpenSSH servers allow 10 sessions per connection by default (MaxSessions).
 _MAX_SESSIONS = 8
 _BYTES_SENT = re.compile(r"Total bytes sent:\s*([\d,.]+)")
+#: Why a non-interactive (BatchMode) connect can fail where an interactive one may succeed.
+_NEEDS_A_PROMPT = ("Permission denied", "Host key verification failed")
 
 
 class SSHTransport(Transport):
@@ -80,6 +83,8 @@ class SSHTransport(Transport):
         self.reused = 0
         #: Remote commands run (round trips); tests and benchmarks read it.
         self.commands = 0
+        #: Answers to the launch's first questions, fetched ahead (see lxm3.transport.prefetch).
+        self.answers = Answers()
 
     @classmethod
     def from_cluster_config(cls, cluster: Any) -> SSHTransport:
@@ -142,27 +147,30 @@ class SSHTransport(Transport):
             os.environ, SSH_ASKPASS=script, SSH_ASKPASS_REQUIRE="force", LXM3_SSH_PASSWORD=self._password
         )
 
-    def connect(self) -> None:
+    def connect(self, *, batch: bool = False) -> None:
         """Opens the master connection (authenticating once); idempotent.
 
         A failed attempt is remembered and re-raised rather than retried, so a
         wrong password or a refused 2FA prompt is asked once per launch, not
-        once per command.
+        once per command. `batch` (a guess made ahead, `lxm3.transport.preconnect`)
+        prompts for nothing: when it fails for want of a prompt (a 2FA code, a
+        key passphrase, an unknown host key), the failure is not remembered, so
+        the launch's own first command connects again and prompts then.
         """
         with self._lock:
             if self._connected:
                 return
             if self._connect_error is not None:
                 raise self._connect_error
-            if self.ssh_persist > 0 and self._connect_shared():
+            if self.ssh_persist > 0 and self._connect_shared(batch):
                 return
-            self._start_master(self.persist_seconds)
+            self._start_master(self.persist_seconds, batch)
 
     def _identity(self) -> tuple[object, ...]:
         """What makes two transports the same connection (the persistent socket's name)."""
         return (self.host, self.user, self.port, self.ssh_config, self.identity_file, self.proxy_command)
 
-    def _connect_shared(self) -> bool:
+    def _connect_shared(self, batch: bool = False) -> bool:
         """Reuses a live master (lxm3's persistent one, else the user's own) or starts a persistent one.
 
         False when no private socket directory can be used: the caller then
@@ -192,17 +200,18 @@ class SSHTransport(Transport):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(ours)  # a stale socket would make `ControlMaster=yes` give up multiplexing
             try:
-                self._start_master(self.ssh_persist)
+                self._start_master(self.ssh_persist, batch)
             except TransportError:
                 self._shared_path = None
                 raise
         return True
 
-    def _start_master(self, persist: int) -> None:
+    def _start_master(self, persist: int, batch: bool = False) -> None:
         """Opens the master connection in the foreground (one password/2FA prompt), then backgrounds it."""
         argv = [
             "ssh",
             *self._common_options(),
+            *(["-o", "BatchMode=yes"] if batch else []),
             "-o", "ControlMaster=yes",
             "-o", f"ControlPersist={persist}",
             "-o", f"ConnectTimeout={self.connect_timeout}",
@@ -214,10 +223,12 @@ class SSHTransport(Transport):
         returncode, stderr = terminal.run(argv, self._askpass_env())
         if returncode != 0:
             detail = stderr.strip().splitlines()
-            self._connect_error = TransportError(
+            error = TransportError(
                 f"cannot connect to {self.label}: {detail[-1] if detail else 'ssh exit ' + str(returncode)}"
             )
-            raise self._connect_error
+            if not (batch and any(hint in stderr for hint in _NEEDS_A_PROMPT)):
+                self._connect_error = error
+            raise error
         self._connected = True
         self.connections += 1
 
@@ -238,6 +249,23 @@ class SSHTransport(Transport):
                 shutil.rmtree(self._control_dir, ignore_errors=True)
                 self._control_dir = None
 
+    def discard(self) -> None:
+        """Ends a connection nothing used (a pre-connect guess that was wrong).
+
+        Unlike `close`, a shared master that THIS transport started is stopped
+        too (`-O stop`: sessions of other processes on it may finish first), so
+        a wrong guess does not keep a login for `ssh_persist`; one it merely
+        reused stays up.
+        """
+        with self._lock:
+            if self._shared_path is not None and self.connections > 0:
+                subprocess.run(
+                    ["ssh", *self._common_options(), "-O", "stop", self.host],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+        self.close()
+
     # ----- commands -----
     def run(
         self,
@@ -247,6 +275,10 @@ class SSHTransport(Transport):
         check: bool = True,
         timeout: float | None = None,
     ) -> CommandResult:
+        if not input:
+            answer = self.answers.take(argv)
+            if answer is not None:
+                return check_result(answer, f"{argv[0]} on {self.label}") if check else answer
         self.connect()
         self.commands += 1
         remote = shlex.join(list(argv))
@@ -275,7 +307,7 @@ class SSHTransport(Transport):
         if not path.startswith("~"):
             return path
         if self._home is None:
-            self._home = self.run(["sh", "-c", 'printf "%s" "$HOME"']).stdout
+            self._home = self.run(HOME_ARGV).stdout
         return self._home + path[1:] if path == "~" or path.startswith("~/") else path
 
     # ----- files -----

@@ -103,3 +103,46 @@ def test_write_zip_sorts_entries_given_in_any_order(tmp_path: Path) -> None:
     write_zip(tmp_path / "a.zip", entries)
     write_zip(tmp_path / "b.zip", list(reversed(entries)))
     assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+
+
+def incompressible(size: int, seed: int = 0) -> bytes:
+    """Deterministic bytes that deflate cannot shrink (model weights, archives, images look alike)."""
+    import hashlib
+
+    blocks = (hashlib.sha256(f"{seed}:{i}".encode()).digest() for i in range(size // 32 + 1))
+    return b"".join(blocks)[:size]
+
+
+def test_incompressible_members_are_stored_and_the_zip_stays_deterministic(tmp_path: Path) -> None:
+    weights = incompressible(300_000)
+    for root in (tmp_path / "a", tmp_path / "b"):
+        make_tree(root, NAMES)
+        (root / "data/weights.bin").write_bytes(weights)
+        (root / "data/vocab.json").write_text('{"word": 1}\n' * 20_000)  # large but compressible
+    one, two = zip_tree(tmp_path / "a", tmp_path / "1.zip"), zip_tree(tmp_path / "b", tmp_path / "2.zip")
+    assert one == two, "the same sources give the same bytes"
+    with zipfile.ZipFile(tmp_path / "1.zip") as bundle:
+        kinds = {info.filename: info.compress_type for info in bundle.infolist()}
+        assert bundle.read("data/weights.bin") == weights
+        assert bundle.testzip() is None
+    assert kinds["data/weights.bin"] == zipfile.ZIP_STORED
+    assert kinds["data/vocab.json"] == zipfile.ZIP_DEFLATED
+    assert kinds["README"] == zipfile.ZIP_DEFLATED
+    # Storing makes the zip no larger than deflating everything would.
+    everything = tmp_path / "deflated.zip"
+    with zipfile.ZipFile(everything, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as bundle:
+        bundle.writestr("data/weights.bin", weights)
+    assert zipfile.ZipFile(tmp_path / "1.zip").getinfo("data/weights.bin").compress_size < (
+        zipfile.ZipFile(everything).getinfo("data/weights.bin").compress_size
+    )
+
+
+def test_a_member_compressible_anywhere_it_is_sampled_is_deflated(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "t", NAMES)
+    # Random head and tail, but a long compressible middle: the middle sample sees it.
+    (tree / "data/mixed.bin").write_bytes(
+        incompressible(70_000) + b"\0" * 400_000 + incompressible(70_000, 1)
+    )
+    zip_tree(tree, tmp_path / "x.zip")
+    with zipfile.ZipFile(tmp_path / "x.zip") as bundle:
+        assert bundle.getinfo("data/mixed.bin").compress_type == zipfile.ZIP_DEFLATED

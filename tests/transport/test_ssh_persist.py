@@ -143,3 +143,31 @@ def test_an_unsafe_socket_directory_is_not_used(
     assert not socket.startswith(str(runtime))
     transport.close()
     assert not os.path.exists(socket), "a private master, closed at the end"
+
+
+def test_discarding_an_unused_connection_stops_only_a_master_it_started(own_config: Path) -> None:
+    """A wrong pre-connect guess keeps no login for ssh_persist; a reused master stays up."""
+    import time
+
+    kept = SSHTransport(ROOT_ALIAS, ssh_config=str(own_config), ssh_persist=60)
+    kept.connect()
+    socket = kept.control_path
+    kept.close()
+    reused = SSHTransport(ROOT_ALIAS, ssh_config=str(own_config), ssh_persist=60)
+    reused.connect(batch=True)
+    assert (reused.connections, reused.reused) == (0, 1)
+    reused.discard()
+    assert ssh_control.master_alive(socket), "a master it only reused is someone else's"
+
+    subprocess.run(
+        ["ssh", "-F", str(own_config), "-o", f"ControlPath={socket}", "-O", "exit", ROOT_ALIAS],
+        capture_output=True,
+    )
+    guess = SSHTransport(ROOT_ALIAS, ssh_config=str(own_config), ssh_persist=60)
+    guess.connect(batch=True)
+    assert guess.connections == 1
+    guess.discard()
+    deadline = time.monotonic() + 10
+    while ssh_control.master_alive(socket):
+        assert time.monotonic() < deadline, "the unused master it started was not stopped"
+        time.sleep(0.1)
