@@ -159,13 +159,27 @@ def _forward_signals(child: int) -> None:
 
 
 def _run_for_child(sock: socket.socket, message: dict[str, object]) -> None:
-    """Runs the SSH login the child asked for, here where the user's terminal is."""
+    """Runs the SSH login the child asked for, here where the user's terminal is.
+
+    In a thread, so the command's end is seen even while a login it no longer
+    waits for is still connecting (as in a fresh process, whose exit does not
+    wait for such an `ssh` either).
+    """
+    import threading
+
     from lxm3.transport import terminal
 
     argv = [str(a) for a in message["run"]]  # type: ignore[attr-defined]
     env = {str(k): str(v) for k, v in message["env"].items()}  # type: ignore[attr-defined]
-    code, stderr = terminal.run_here(argv, env)
-    protocol.send(sock, {"ran": code, "stderr": stderr})
+
+    def run() -> None:
+        code, stderr = terminal.run_here(argv, env)
+        try:
+            protocol.send(sock, {"ran": code, "stderr": stderr})
+        except OSError:
+            pass
+
+    threading.Thread(target=run, name="lxm3-warm-login", daemon=True).start()
 
 
 def _report_usage(usage: object) -> None:
