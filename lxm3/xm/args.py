@@ -9,6 +9,7 @@ so that the final command line stays stable across a sweep.
 
 from __future__ import annotations
 
+import operator
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Union
@@ -165,8 +166,11 @@ class SequentialArgs:
             if isinstance(item, str):
                 value = kwvalues[item]
                 kind = type(value)
-                if kind is str or kind is int or kind is float:
+                if kind is str or kind is int:
                     append(f"--{item}={value}")
+                elif kind is float:
+                    # repr is what format() gives an exact float, without its slower lookup.
+                    append(f"--{item}={value!r}")
                 elif value is None:
                     continue
                 elif kind is bool:
@@ -249,6 +253,52 @@ class SequentialArgs:
 
     def __repr__(self) -> str:
         return f"[{', '.join(self.to_list(repr))}]"
+
+
+_ITEMS = operator.attrgetter("_items")
+_KWVALUES = operator.attrgetter("_kwvalues")
+_SCALARS = frozenset({str, int, float})
+
+
+def keyword_columns(tasks: Sequence[SequentialArgs]) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+    """A sweep's args as columns: the keyword names and each one's values, task by task.
+
+    Only for args that are all keywords with the same names in the same order
+    (a sweep's list of dicts); None otherwise. Lets a 100,000-task table be
+    rendered a column at a time (`keyword_argv`) instead of a task at a time.
+    """
+    if not tasks or set(map(type, tasks)) != {SequentialArgs}:
+        return None
+    names = tasks[0]._items
+    if len(names) != len(tasks[0]._kwvalues) or not all(map(names.__eq__, map(_ITEMS, tasks))):
+        return None  # a positional item, or names differing between tasks
+    # Each `_kwvalues` holds exactly `names`, in that order (first insertion, as `_items`).
+    return [str(name) for name in names], list(zip(*map(dict.values, map(_KWVALUES, tasks)), strict=True))
+
+
+def keyword_argv(name: str, values: Sequence[Any]) -> list[str] | None:
+    """Each value's argv item for keyword `name`, as `to_list()` renders it; None if not one item each.
+
+    Covers exact str, int and float values (`--name=value`) and a column of
+    bools (`--name`/`--noname`); anything else (None, lists, ShellSafeArg,
+    subclasses) takes `to_list()` itself.
+    """
+    kinds = set(map(type, values))
+    if kinds <= _SCALARS:
+        # f"{value}" of an exact str, int or float is str(value) (repr, for a float).
+        prefix = f"--{name}="
+        if len(kinds) == 1 and (kinds != {float} or 0.0 not in values):
+            # One type, so equal values render alike (not 1 and 1.0, nor 0.0 and -0.0): a
+            # sweep's column has few distinct values, each rendered once (floats are slow to).
+            distinct = set(values)
+            if 2 * len(distinct) < len(values):
+                rendered = {value: prefix + str(value) for value in distinct}
+                return list(map(rendered.__getitem__, values))
+        return list(map(prefix.__add__, map(str, values)))
+    if kinds == {bool}:
+        yes, no = f"--{name}", f"--no{name}"
+        return [yes if value else no for value in values]
+    return None
 
 
 def _is_flat_sequence(value: Any) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import operator
 from collections.abc import Iterable
 
 import attrs
@@ -39,6 +40,31 @@ class TaskStatus:
     message: str = ""
     log_path: str | None = None
     job_id: str | None = None
+
+
+#: The final states, as a tuple: `in` compares enum members by identity in C, while a set would
+#: call `Enum.__hash__` (Python) once per task.
+_TERMINAL = (TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELLED)
+_STATE = operator.attrgetter("state")
+_BY_ID = {id(state): state for state in TaskState}
+
+
+def all_terminal(statuses: Iterable[TaskStatus]) -> bool:
+    """Whether every status is final: `all(s.state.is_terminal ...)` without Python per task.
+
+    A 100,000-task sweep checks this on every poll and every `lxm3 status`.
+    """
+    return all(map(_TERMINAL.__contains__, map(_STATE, statuses)))
+
+
+def count_states(statuses: Iterable[TaskStatus]) -> dict[TaskState, int]:
+    """Tasks per state (states with no task left out), counted in C.
+
+    Counted by the state's identity, mapped back to the state: hashing the
+    enum members themselves runs `Enum.__hash__` (Python) once per task.
+    """
+    counted = collections.Counter(map(id, map(_STATE, statuses)))
+    return {_BY_ID[key]: number for key, number in counted.items()}
 
 
 def aggregate_state(states: Iterable[TaskState]) -> TaskState:

@@ -11,7 +11,6 @@ launched units waiting together share one query per poll). Cancelling goes throu
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 import time
@@ -25,7 +24,7 @@ from lxm3.schedulers.watcher import poll_intervals
 from lxm3.store import cancel_requests
 from lxm3.store.db import ExperimentStore, open_store
 from lxm3.store.records import JobRecord
-from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
+from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus, all_terminal
 from lxm3.xm_cluster import results as task_results
 from lxm3.xm_cluster import targets
 from lxm3.xm_cluster.cancelling import CancelReport, cancel_by_target, cancel_recorded, held_in_error
@@ -81,6 +80,8 @@ class ReloadedWorkUnit(xm.WorkUnit):
         return ExperimentUnitStatus(tuple(tasks))
 
     async def _wait_until_complete(self) -> None:
+        import asyncio  # here: `lxm3 status` and `lxm3 list` import this module and never wait
+
         next_interval = poll_intervals()
         interval = next_interval()
         while True:
@@ -92,7 +93,7 @@ class ReloadedWorkUnit(xm.WorkUnit):
             except Exception as error:  # noqa: BLE001 - like the watcher: a flaky query is retried
                 log.warning("status query failed (will retry): %s", error)
             else:
-                if all(s.state.is_terminal for _, statuses in results for s in statuses.values()):
+                if all(all_terminal(statuses.values()) for _, statuses in results):
                     outcomes = [
                         (task, status, job.log_path(task, "err"))
                         for job, statuses in results
