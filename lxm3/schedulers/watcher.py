@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 
@@ -35,6 +37,21 @@ from lxm3.transport.base import Transport
 from lxm3.xm.status import TaskState, TaskStatus, all_terminal
 
 log = logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> Any:
+    """`asyncio`, imported when a caller first waits (PEP 562).
+
+    `lxm3 status` and `lxm3 list` read states through this module and never
+    wait: they skip asyncio's import (and its ssl). Looked up as a module
+    attribute, so a test can replace it.
+    """
+    if name == "asyncio":
+        import asyncio
+
+        globals()["asyncio"] = asyncio
+        return asyncio
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def poll_intervals(start: float = 0.2, cap: float | None = None, factor: float = 1.5) -> Callable[[], float]:
@@ -360,8 +377,7 @@ class StatusWatcher:
 
     async def wait(self, jobs: Sequence[SubmittedJob | WatchedJob]) -> dict[int, TaskStatus]:
         """Returns when every task of `jobs` is final, polling with backoff."""
-        import asyncio  # here: `lxm3 status` reads states through this module and never waits
-
+        asyncio = sys.modules[__name__].asyncio  # imported on first use, see `__getattr__`
         self.watch(jobs)
         next_interval = poll_intervals(start=self._scheduler.first_poll_interval)
         interval = next_interval()
