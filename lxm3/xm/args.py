@@ -107,6 +107,33 @@ class SequentialArgs:
             return result
         raise TypeError(f"args must be a list, a dict or SequentialArgs, got {type(collection).__name__}")
 
+    @classmethod
+    def from_collections(
+        cls, collections: Iterable[UserArgs | SequentialArgs | None]
+    ) -> list[SequentialArgs]:
+        """`from_collection` of each (a `SequentialArgs` is kept as it is): a sweep's list at once.
+
+        A sweep's dicts usually share their names: a dict whose names are the
+        very objects of the dict before it skips the check that they are all strings.
+        """
+        new = cls.__new__
+        result: list[SequentialArgs] = []
+        append = result.append
+        checked: list[Any] = []  # names of the last dict known to be all strings
+        for value in collections:
+            if type(value) is dict:
+                names = list(value)
+                same = len(names) == len(checked) and all(map(operator.is_, names, checked))
+                if same or set(map(type, names)) <= _STR_ONLY:
+                    checked = names
+                    fast = new(cls)
+                    fast._items = names
+                    fast._kwvalues = dict(value)
+                    append(fast)
+                    continue
+            append(value if isinstance(value, SequentialArgs) else cls.from_collection(value))
+        return result
+
     def _set_keyword(self, name: str, value: Any) -> None:
         if name not in self._kwvalues:
             self._items.append(name)

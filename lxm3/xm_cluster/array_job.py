@@ -31,10 +31,7 @@ def _to_args_list(values: Sequence[Any] | None) -> list[SequentialArgs]:
             "ArrayJob args must be a list with one entry per task, e.g. [{'seed': 0}, {'seed': 1}]"
         )
     # Already converted values pass through: attrs runs this converter again on every assignment.
-    return [
-        value if isinstance(value, SequentialArgs) else SequentialArgs.from_collection(value)
-        for value in values
-    ]
+    return SequentialArgs.from_collections(values)
 
 
 def _to_env_list(values: Sequence[Mapping[str, Any]] | None) -> list[dict[str, str]]:

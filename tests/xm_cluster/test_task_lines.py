@@ -124,3 +124,34 @@ def test_keyword_argv_renders_as_to_list() -> None:
         assert xm.args.keyword_argv(name, values) == expected, name
     assert xm.args.keyword_argv("n", (1, None)) is None
     assert xm.args.keyword_argv("b", (True, 1)) is None
+
+
+class _Name(str):
+    """A str subclass as a dict key: `from_collection` turns it into a plain str."""
+
+
+def test_from_collections_is_from_collection_of_each() -> None:
+    shared = {"a": 1, "b": [2, 3]}
+    values: list[Any] = [
+        {"seed": 1, "lr": 0.1},
+        {"seed": 2, "lr": 0.2},
+        {_Name("seed"): 3, "lr": 0.3},
+        {1: "x"},
+        ["pos", 1],
+        None,
+        xm.SequentialArgs.from_collection({"kept": True}),
+        dict(shared),
+        {},
+        {},
+    ]
+    converted = xm.SequentialArgs.from_collections(values)
+    assert converted == [
+        value if isinstance(value, xm.SequentialArgs) else xm.SequentialArgs.from_collection(value)
+        for value in values
+    ]
+    assert converted[6] is values[6]
+    assert [type(name) for name in converted[2].to_dict()] == [str, str]
+    values[0]["seed"] = 99  # the args own copies of the dicts
+    assert converted[0].to_list() == ["--seed=1", "--lr=0.1"]
+    with pytest.raises(ValueError, match="from a string"):
+        xm.SequentialArgs.from_collections([{"a": 1}, "oops"])
