@@ -57,7 +57,9 @@ def broadcast(
     if len(args) == 1:
         args = [copy.deepcopy(args[0]) for _ in range(size)]
     if len(env_vars) == 1:
-        env_vars = [dict(env_vars[0]) for _ in range(size)]
+        first = env_vars[0]
+        # A dict each (never shared: a job may change one task's); `{}` is the usual one, built faster.
+        env_vars = [{} for _ in range(size)] if not first else [dict(first) for _ in range(size)]
     return args, env_vars
 
 
