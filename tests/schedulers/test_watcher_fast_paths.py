@@ -94,3 +94,59 @@ def test_all_terminal_and_count_states_as_the_per_task_forms() -> None:
         assert aggregate_state(counted) == aggregate_state(s.state for s in statuses)
     done = [TaskStatus(i, TaskState.COMPLETED) for i in range(3)]
     assert all_terminal(done) and not all_terminal([*done, TaskStatus(3, TaskState.UNKNOWN)])
+
+
+def _parse_rows_task_by_task(lines: list[str], jobs: list[SubmittedJob]) -> dict[str, dict[int, TaskStatus]]:
+    """`slurm_parsing.parse_rows` as it was before its pending-range fast path (the reference)."""
+    from lxm3.schedulers.array_jobs import parse_index_ranges
+    from lxm3.schedulers.slurm_parsing import _ROW_ID, _status, map_state, parse_exit_code
+
+    by_id = {job.job_id: job for job in jobs}
+    result: dict[str, dict[int, TaskStatus]] = {}
+    attempts: dict[tuple[str, int], int] = {}
+    for line in lines:
+        fields = line.strip().split("|")
+        match = _ROW_ID.match(fields[0].strip())
+        if len(fields) < 2 or match is None or match["job"] not in by_id:
+            continue
+        job = by_id[match["job"]]
+        state, message = map_state(fields[1])
+        exit_code = parse_exit_code(fields[2]) if len(fields) > 2 and state.is_terminal else None
+        if match["index"] is not None:
+            indices = [int(match["index"])]
+        elif match["range"] is not None:
+            indices = parse_index_ranges(match["range"])
+        else:
+            indices = [0] if job.chunk.count == 1 else []
+        tasks = result.setdefault(job.job_id, {})
+        for index in indices:
+            if 0 <= index < job.chunk.count:
+                task = job.chunk.offset + index
+                attempt = attempts[(job.job_id, task)] = attempts.get((job.job_id, task), 0) + 1
+                shown = message
+                if attempt > 1:
+                    shown = f"attempt {attempt}" + (f", {message}" if message else "")
+                tasks[task] = _status(job, task, state, exit_code, shown)
+    return result
+
+
+def test_pending_array_ranges_parse_as_task_by_task() -> None:
+    from lxm3.schedulers.slurm_parsing import parse_rows
+
+    jobs = [SubmittedJob(str(70 + n), ArrayChunk(n * 10, 10), f"/s/e/job-{n}.sh") for n in range(4)]
+    lines = [
+        "70_[0-9]|PENDING|0:0",  # a whole pending array
+        "71_0|COMPLETED|0:0",
+        "71_1|RUNNING|0:0",
+        "71_[2-9%2]|PENDING|0:0",  # its rest, throttled
+        "72_3|FAILED|1:0",  # requeued: then pending again with the rest
+        "72_[3-5]|PENDING|0:0",
+        "72_[6,6,7]|PENDING|0:0",  # an index twice: its second row is attempt 2
+        "73_[0-12]|PENDING|0:0",  # indices past the chunk are not its tasks
+        "73_[1-2]|REQUEUED|0:0",
+        "99_[0-3]|PENDING|0:0",  # another job
+        "garbage",
+    ]
+    assert parse_rows(lines, jobs) == _parse_rows_task_by_task(lines, jobs)
+    for job_id, tasks in parse_rows(lines, jobs).items():
+        assert list(tasks) == list(_parse_rows_task_by_task(lines, jobs)[job_id])
