@@ -18,12 +18,13 @@ parameter controller's journal costs no extra round trip.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -34,7 +35,7 @@ from lxm3.schedulers.base import Scheduler, SubmittedJob
 from lxm3.schedulers.completion import combine, read_exit_files
 from lxm3.schedulers.file_reads import RidingReads
 from lxm3.transport.base import Transport
-from lxm3.xm.status import TaskState, TaskStatus, all_terminal
+from lxm3.xm.status import TaskState, TaskStatus, all_terminal, build_statuses
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +111,14 @@ def _spread(job: WatchedJob, elements: dict[int, TaskStatus], codes: dict[int, i
     if launch_chunk and len(spread) == len(job.task_ids):
         return spread  # a launch's chunk, every task reported: keyed by global id already
     if launch_chunk:
-        # Keys are the global ids already; the tasks of unreported array tasks are pending
-        # (the loop below, without a tuple and two lookups per task).
-        pending, job_id = TaskState.PENDING, job.job_id
-        return {
-            task: spread.get(task) or TaskStatus(task, pending, None, "", None, job_id)
-            for task in job.task_ids
-        }
+        # Keys are the global ids already; the tasks of unreported array tasks are pending (the
+        # loop below, without a tuple and two lookups per task): all pending, in order, then the
+        # reported ones put in their places.
+        ids = job.task_ids
+        pending = build_statuses(ids, TaskState.PENDING, itertools.repeat(None), job.job_id)
+        states = dict(zip(ids, pending, strict=True))
+        states.update(spread)
+        return states
     states = {}
     for key, task in job.positions():
         found = spread.get(key)
@@ -129,6 +131,11 @@ def _spread(job: WatchedJob, elements: dict[int, TaskStatus], codes: dict[int, i
                 task, found.state, found.exit_code, found.message, found.log_path, found.job_id
             )
     return states
+
+
+def _brace_safe(prefix: str, suffix: str) -> str:
+    """`prefix + suffix` as a `str.format` pattern whose only field is in `suffix`."""
+    return prefix.replace("{", "{{").replace("}", "}}") + suffix
 
 
 def combine_job(
@@ -157,14 +164,12 @@ def combine_job(
     offset = job.submitted.chunk.offset
     ids = job.task_ids
     if len(known) * 4 < len(ids):
-        # Few tasks reported (a queued array shows as one row): all pending first, in one
-        # comprehension, then the reported ones replaced in place (the order stays the positions').
-        if log_dir is None:
-            states = {task: TaskStatus(task, pending, None, "", None, job_id) for task in ids}
-        else:
-            states = {
-                task: TaskStatus(task, pending, None, "", f"{log_dir}/{task}.err", job_id) for task in ids
-            }
+        # Few tasks reported (a queued array shows as one row): all pending first, built in
+        # bulk, then the reported ones replaced in place (the order stays the positions').
+        logs: Iterable[str | None] = (
+            itertools.repeat(None) if log_dir is None else map(_brace_safe(log_dir, "/{}.err").format, ids)
+        )
+        states = dict(zip(ids, build_statuses(ids, pending, logs, job_id), strict=True))
         for key, reported in known.items():
             position = key - offset
             if 0 <= position < len(ids) and reported.state is not unknown:
@@ -344,9 +349,10 @@ class StatusWatcher:
     def _settled(self, job: WatchedJob) -> bool:
         """Whether the scheduler reported every task of `job` final, with its exit code."""
         known = self._reported.get(job.job_id, {})
+        offset = job.submitted.chunk.offset
         return all(
             (s := known.get(key)) is not None and s.state.is_terminal and s.exit_code is not None
-            for key, _ in job.positions()
+            for key in range(offset, offset + len(job.task_ids))
         )
 
     def statuses(self, jobs: Sequence[SubmittedJob | WatchedJob]) -> dict[int, TaskStatus]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
+import attrs
 import pytest
 
 from lxm3.runtime.job_paths import JobPaths
@@ -12,7 +13,14 @@ from lxm3.schedulers import packing
 from lxm3.schedulers.base import ArrayChunk, SubmittedJob
 from lxm3.schedulers.completion import combine
 from lxm3.schedulers.watcher import WatchedJob, _spread, combine_job
-from lxm3.xm.status import TaskState, TaskStatus, aggregate_state, all_terminal, count_states
+from lxm3.xm.status import (
+    TaskState,
+    TaskStatus,
+    aggregate_state,
+    all_terminal,
+    build_statuses,
+    count_states,
+)
 
 
 def _general(job: WatchedJob, known: dict[int, TaskStatus], codes: dict[int, int]) -> dict[int, TaskStatus]:
@@ -52,7 +60,8 @@ def _reports(job: WatchedJob, rng: random.Random, share: float) -> dict[int, Tas
 def test_combine_job_is_combine_task_by_task(share: float, with_paths: bool, task_ids: tuple | None) -> None:
     rng = random.Random(f"{share}{with_paths}{task_ids}")
     submitted = SubmittedJob("42", ArrayChunk(100, 10 if task_ids else 400), "/s/job-0.sh")
-    job = WatchedJob.of(submitted, task_ids, JobPaths("/stage/job") if with_paths else None)
+    # Braces in the path: the bulk path formats log paths with str.format.
+    job = WatchedJob.of(submitted, task_ids, JobPaths("/stage/{job}}") if with_paths else None)
     for codes in ({}, {job.task_ids[0]: 0, job.task_ids[-1]: 137}):
         known = _reports(job, rng, share)
         fast, general = combine_job(job, known, codes), _general(job, known, codes)
@@ -150,3 +159,23 @@ def test_pending_array_ranges_parse_as_task_by_task() -> None:
     assert parse_rows(lines, jobs) == _parse_rows_task_by_task(lines, jobs)
     for job_id, tasks in parse_rows(lines, jobs).items():
         assert list(tasks) == list(_parse_rows_task_by_task(lines, jobs)[job_id])
+
+
+def test_build_statuses_is_the_constructor_in_bulk() -> None:
+    # build_statuses skips __init__: valid only while TaskStatus's fields have nothing for it to run.
+    for field in attrs.fields(TaskStatus):
+        assert field.validator is None and field.converter is None, field.name
+    assert not hasattr(TaskStatus, "__attrs_post_init__")
+    ids = (5, 3, 9)
+    built = build_statuses(ids, TaskState.RUNNING, ["/a", None, "/c"], "j1", exit_code=2, message="m")
+    assert built == [
+        TaskStatus(t, TaskState.RUNNING, 2, "m", log, "j1")
+        for t, log in zip(ids, ["/a", None, "/c"], strict=True)
+    ]
+    assert [hash(s) for s in built] == [
+        hash(TaskStatus(t, TaskState.RUNNING, 2, "m", log, "j1"))
+        for t, log in zip(ids, ["/a", None, "/c"], strict=True)
+    ]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built[0].index = 1  # type: ignore[misc]
+    assert build_statuses((), TaskState.PENDING, [], None) == []
