@@ -179,3 +179,18 @@ def test_build_statuses_is_the_constructor_in_bulk() -> None:
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         built[0].index = 1  # type: ignore[misc]
     assert build_statuses((), TaskState.PENDING, [], None) == []
+
+
+def test_spread_without_exit_files_is_the_general_loop() -> None:
+    """`packing.spread` with no exit code at all (bulk) against its per-task loop (an unrelated code)."""
+    submitted = SubmittedJob("7", ArrayChunk(300, 95, pack=10), "/s/job-0.sh")
+    elements = {
+        0: TaskStatus(0, TaskState.PENDING, job_id="7"),
+        3: TaskStatus(3, TaskState.RUNNING, message="node1", job_id="7"),
+        9: TaskStatus(9, TaskState.CANCELLED, message="by user", job_id="7"),
+        5: TaskStatus(5, TaskState.FAILED, exit_code=1, job_id="7"),
+    }
+    bulk = packing.spread(submitted, elements, {})
+    general = packing.spread(submitted, elements, {10**9: 0})  # a code of no task of this job
+    assert bulk == general and list(bulk) == list(general)
+    assert len(bulk) == 10 * 3 + 5  # elements 0, 3, 5 (10 tasks each) and 9 (the last 5)
