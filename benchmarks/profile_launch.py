@@ -102,7 +102,9 @@ def _patch() -> None:
     wrap(python_package, "write_zip", "fn: write_zip (zip the package)")
     wrap(python_package, "fingerprint_tree", "fn: fingerprint_tree (source stat walk)")
     wrap(staging, "stage_job", "fn: stage_job (task table + scripts, incl. its ssh calls)")
-    wrap(staging, "write_task_table", "fn: write_task_table")
+    # The task table: written a block of lines at a time (write_task_lines) since branch scale16c.
+    table_writer = "write_task_lines" if hasattr(staging, "write_task_lines") else "write_task_table"
+    wrap(staging, table_writer, "fn: write_task_table")
     wrap(batching, "fast_deploy", "fn: fast_deploy (job files into the submit command)")
     for name, kind in (("deploy", "fn: deploy (total)"), ("submit", "fn: submit (total)")):
         if hasattr(batching, name):

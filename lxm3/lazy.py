@@ -38,3 +38,18 @@ class LazyNames:
     def names(self) -> list[str]:
         """What `dir(package)` lists: what it holds now and what it can import."""
         return sorted({*vars(sys.modules[self._package]), *self._exports})
+
+
+class LazyModule:
+    """A module imported on its first attribute look-up (`asyncio = LazyModule("asyncio")`).
+
+    For modules imported by code that `lxm3 status` and `lxm3 list` load but
+    whose functions they never call (the XManager API's asyncio). Declare the
+    real import under `TYPE_CHECKING` so type checkers see the module.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)

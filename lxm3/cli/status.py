@@ -20,12 +20,9 @@ hold ("dependency on work unit 1 failed").
 from __future__ import annotations
 
 import argparse
-import operator
 from typing import Any
 
 from lxm3.cli.common import add_experiment_arg, run_reporting
-
-_STATE_VALUE = operator.attrgetter("state.value")
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
@@ -101,7 +98,7 @@ def _print_tables(
     from rich.table import Table
 
     from lxm3.cli.common import console, counts_text, literal, local_time, public_state, ranges, state_text
-    from lxm3.xm.status import TaskState, aggregate_state
+    from lxm3.xm.status import TaskState, aggregate_state, count_states
     from lxm3.xm_cluster.dependency_status import dependency_lines
 
     out = console()
@@ -127,9 +124,7 @@ def _print_tables(
             if not jobs:
                 table.add_row(str(work_unit_id), "-", "-", state_text("UNKNOWN"), "no job recorded", "")
             for job, statuses in jobs:
-                # Counted by the state's value (a str: hashed in C), 100,000 tasks for a big sweep.
-                by_value = collections.Counter(map(_STATE_VALUE, statuses.values()))
-                by_state = {TaskState(value): number for value, number in by_value.items()}
+                by_state = count_states(statuses.values())  # in C: 100,000 tasks for a big sweep
                 counts: collections.Counter[str] = collections.Counter()
                 for task_state, number in by_state.items():
                     counts[public_state(task_state)] += number

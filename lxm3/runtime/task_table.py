@@ -10,8 +10,10 @@ cost the same as a 10-task one. The reader is `task_runner.read_task`.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -146,16 +148,54 @@ def encode_task(args: Sequence[Any], env: Mapping[str, str], task_id: int) -> by
     return (_ENCODER.encode({"args": items, "env": env_out}) + "\n").encode("utf-8")
 
 
-def write_task_table(directory: Path, tasks: Iterable[tuple[Sequence[Any], Mapping[str, str]]]) -> int:
-    """Writes `tasks.jsonl` and `tasks.idx` into `directory`; returns the task count."""
+def encode_columns(columns: Sequence[Sequence[str]], count: int) -> list[str] | None:
+    """The lines of `count` tasks given as argv columns (column k: every task's k-th argument), no env.
+
+    The same text `encode_task` gives each task (ASCII: the escaper's
+    `ensure_ascii`), built a column at a time: a 100,000-task sweep's table
+    without Python work per task and argument. None when a task could need
+    one of `encode_task`'s checks (a NUL byte, a size near the OS limits):
+    the caller then encodes those tasks one by one, which raises as it should.
+    """
+    if not columns:
+        return ['{"args":[],"env":{}}\n'] * count
+    widest = 0
+    for column in columns:
+        joined = "".join(column)
+        if "\0" in joined:
+            return None
+        widest += max(map(len, column), default=0)
+    # `encode_task`'s own bound, for the longest possible task (each column's longest item).
+    if 4 * (widest + len(columns) - 1) + 9 * len(columns) >= _ARGS_ONLY_BOUND:
+        return None
+    quoted = [list(map(_QUOTE, column)) for column in columns]
+    return ['{"args":[' + ",".join(items) + '],"env":{}}\n' for items in zip(*quoted, strict=True)]
+
+
+#: INDEX_ENTRY's byte order and type, to pack a block's offsets in one call.
+_ORDER, _ENTRY = INDEX_ENTRY.format[0], INDEX_ENTRY.format[1:]
+
+
+def _open_table(directory: Path) -> Any:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    offsets = bytearray()
-    count = 0
     # 0600: the table holds every task's env (API keys); the cluster side is 0600 too.
     descriptor = os.open(directory / TABLE_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(descriptor, 0o600)
+    return open(descriptor, "wb", buffering=1 << 20)
+
+
+def _write_index(directory: Path, offsets: bytes) -> None:
+    index = directory / INDEX_NAME
+    index.write_bytes(offsets)
+    index.chmod(0o600)
+
+
+def write_task_table(directory: Path, tasks: Iterable[tuple[Sequence[Any], Mapping[str, str]]]) -> int:
+    """Writes `tasks.jsonl` and `tasks.idx` into `directory`; returns the task count."""
+    offsets = bytearray()
+    count = 0
     pack = INDEX_ENTRY.pack
-    with open(descriptor, "wb", buffering=1 << 20) as table:
+    with _open_table(directory) as table:
         offset = 0
         for task_id, (args, env) in enumerate(tasks):
             line = encode_task(args, env, task_id)
@@ -163,7 +203,24 @@ def write_task_table(directory: Path, tasks: Iterable[tuple[Sequence[Any], Mappi
             table.write(line)
             offset += len(line)
             count += 1
-    index = directory / INDEX_NAME
-    index.write_bytes(bytes(offsets))
-    index.chmod(0o600)
+    _write_index(directory, bytes(offsets))
+    return count
+
+
+def write_task_lines(directory: Path, blocks: Iterable[Sequence[str]]) -> int:
+    """`write_task_table` for tasks already encoded: blocks of ASCII lines, one per task, in order.
+
+    The same two files, byte for byte; a block's offsets are packed in one call.
+    """
+    offsets = bytearray()
+    count = 0
+    with _open_table(directory) as table:
+        offset = 0
+        for block in blocks:
+            starts = list(itertools.accumulate(map(len, block), initial=offset))
+            offset = starts.pop()
+            offsets += struct.pack(f"{_ORDER}{len(starts)}{_ENTRY}", *starts)
+            table.write("".join(block).encode("ascii"))
+            count += len(block)
+    _write_index(directory, bytes(offsets))
     return count

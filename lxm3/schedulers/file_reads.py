@@ -16,7 +16,6 @@ it ran alone.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,6 +53,13 @@ def split_output(marker: str, paths: Sequence[str], stdout: str) -> tuple[dict[s
     return contents, rest
 
 
+def _token() -> str:
+    """A random marker part; `secrets` imported here (hashlib, hmac): `lxm3 status` reads no files."""
+    import secrets
+
+    return secrets.token_hex(8)
+
+
 class RidingReads(Transport):
     """A transport whose first command also reads some files; later commands pass through."""
 
@@ -74,7 +80,7 @@ class RidingReads(Transport):
     ) -> CommandResult:
         if self.contents is not None or not self.paths:
             return self.inner.run(argv, input=input, check=check, timeout=timeout)
-        marker = f"@@lxm3-{secrets.token_hex(8)}"
+        marker = f"@@lxm3-{_token()}"
         raw = self.inner.run(read_argv(marker, self.paths, argv), input=input, check=False, timeout=timeout)
         try:
             contents, stdout = split_output(marker, self.paths, raw.stdout)
@@ -89,7 +95,7 @@ class RidingReads(Transport):
     def read_alone(self) -> dict[str, str | None]:
         """The files, with a command of their own (when no command carried them)."""
         if self.contents is None:
-            marker = f"@@lxm3-{secrets.token_hex(8)}"
+            marker = f"@@lxm3-{_token()}"
             raw = self.inner.run(read_argv(marker, self.paths), check=True)
             self.contents = split_output(marker, self.paths, raw.stdout)[0]
         return self.contents

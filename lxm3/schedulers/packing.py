@@ -19,13 +19,14 @@ jobs with an array task that is running or ended.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lxm3.schedulers.base import ArrayChunk, SubmittedJob
 from lxm3.schedulers.completion import read_exit_files
 from lxm3.transport.base import Transport
-from lxm3.xm.status import TaskState, TaskStatus
+from lxm3.xm.status import TaskState, TaskStatus, build_statuses
 
 if TYPE_CHECKING:
     from lxm3.schedulers.base import Scheduler
@@ -63,11 +64,12 @@ def spread(
         if not codes and status.state is not TaskState.COMPLETED:
             # No task wrote its exit file yet (e.g. a held 100,000-task sweep): each task has its
             # array task's state; the general loop below gives the same, 3x slower.
-            pending_state, message, job_id, offset = status.state, status.message, job.job_id, chunk.offset
-            for position in chunk.positions(element):
-                result[offset + position] = TaskStatus(
-                    offset + position, pending_state, None, message, None, job_id
-                )
+            positions = chunk.positions(element)
+            tasks = range(chunk.offset + positions.start, chunk.offset + positions.stop)
+            built = build_statuses(
+                tasks, status.state, itertools.repeat(None), job.job_id, None, status.message
+            )
+            result.update(zip(tasks, built, strict=True))
             continue
         for position in chunk.positions(element):
             task = chunk.offset + position

@@ -146,7 +146,7 @@ def parse_rows(
     by_id = {job.job_id: job for job in jobs}
     result: dict[str, dict[int, TaskStatus]] = {}
     #: Rows seen per task: `sacct -D` lists every attempt of a requeued task, oldest first.
-    attempts: dict[tuple[str, int], int] = {}
+    attempts: dict[str, dict[int, int]] = {}
     for line in lines:
         fields = line.strip().split("|")
         if len(fields) < 2:
@@ -166,10 +166,23 @@ def parse_rows(
         else:
             indices = [0] if job.chunk.count == 1 else []
         tasks = result.setdefault(job.job_id, {})
+        seen = attempts.setdefault(job.job_id, {})
+        if len(indices) > 1 and not state.is_terminal:
+            # The still-pending rest of an array (`123_[5-100]`, up to MaxArraySize tasks), seen
+            # for the first time: the loop below without its per-task work (no log path for a
+            # task that has not ended, first attempt of each).
+            offset, count, job_id = job.chunk.offset, job.chunk.count, job.job_id
+            valid = [offset + index for index in indices if 0 <= index < count]
+            first = dict.fromkeys(valid, 1)
+            if len(first) == len(valid) and seen.keys().isdisjoint(first):
+                seen.update(first)
+                for task in valid:
+                    tasks[task] = TaskStatus(task, state, exit_code, message, None, job_id)
+                continue
         for index in indices:
             if 0 <= index < job.chunk.count:
                 task = job.chunk.offset + index
-                attempt = attempts[(job.job_id, task)] = attempts.get((job.job_id, task), 0) + 1
+                attempt = seen[task] = seen.get(task, 0) + 1
                 shown = message
                 if attempt > 1:  # requeued (preemption, node failure, scontrol requeue)
                     shown = f"attempt {attempt}" + (f", {message}" if message else "")

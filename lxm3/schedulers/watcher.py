@@ -18,12 +18,14 @@ parameter controller's journal costs no extra round trip.
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 import logging
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import attrs
 
@@ -33,9 +35,24 @@ from lxm3.schedulers.base import Scheduler, SubmittedJob
 from lxm3.schedulers.completion import combine, read_exit_files
 from lxm3.schedulers.file_reads import RidingReads
 from lxm3.transport.base import Transport
-from lxm3.xm.status import TaskState, TaskStatus
+from lxm3.xm.status import TaskState, TaskStatus, all_terminal, build_statuses
 
 log = logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> Any:
+    """`asyncio`, imported when a caller first waits (PEP 562).
+
+    `lxm3 status` and `lxm3 list` read states through this module and never
+    wait: they skip asyncio's import (and its ssl). Looked up as a module
+    attribute, so a test can replace it.
+    """
+    if name == "asyncio":
+        import asyncio
+
+        globals()["asyncio"] = asyncio
+        return asyncio
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def poll_intervals(start: float = 0.2, cap: float | None = None, factor: float = 1.5) -> Callable[[], float]:
@@ -90,8 +107,18 @@ def _spread(job: WatchedJob, elements: dict[int, TaskStatus], codes: dict[int, i
     """A packed job's states by global task: its array tasks' states and each task's completion file."""
     spread = packing.spread(job.submitted, elements, codes, job.task_ids)
     offset = job.submitted.chunk.offset
-    if len(spread) == len(job.task_ids) and job.task_ids == tuple(range(offset, offset + len(job.task_ids))):
+    launch_chunk = job.task_ids == tuple(range(offset, offset + len(job.task_ids)))
+    if launch_chunk and len(spread) == len(job.task_ids):
         return spread  # a launch's chunk, every task reported: keyed by global id already
+    if launch_chunk:
+        # Keys are the global ids already; the tasks of unreported array tasks are pending (the
+        # loop below, without a tuple and two lookups per task): all pending, in order, then the
+        # reported ones put in their places.
+        ids = job.task_ids
+        pending = build_statuses(ids, TaskState.PENDING, itertools.repeat(None), job.job_id)
+        states = dict(zip(ids, pending, strict=True))
+        states.update(spread)
+        return states
     states = {}
     for key, task in job.positions():
         found = spread.get(key)
@@ -102,6 +129,70 @@ def _spread(job: WatchedJob, elements: dict[int, TaskStatus], codes: dict[int, i
         else:
             states[task] = TaskStatus(
                 task, found.state, found.exit_code, found.message, found.log_path, found.job_id
+            )
+    return states
+
+
+def _brace_safe(prefix: str, suffix: str) -> str:
+    """`prefix + suffix` as a `str.format` pattern whose only field is in `suffix`."""
+    return prefix.replace("{", "{{").replace("}", "}}") + suffix
+
+
+def combine_job(
+    job: WatchedJob, known: dict[int, TaskStatus], exit_codes: dict[int, int]
+) -> dict[int, TaskStatus]:
+    """An unpacked job's states by global task: `combine` of the scheduler's word and each exit file.
+
+    Keyed and ordered by the job's positions. Without any exit code (a held or
+    queued sweep: 100,000 tasks on each `lxm3 status`) `combine` reduces to two
+    cases, built here inline; the result is the same.
+    """
+    job_id = job.job_id
+    log_dir = job.paths.log_dir if job.paths is not None else None
+    if exit_codes:
+        return {
+            task: combine(
+                task,
+                known.get(key),
+                exit_codes.get(task),
+                job_id,
+                f"{log_dir}/{task}.err" if log_dir is not None else None,
+            )
+            for key, task in job.positions()
+        }
+    pending, unknown = TaskState.PENDING, TaskState.UNKNOWN
+    offset = job.submitted.chunk.offset
+    ids = job.task_ids
+    if len(known) * 4 < len(ids):
+        # Few tasks reported (a queued array shows as one row): all pending first, built in
+        # bulk, then the reported ones replaced in place (the order stays the positions').
+        logs: Iterable[str | None] = (
+            itertools.repeat(None) if log_dir is None else map(_brace_safe(log_dir, "/{}.err").format, ids)
+        )
+        states = dict(zip(ids, build_statuses(ids, pending, logs, job_id), strict=True))
+        for key, reported in known.items():
+            position = key - offset
+            if 0 <= position < len(ids) and reported.state is not unknown:
+                task = ids[position]
+                log = states[task].log_path
+                states[task] = TaskStatus(
+                    task,
+                    reported.state,
+                    reported.exit_code,
+                    reported.message,
+                    log or reported.log_path,
+                    reported.job_id or job_id,
+                )
+        return states
+    states = {}
+    for key, task in zip(range(offset, offset + len(ids)), ids, strict=True):
+        log = f"{log_dir}/{task}.err" if log_dir is not None else None
+        said = known.get(key)
+        if said is None or said.state is unknown:
+            states[task] = TaskStatus(task, pending, None, "", log, job_id)
+        else:  # final or active: the scheduler's word, with this task's log
+            states[task] = TaskStatus(
+                task, said.state, said.exit_code, said.message, log or said.log_path, said.job_id or job_id
             )
     return states
 
@@ -243,18 +334,9 @@ class StatusWatcher:
             if job.submitted.chunk.pack > 1:
                 states = _spread(job, known, exit_codes)
             else:
-                states = {
-                    task: combine(
-                        task,
-                        known.get(key),
-                        exit_codes.get(task),
-                        job.job_id,
-                        job.paths.log(task, "err") if job.paths is not None else None,
-                    )
-                    for key, task in job.positions()
-                }
+                states = combine_job(job, known, exit_codes)
             self._states[job.job_id] = states
-            if all(status.state.is_terminal for status in states.values()):
+            if all_terminal(states.values()):
                 self._final.add(job.job_id)
                 self._reported.pop(job.job_id, None)  # its states are kept once, in `_states`
 
@@ -267,9 +349,10 @@ class StatusWatcher:
     def _settled(self, job: WatchedJob) -> bool:
         """Whether the scheduler reported every task of `job` final, with its exit code."""
         known = self._reported.get(job.job_id, {})
+        offset = job.submitted.chunk.offset
         return all(
             (s := known.get(key)) is not None and s.state.is_terminal and s.exit_code is not None
-            for key, _ in job.positions()
+            for key in range(offset, offset + len(job.task_ids))
         )
 
     def statuses(self, jobs: Sequence[SubmittedJob | WatchedJob]) -> dict[int, TaskStatus]:
@@ -278,6 +361,11 @@ class StatusWatcher:
             result: dict[int, TaskStatus] = {}
             for job in map(_watched, jobs):
                 states = self._states.get(job.job_id, {})
+                if len(states) == len(job.task_ids) and all(map(states.__contains__, job.task_ids)):
+                    # The usual case: a refresh gave every task a state, keyed and ordered as the
+                    # positions (see `_refresh`), so the loop below would copy them one by one.
+                    result.update(states)
+                    continue
                 for _, task in job.positions():
                     result[task] = states.get(task) or TaskStatus(task, TaskState.PENDING, job_id=job.job_id)
             return result
@@ -295,6 +383,7 @@ class StatusWatcher:
 
     async def wait(self, jobs: Sequence[SubmittedJob | WatchedJob]) -> dict[int, TaskStatus]:
         """Returns when every task of `jobs` is final, polling with backoff."""
+        asyncio = sys.modules[__name__].asyncio  # imported on first use, see `__getattr__`
         self.watch(jobs)
         next_interval = poll_intervals(start=self._scheduler.first_poll_interval)
         interval = next_interval()

@@ -9,7 +9,10 @@ so that the final command line stays stable across a sweep.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import sys
+from collections import deque as collections_abc_deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Union
 
@@ -106,6 +109,45 @@ class SequentialArgs:
             return result
         raise TypeError(f"args must be a list, a dict or SequentialArgs, got {type(collection).__name__}")
 
+    @classmethod
+    def from_collections(
+        cls, collections: Iterable[UserArgs | SequentialArgs | None]
+    ) -> list[SequentialArgs]:
+        """`from_collection` of each (a `SequentialArgs` is kept as it is): a sweep's list at once.
+
+        A sweep's dicts usually share their names: a dict whose names are the
+        very objects of the dict before it skips the check that they are all strings.
+        """
+        values: list[Any] = list(collections)
+        if (
+            values
+            and set(map(type, values)) == {dict}
+            and set(map(type, itertools.chain.from_iterable(values))) <= _STR_ONLY
+        ):
+            # Every element a dict with str names (a sweep): the fast path of `from_collection`
+            # for each, with no Python work per element (C loops over the whole list).
+            built: list[SequentialArgs] = list(map(cls.__new__, itertools.repeat(cls, len(values))))
+            collections_abc_deque(map(_ITEMS_SLOT, built, map(list, values)), maxlen=0)
+            collections_abc_deque(map(_KWVALUES_SLOT, built, map(dict.copy, values)), maxlen=0)
+            return built
+        new = cls.__new__
+        result: list[SequentialArgs] = []
+        append = result.append
+        checked: list[Any] = []  # names of the last dict known to be all strings
+        for value in values:
+            if type(value) is dict:
+                names = list(value)
+                same = len(names) == len(checked) and all(map(operator.is_, names, checked))
+                if same or set(map(type, names)) <= _STR_ONLY:
+                    checked = names
+                    fast = new(cls)
+                    fast._items = names
+                    fast._kwvalues = dict(value)
+                    append(fast)
+                    continue
+            append(value if isinstance(value, SequentialArgs) else cls.from_collection(value))
+        return result
+
     def _set_keyword(self, name: str, value: Any) -> None:
         if name not in self._kwvalues:
             self._items.append(name)
@@ -165,8 +207,11 @@ class SequentialArgs:
             if isinstance(item, str):
                 value = kwvalues[item]
                 kind = type(value)
-                if kind is str or kind is int or kind is float:
+                if kind is str or kind is int:
                     append(f"--{item}={value}")
+                elif kind is float:
+                    # repr is what format() gives an exact float, without its slower lookup.
+                    append(f"--{item}={value!r}")
                 elif value is None:
                     continue
                 elif kind is bool:
@@ -249,6 +294,55 @@ class SequentialArgs:
 
     def __repr__(self) -> str:
         return f"[{', '.join(self.to_list(repr))}]"
+
+
+#: The slots' setters, called from C (`map`) to fill many new SequentialArgs at once.
+_ITEMS_SLOT = vars(SequentialArgs)["_items"].__set__
+_KWVALUES_SLOT = vars(SequentialArgs)["_kwvalues"].__set__
+_ITEMS = operator.attrgetter("_items")
+_KWVALUES = operator.attrgetter("_kwvalues")
+_SCALARS = frozenset({str, int, float})
+
+
+def keyword_columns(tasks: Sequence[SequentialArgs]) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+    """A sweep's args as columns: the keyword names and each one's values, task by task.
+
+    Only for args that are all keywords with the same names in the same order
+    (a sweep's list of dicts); None otherwise. Lets a 100,000-task table be
+    rendered a column at a time (`keyword_argv`) instead of a task at a time.
+    """
+    if not tasks or set(map(type, tasks)) != {SequentialArgs}:
+        return None
+    names = tasks[0]._items
+    if len(names) != len(tasks[0]._kwvalues) or not all(map(names.__eq__, map(_ITEMS, tasks))):
+        return None  # a positional item, or names differing between tasks
+    # Each `_kwvalues` holds exactly `names`, in that order (first insertion, as `_items`).
+    return [str(name) for name in names], list(zip(*map(dict.values, map(_KWVALUES, tasks)), strict=True))
+
+
+def keyword_argv(name: str, values: Sequence[Any]) -> list[str] | None:
+    """Each value's argv item for keyword `name`, as `to_list()` renders it; None if not one item each.
+
+    Covers exact str, int and float values (`--name=value`) and a column of
+    bools (`--name`/`--noname`); anything else (None, lists, ShellSafeArg,
+    subclasses) takes `to_list()` itself.
+    """
+    kinds = set(map(type, values))
+    if kinds <= _SCALARS:
+        # f"{value}" of an exact str, int or float is str(value) (repr, for a float).
+        prefix = f"--{name}="
+        if len(kinds) == 1 and (kinds != {float} or 0.0 not in values):
+            # One type, so equal values render alike (not 1 and 1.0, nor 0.0 and -0.0): a
+            # sweep's column has few distinct values, each rendered once (floats are slow to).
+            distinct = set(values)
+            if 2 * len(distinct) < len(values):
+                rendered = {value: prefix + str(value) for value in distinct}
+                return list(map(rendered.__getitem__, values))
+        return list(map(prefix.__add__, map(str, values)))
+    if kinds == {bool}:
+        yes, no = f"--{name}", f"--no{name}"
+        return [yes if value else no for value in values]
+    return None
 
 
 def _is_flat_sequence(value: Any) -> bool:

@@ -9,10 +9,16 @@ names its `work_unit` so `asyncio.wait` users can tell which one finished.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from lxm3.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported on first use: `lxm3 status` and `lxm3 list` load this API but never run a loop
+    asyncio = LazyModule("asyncio")
 
 T = TypeVar("T")
 

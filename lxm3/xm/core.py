@@ -12,13 +12,13 @@ as XManager does, so blocking calls and job generators both work.
 from __future__ import annotations
 
 import abc
-import asyncio
 import concurrent.futures
 import getpass
 import threading
 from collections.abc import Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from lxm3.lazy import LazyModule
 from lxm3.xm import job_blocks
 from lxm3.xm.awaitables import UnitFuture, WorkUnitCompletedAwaitable
 from lxm3.xm.dependencies import Dependency, flatten
@@ -43,6 +43,11 @@ from lxm3.xm.roles import (
 )
 from lxm3.xm.status import ExperimentUnitStatus  # noqa: F401 - as above
 from lxm3.xm.units import ExperimentUnit, WorkUnit, _in_running_loop, check_job_type
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported on first use: `lxm3 status` and `lxm3 list` load this API but never run a loop
+    asyncio = LazyModule("asyncio")
 
 __all__ = [
     "AuxiliaryUnitJob",

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import collections
 import enum
-from collections.abc import Iterable
+import itertools
+import operator
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -39,6 +41,65 @@ class TaskStatus:
     message: str = ""
     log_path: str | None = None
     job_id: str | None = None
+
+
+#: The final states, as a tuple: `in` compares enum members by identity in C, while a set would
+#: call `Enum.__hash__` (Python) once per task.
+_TERMINAL = (TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELLED)
+_STATE = operator.attrgetter("state")
+_BY_ID = {id(state): state for state in TaskState}
+
+
+def all_terminal(statuses: Iterable[TaskStatus]) -> bool:
+    """Whether every status is final: `all(s.state.is_terminal ...)` without Python per task.
+
+    A 100,000-task sweep checks this on every poll and every `lxm3 status`.
+    """
+    return all(map(_TERMINAL.__contains__, map(_STATE, statuses)))
+
+
+def count_states(statuses: Iterable[TaskStatus]) -> dict[TaskState, int]:
+    """Tasks per state (states with no task left out), counted in C.
+
+    Counted by the state's identity, mapped back to the state: hashing the
+    enum members themselves runs `Enum.__hash__` (Python) once per task.
+    """
+    counted = collections.Counter(map(id, map(_STATE, statuses)))
+    return {_BY_ID[key]: number for key, number in counted.items()}
+
+
+#: The setters of TaskStatus's slots, in field order (`build_statuses` fills them from C loops).
+_SETTERS = tuple(vars(TaskStatus)[field.name].__set__ for field in attrs.fields(TaskStatus))
+
+
+def build_statuses(
+    indices: Sequence[int],
+    state: TaskState,
+    log_paths: Iterable[str | None],
+    job_id: str | None,
+    exit_code: int | None = None,
+    message: str = "",
+) -> list[TaskStatus]:
+    """`TaskStatus(index, state, exit_code, message, log_path, job_id)` for each index and log path.
+
+    The same objects, with no Python call per task: `lxm3 status` of a queued
+    100,000-task sweep builds that many, and `__init__` (frozen: six
+    `object.__setattr__` calls) was most of its time. TaskStatus has no
+    validators or converters for `__init__` to run (a test keeps it so).
+    """
+    count = len(indices)
+    built = list(map(TaskStatus.__new__, itertools.repeat(TaskStatus, count)))
+    values = (
+        indices,
+        itertools.repeat(state, count),
+        itertools.repeat(exit_code, count),
+        itertools.repeat(message, count),
+        log_paths,
+        itertools.repeat(job_id, count),
+    )
+    for setter, column in zip(_SETTERS, values, strict=True):
+        collections.deque(map(setter, built, column), maxlen=0)  # type: ignore[call-overload]
+    return built
 
 
 def aggregate_state(states: Iterable[TaskState]) -> TaskState:

@@ -10,13 +10,13 @@ the experiment's event loop; waiting goes through the backend's
 from __future__ import annotations
 
 import abc
-import asyncio
 import getpass
 import inspect
 import threading
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from lxm3.lazy import LazyModule
 from lxm3.xm import job_blocks, job_operators
 from lxm3.xm.awaitables import UnitFuture, WorkUnitCompletedAwaitable
 from lxm3.xm.dependencies import After, Condition, Dependency
@@ -26,7 +26,11 @@ from lxm3.xm.roles import ExperimentUnitRole, LaunchedJob
 from lxm3.xm.status import ExperimentUnitStatus
 
 if TYPE_CHECKING:
+    import asyncio
+
     from lxm3.xm.core import Experiment
+else:  # imported on first use: `lxm3 status` and `lxm3 list` load this API but never run a loop
+    asyncio = LazyModule("asyncio")
 
 
 def _in_running_loop() -> bool:

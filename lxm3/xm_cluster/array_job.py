@@ -31,10 +31,7 @@ def _to_args_list(values: Sequence[Any] | None) -> list[SequentialArgs]:
             "ArrayJob args must be a list with one entry per task, e.g. [{'seed': 0}, {'seed': 1}]"
         )
     # Already converted values pass through: attrs runs this converter again on every assignment.
-    return [
-        value if isinstance(value, SequentialArgs) else SequentialArgs.from_collection(value)
-        for value in values
-    ]
+    return SequentialArgs.from_collections(values)
 
 
 def _to_env_list(values: Sequence[Mapping[str, Any]] | None) -> list[dict[str, str]]:
@@ -60,7 +57,9 @@ def broadcast(
     if len(args) == 1:
         args = [copy.deepcopy(args[0]) for _ in range(size)]
     if len(env_vars) == 1:
-        env_vars = [dict(env_vars[0]) for _ in range(size)]
+        first = env_vars[0]
+        # A dict each (never shared: a job may change one task's); `{}` is the usual one, built faster.
+        env_vars = [{} for _ in range(size)] if not first else [dict(first) for _ in range(size)]
     return args, env_vars
 
 

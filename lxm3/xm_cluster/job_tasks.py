@@ -90,6 +90,12 @@ def job_tasks(job: Any) -> JobTasks:
     )
 
 
+def task_lists(job: JobTasks) -> tuple[Sequence[Any], Sequence[dict[str, str]]] | None:
+    """An ArrayJob's per-task args and env lists as they are (None for any other job)."""
+    pairs = job.pairs
+    return (pairs._first, pairs._second) if isinstance(pairs, _Zipped) else None
+
+
 class _Zipped(Sequence[tuple[Any, dict[str, str]]]):
     """A zip of two equal-length lists that does not copy them."""
 

@@ -11,12 +11,11 @@ launched units waiting together share one query per poll). Cancelling goes throu
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lxm3 import xm
 from lxm3.config import Config, load_config
@@ -25,8 +24,7 @@ from lxm3.schedulers.watcher import poll_intervals
 from lxm3.store import cancel_requests
 from lxm3.store.db import ExperimentStore, open_store
 from lxm3.store.records import JobRecord
-from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus
-from lxm3.xm_cluster import results as task_results
+from lxm3.xm.status import ExperimentUnitStatus, TaskState, TaskStatus, all_terminal
 from lxm3.xm_cluster import targets
 from lxm3.xm_cluster.cancelling import CancelReport, cancel_by_target, cancel_recorded, held_in_error
 from lxm3.xm_cluster.dependency_status import relabel_results
@@ -44,6 +42,9 @@ from lxm3.xm_cluster.resolver import TargetResolver
 from lxm3.xm_cluster.status_reader import StatusReader
 from lxm3.xm_cluster.stored_jobs import StoredJob, group_jobs
 from lxm3.xm_cluster.unit_outcome import raise_for_outcome
+
+if TYPE_CHECKING:
+    from lxm3.xm_cluster import results as task_results
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ class ReloadedWorkUnit(xm.WorkUnit):
         return ExperimentUnitStatus(tuple(tasks))
 
     async def _wait_until_complete(self) -> None:
+        import asyncio  # here: `lxm3 status` and `lxm3 list` import this module and never wait
+
         next_interval = poll_intervals()
         interval = next_interval()
         while True:
@@ -92,7 +95,7 @@ class ReloadedWorkUnit(xm.WorkUnit):
             except Exception as error:  # noqa: BLE001 - like the watcher: a flaky query is retried
                 log.warning("status query failed (will retry): %s", error)
             else:
-                if all(s.state.is_terminal for _, statuses in results for s in statuses.values()):
+                if all(all_terminal(statuses.values()) for _, statuses in results):
                     outcomes = [
                         (task, status, job.log_path(task, "err"))
                         for job, statuses in results
@@ -108,12 +111,16 @@ class ReloadedWorkUnit(xm.WorkUnit):
 
     def outputs(self) -> list[task_results.JobOutputs]:
         """Where each job's task outputs and metrics are (`xm_cluster.results`)."""
+        from lxm3.xm_cluster import results as task_results  # here: `lxm3 status` never reads them
+
         return [
             task_results.stored_job_outputs(job, self._reloaded.target_for(job.first)) for job in self.jobs
         ]
 
     def metrics(self, job: str | None = None) -> dict[int, dict[str, Any]]:
         """Task index -> the last value of each metric it reported; one command per cluster."""
+        from lxm3.xm_cluster import results as task_results
+
         return task_results.unit_metrics(self.outputs(), job)
 
 

@@ -23,12 +23,13 @@ from lxm3.packaging.artifact import Artifact
 from lxm3.runtime import task_runner
 from lxm3.runtime.job_paths import INDEX_NAME, TABLE_NAME, JobPaths
 from lxm3.runtime.shipped_runner import runner_file_name, shipped_runner
-from lxm3.runtime.task_table import write_task_table
+from lxm3.runtime.task_table import write_task_lines
 from lxm3.schedulers.base import ArrayChunk, JobScript, RenderRequest, SubmittedJob, split_into_chunks
 from lxm3.store.records import ChunkRecord, JobRecord
 from lxm3.xm_cluster.containers.job_spec import container_job_spec
 from lxm3.xm_cluster.job_tasks import JobTasks, job_tasks
 from lxm3.xm_cluster.targets import Target
+from lxm3.xm_cluster.task_lines import table_lines
 
 # Re-exported: the work unit, the controller and launching import them from here.
 __all__ = [
@@ -217,7 +218,7 @@ def stage_job(
     if job_dir.exists():
         shutil.rmtree(job_dir)
     private_dirs(local_root, relative.log_dir)
-    num_tasks = write_task_table(job_dir, job.iter_tasks())
+    num_tasks = write_task_lines(job_dir, table_lines(job))
 
     content_addressed: list[str] = []
     private_dirs(local_root, "runtime")
