@@ -70,20 +70,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:  # pragma: no cover - console script shim
-    from lxm3.cli.warm import client
+    from lxm3.cli import warm
 
-    served = client.try_run(sys.argv[1:])
-    if served is not None:
-        sys.exit(served)
+    servable = sys.argv[1:2] and sys.argv[1] in warm.SERVED
+    if servable:
+        # Handed to a warm lxm3 process when one is up (lxm3/cli/warm): no imports to wait for.
+        from lxm3.cli.warm import client
+
+        served = client.try_run(sys.argv[1:])
+        if served is not None:
+            sys.exit(served)
     from lxm3.cli import gc_tuning
 
     gc_tuning.enable()
     try:
         code = main()
     finally:
-        from lxm3.cli.warm import spawn
+        if servable:
+            from lxm3.cli.warm import spawn
 
-        spawn.after_command()
+            spawn.after_command()
     sys.exit(code)
 
 

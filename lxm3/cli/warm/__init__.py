@@ -25,3 +25,7 @@ Modules: `protocol` (framing), `stamp` (which server), `client` (the `lxm3`
 side), `server` (accept, fork, reap), `child` (becoming the command's
 process), `spawn` (starting a server after a command).
 """
+
+#: The commands a warm server runs (not `version`, already instant; not `shell`, a REPL). Here, so
+#: the `lxm3` entry point can tell without importing the client's socket machinery.
+SERVED = frozenset({"launch", "status", "list", "logs", "cancel", "rerun", "fetch", "metrics", "clean"})

@@ -15,11 +15,9 @@ import socket
 import sys
 import time
 
-from lxm3.cli.warm import protocol, stamp
+from lxm3.cli.warm import SERVED, protocol, stamp
 from lxm3.transport.private_dir import private_dir
 
-#: The commands a warm server runs (not `version`, already instant; not `shell`, a REPL).
-SERVED = frozenset({"launch", "status", "list", "logs", "cancel", "rerun", "fetch", "metrics", "clean"})
 #: Signals the terminal sends to its whole foreground group (`lxm3` and what it started):
 #: forwarded to the served command's process group.
 TO_GROUP = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)
