@@ -31,6 +31,9 @@ def first_questions(cluster_name: str, scheduler: str | None, transport: Transpo
         slurm = []
         if SlurmScheduler(cluster_name=cluster_name).known_max_array_size(transport) is None:
             slurm.append(SLURM_CONFIG)
+        elif scheduler is None:
+            # Slurm answered here before: a Slurm cluster (a relaunch asks Grid Engine nothing).
+            scheduler = "slurm"
         if limits.cached_static(cluster_name, transport.label) is None:
             slurm.append(("bash", "-c", limits.SLURM_STATIC))
         if slurm:
