@@ -246,7 +246,12 @@ def main(argv: list[str]) -> int:
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        return 0  # another server for this socket is starting or serving
+        # Another server for this socket is starting or serving (it clears the mark itself when
+        # starting; one still serving after its socket was retired would never clear it).
+        with contextlib.suppress(FileNotFoundError):
+            if not os.path.exists(path):
+                os.unlink(f"{path}.starting")
+        return 0
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())  # (who to stop: `lxm3` users and tests read it)
     try:
