@@ -95,9 +95,17 @@ def test_report_rejects_values_that_are_not_numbers(tmp_path: Path, monkeypatch:
 
 
 def test_import_lxm3_stays_cheap() -> None:
-    code = "import sys, lxm3; print(sorted(m for m in sys.modules if m.split('.')[0] in ('lxm3', 'attrs', 'rich', 'jinja2', 'json')))"
+    """`import lxm3` loads nothing else; `lxm3.report` brings only its own small module."""
+    code = (
+        "import sys, lxm3\n"
+        "heavy = lambda: sorted(m for m in sys.modules if m.split('.')[0] in ('lxm3', 'attrs', 'rich', 'jinja2', 'json', 'typing'))\n"
+        "print([heavy(), lxm3.report.__module__, heavy()])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out.replace("'", '"')) == ["lxm3", "lxm3.reporting"]
+    before, module, after = json.loads(out.replace("'", '"'))
+    assert before == ["lxm3"]
+    assert module == "lxm3.reporting" and "lxm3.reporting" in after
+    assert not [name for name in after if name.split(".")[0] in ("attrs", "rich", "jinja2")]
 
 
 def test_after_files_globs_are_checked_where_they_are_named() -> None:
