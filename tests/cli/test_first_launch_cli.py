@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import SlurmCluster, ssh
+from tests.packages import universal_package
 
 from .conftest import run_lxm3
 
@@ -54,11 +55,7 @@ if __name__ == "__main__":
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    (root / "task.py").write_text("print('task')\n")
-    (root / "build.sh").write_text('#!/bin/sh\ncp task.py "$BUILDDIR/"\n')
-    (root / "build.sh").chmod(0o755)
+    root = universal_package(tmp_path / "project", {"task.py": "print('task')\n"})
     (root / "launch.py").write_text(LAUNCHER)
     return root
 

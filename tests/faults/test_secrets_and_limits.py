@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.packages import universal_package
+
 LAUNCHER = """\
 import os
 from lxm3 import xm, xm_cluster
@@ -39,11 +41,7 @@ SECRET = "s3cr3t-value-123"
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    package = tmp_path / "pkg"
-    package.mkdir()
-    (package / "task.py").write_text("import os\nprint(len(os.environ['WANDB_API_KEY']))\n")
-    (package / "build.sh").write_text('#!/bin/sh\ncp task.py "$BUILDDIR/"\n')
-    (package / "build.sh").chmod(0o755)
+    universal_package(tmp_path / "pkg", {"task.py": "import os\nprint(len(os.environ['WANDB_API_KEY']))\n"})
     (tmp_path / "launch.py").write_text(LAUNCHER)
     config = tmp_path / "lxm.toml"
     config.write_text(

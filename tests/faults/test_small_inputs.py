@@ -11,6 +11,7 @@ import pytest
 
 from lxm3 import xm_cluster
 from lxm3.xm.masking import mask_text
+from tests.packages import universal_package
 
 LAUNCHER = """\
 import os, sys
@@ -40,11 +41,10 @@ if __name__ == "__main__":
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    package = tmp_path / "pkg"
-    package.mkdir()
-    (package / "task.py").write_text("import sys\nprint('hello')\nsys.exit(int(sys.argv[1].split('=')[1]))\n")
-    (package / "build.sh").write_text('#!/bin/sh\ncp task.py "$BUILDDIR/"\n')
-    (package / "build.sh").chmod(0o755)
+    universal_package(
+        tmp_path / "pkg",
+        {"task.py": "import sys\nprint('hello')\nsys.exit(int(sys.argv[1].split('=')[1]))\n"},
+    )
     (tmp_path / "launch.py").write_text(LAUNCHER)
     (tmp_path / "lxm.toml").write_text(
         f'project = "s"\n[local.storage]\nstaging = "{tmp_path / "staging"}"\n'
