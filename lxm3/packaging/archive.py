@@ -44,17 +44,28 @@ SKIPPED_NAMES = frozenset(
 )
 
 
-def iter_tree(root: Path) -> Iterable[tuple[Path, str]]:
-    """(absolute path, archive name) for every file under root, sorted, caches skipped."""
-    entries: list[tuple[Path, str]] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+def tree_files(root: Path) -> list[tuple[str, str]]:
+    """(archive name, path) for every file under root, sorted by name, caches skipped.
+
+    Plain strings: every relaunch walks its sources (`artifact.fingerprint_tree`),
+    and pathlib objects were most of that walk's cost.
+    """
+    top = str(root)
+    cut = len(os.path.join(top, ""))
+    entries: list[tuple[str, str]] = []
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_NAMES)
         for filename in filenames:
-            if filename.endswith((".pyc", ".pyo")):
-                continue
-            path = Path(dirpath) / filename
-            entries.append((path, path.relative_to(root).as_posix()))
-    return sorted(entries, key=lambda entry: entry[1])
+            if not filename.endswith((".pyc", ".pyo")):
+                path = os.path.join(dirpath, filename)
+                entries.append((path[cut:].replace(os.sep, "/"), path))
+    entries.sort()
+    return entries
+
+
+def iter_tree(root: Path) -> Iterable[tuple[Path, str]]:
+    """(path, archive name) for every file under root, sorted, caches skipped (`tree_files`)."""
+    return [(Path(path), name) for name, path in tree_files(root)]
 
 
 def compress_type(data: bytes) -> int:

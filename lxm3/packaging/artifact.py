@@ -78,25 +78,11 @@ class ArtifactCache:
 
 
 def fingerprint_tree(root: Path, extra: str) -> str:
-    """A cheap key for "these sources, built this way": paths, sizes and mtimes.
+    """A cheap key for "these sources, built this way": paths, sizes and mtimes."""
+    from lxm3.packaging.archive import tree_files
 
-    The files are those `archive.iter_tree` packs, walked with plain strings:
-    every relaunch pays this walk, and pathlib objects were most of its cost.
-    """
-    from lxm3.packaging.archive import SKIPPED_NAMES
-
-    top = str(root)
-    cut = len(os.path.join(top, ""))
-    entries: list[tuple[str, str]] = []
-    for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_NAMES)
-        for filename in filenames:
-            if not filename.endswith((".pyc", ".pyo")):
-                path = os.path.join(dirpath, filename)
-                entries.append((path[cut:].replace(os.sep, "/"), path))
-    entries.sort()
     hasher = hashlib.sha256(extra.encode())
-    for name, path in entries:
+    for name, path in tree_files(root):
         head = name.split("/", 1)[0]
         # Build byproducts that pip/setuptools write into the source tree.
         if head in ("build", "dist") or ".egg-info" in name:
