@@ -26,6 +26,13 @@ side), `server` (accept, fork, reap), `child` (becoming the command's
 process), `spawn` (starting a server after a command).
 """
 
+import os
+
 #: The commands a warm server runs (not `version`, already instant; not `shell`, a REPL). Here, so
 #: the `lxm3` entry point can tell without importing the client's socket machinery.
 SERVED = frozenset({"launch", "status", "list", "logs", "cancel", "rerun", "fetch", "metrics", "clean"})
+
+
+def off_by_env() -> bool:
+    """`LXM3_KEEP_WARM=0`: no warm process serves this command nor is started after it."""
+    return os.environ.get("LXM3_KEEP_WARM") == "0"

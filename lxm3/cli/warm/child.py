@@ -121,7 +121,7 @@ def retire(socket_path: str) -> None:
 
 def run(conn: socket.socket, message: dict[str, Any], fds: list[int], socket_path: str) -> int:
     """Runs the handed-over command in this (forked) process; returns its exit status."""
-    atexit.register(imports.record, f"{socket_path}.imports", set(sys.modules))
+    atexit.register(imports.record, socket_path, set(sys.modules))
     # Own session and process group: the caller forwards a Ctrl-C to the whole group, as the
     # terminal would have sent it to `lxm3` and everything it started in the foreground.
     os.setsid()

@@ -15,7 +15,7 @@ import socket
 import sys
 import time
 
-from lxm3.cli.warm import SERVED, protocol, stamp
+from lxm3.cli.warm import SERVED, off_by_env, protocol, stamp
 from lxm3.transport.private_dir import private_dir
 
 #: Signals the terminal sends to its whole foreground group (`lxm3` and what it started):
@@ -54,7 +54,7 @@ def socket_path(directory: str, digest: str) -> str:
 def try_run(argv: list[str]) -> int | None:
     """Runs `lxm3 ARGV` in a warm child and returns its exit status; None to run it in this process."""
     global missed
-    if os.environ.get("LXM3_KEEP_WARM") == "0" or not argv or argv[0] not in SERVED:
+    if off_by_env() or not argv or argv[0] not in SERVED:
         return None
     directory = private_dir(DIRECTORY_NAME)
     if directory is None:
@@ -124,8 +124,6 @@ def _served(sock: socket.socket, argv: list[str]) -> int:
                     raise _NotStartedError
                 print("lxm3: the warm process serving this command ended without a status", file=sys.stderr)
                 return 1
-            if "refused" in message:
-                raise _NotStartedError
             if "pid" in message:
                 child = int(message["pid"])
                 _forward_signals(child)

@@ -21,6 +21,9 @@ import os
 import re
 import sys
 from collections.abc import Iterable
+from pathlib import Path
+
+from lxm3.files import atomic_write
 
 _REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -60,16 +63,17 @@ def allowed_roots() -> frozenset[str]:
     return frozenset(roots)
 
 
-def record(path: str, before: set[str]) -> None:
-    """Writes the names of the modules imported since `before` (at this process's exit)."""
+def _learned(socket_path: str) -> str:
+    """The file beside a server's socket listing what its children imported."""
+    return f"{socket_path}.imports"
+
+
+def record(socket_path: str, before: set[str]) -> None:
+    """Writes the names of the modules imported since `before` (at this child's exit)."""
     names = sorted(set(sys.modules) - before)
-    if not names:
-        return
-    draft = f"{path}.{os.getpid()}.draft"
-    with contextlib.suppress(OSError):
-        with open(draft, "w") as handle:
-            handle.write("\n".join(names) + "\n")
-        os.replace(draft, f"{path}.{os.getpid()}")
+    if names:
+        with contextlib.suppress(OSError):
+            atomic_write(Path(f"{_learned(socket_path)}.{os.getpid()}"), "\n".join(names) + "\n")
 
 
 def _read(path: str) -> list[str]:
@@ -80,7 +84,7 @@ def _read(path: str) -> list[str]:
         return []
 
 
-def replay(path: str, roots: frozenset[str], names: Iterable[str]) -> list[str]:
+def replay(roots: frozenset[str], names: Iterable[str]) -> list[str]:
     """Imports the allowed `names` not imported yet; returns those it imported."""
     done = []
     for name in names:
@@ -92,19 +96,20 @@ def replay(path: str, roots: frozenset[str], names: Iterable[str]) -> list[str]:
     return done
 
 
-def learn(path: str, pid: int, roots: frozenset[str]) -> None:
+def learn(socket_path: str, pid: int, roots: frozenset[str]) -> None:
     """Imports what the ended child `pid` imported, and keeps it for later servers."""
+    path = _learned(socket_path)
     child_file = f"{path}.{pid}"
     names = _read(child_file)
     with contextlib.suppress(OSError):
         os.unlink(child_file)
-    learned = replay(path, roots, names)
+    learned = replay(roots, names)
     if learned:
         known = set(_read(path))
         with contextlib.suppress(OSError), open(path, "a") as handle:
             handle.write("".join(f"{name}\n" for name in learned if name not in known))
 
 
-def warm(path: str, roots: frozenset[str]) -> None:
+def warm(socket_path: str, roots: frozenset[str]) -> None:
     """Imports what earlier servers of this socket learned."""
-    replay(path, roots, _read(path))
+    replay(roots, _read(_learned(socket_path)))

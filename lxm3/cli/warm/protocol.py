@@ -55,10 +55,14 @@ def _read_exactly(sock: socket.socket, size: int, start: bytes = b"") -> bytes:
     return b"".join(chunks)
 
 
-def _decode(data: bytes) -> dict[str, Any]:
-    (size,) = _HEADER.unpack(data[: _HEADER.size])
+def _body_size(header: bytes) -> int:
+    (size,) = _HEADER.unpack(header[: _HEADER.size])
     if size > MAX_MESSAGE:
         raise ProtocolError(f"message of {size} bytes is too large")
+    return int(size)
+
+
+def _decode(data: bytes) -> dict[str, Any]:
     try:
         message = marshal.loads(data[_HEADER.size :])
     except (EOFError, ValueError, TypeError) as error:
@@ -74,10 +78,7 @@ def receive(sock: socket.socket) -> dict[str, Any] | None:
     if not header:
         return None
     header = _read_exactly(sock, _HEADER.size, header)
-    (size,) = _HEADER.unpack(header)
-    if size > MAX_MESSAGE:
-        raise ProtocolError(f"message of {size} bytes is too large")
-    return _decode(header + _read_exactly(sock, size))
+    return _decode(header + _read_exactly(sock, _body_size(header)))
 
 
 def receive_with_fds(sock: socket.socket, max_fds: int) -> tuple[dict[str, Any], list[int]]:
@@ -85,8 +86,5 @@ def receive_with_fds(sock: socket.socket, max_fds: int) -> tuple[dict[str, Any],
     data, fds, _flags, _address = socket.recv_fds(sock, 1 << 16, max_fds)
     if len(data) < _HEADER.size:
         data = _read_exactly(sock, _HEADER.size, data)
-    (size,) = _HEADER.unpack(data[: _HEADER.size])
-    if size > MAX_MESSAGE:
-        raise ProtocolError(f"message of {size} bytes is too large")
-    data = _read_exactly(sock, _HEADER.size + size, data)
+    data = _read_exactly(sock, _HEADER.size + _body_size(data), data)
     return _decode(data), list(fds)

@@ -113,7 +113,6 @@ class Server:
     def __init__(self, path: str, idle_seconds: float, roots: frozenset[str]) -> None:
         self.path = path
         self.roots = roots
-        self.learned_from = f"{path}.imports"
         self.idle_seconds = idle_seconds
         self.children: dict[int, socket.socket] = {}
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -229,7 +228,7 @@ class Server:
                     },
                 )
             conn.close()
-            imports.learn(self.learned_from, pid, self.roots)
+            imports.learn(self.path, pid, self.roots)
         return ended
 
     def close(self) -> None:
@@ -257,7 +256,7 @@ def main(argv: list[str]) -> int:
     try:
         warm_up()
         roots = imports.allowed_roots()
-        imports.warm(f"{path}.imports", roots)
+        imports.warm(path, roots)
         gc.collect()
         gc.freeze()  # children do not rescan (and so do not copy) the imported modules' objects
         server = Server(path, idle_seconds, roots)

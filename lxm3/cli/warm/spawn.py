@@ -10,19 +10,15 @@ is how long it waits for the next command.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
-from lxm3.cli.warm import client
-
-#: `keep_warm` when the config does not say.
-DEFAULT_KEEP_WARM_S = 600
+from lxm3.cli.warm import client, off_by_env
 
 
 def keep_warm_seconds() -> int:
     """The configured idle lifetime; 0 when off or when the config cannot be read."""
-    if os.environ.get("LXM3_KEEP_WARM") == "0":
+    if off_by_env():
         return 0
     try:
         from lxm3.config import load_config

@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - other interpreters
     from hashlib import blake2b
 
 #: Environment variables read while Python starts or while modules are imported.
-_SHAPING_PREFIXES = ("PYTHON", "LC_", "LXM3_KEEP_WARM")
+_SHAPING_PREFIXES = ("PYTHON", "LC_")
 _SHAPING_NAMES = ("LANG", "LANGUAGE", "VIRTUAL_ENV", "TZ")
 
 
